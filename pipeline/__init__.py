@@ -1,0 +1,1 @@
+"""The pipeline's face and wiring: options, the Beam graph, and the commands users run."""

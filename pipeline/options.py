@@ -1,0 +1,76 @@
+"""Every flag of `python -m pipeline.run`: its default and its help, in one place.
+
+Beam's own options (--runner, --direct_num_workers, --flink_master, ...) pass through unchanged.
+"""
+from __future__ import annotations
+
+import os
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.backends import CLASSIFIERS, EMBEDDERS, EXTRACTORS
+from transforms.config import StageConfig
+
+DEFAULT_DATA_DIR = ".docpipe"
+
+
+class DocPipelineOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        d = StageConfig()
+        parser.add_argument("--input", required=False,
+                            help="What to process: a folder (recursive), a glob (** spans folders), a file, "
+                                 "or @MANIFEST (a text file with one path or glob per line). Any filesystem "
+                                 "Beam knows: local, gs://, s3://, hdfs://.")
+        parser.add_argument("--data-dir", dest="data_dir", default=DEFAULT_DATA_DIR,
+                            help="Folder of the embedded PostgreSQL (created on first use). "
+                                 "Ignored when --pg-dsn or PG_DSN is set. Default: %(default)s")
+        parser.add_argument("--pg-dsn", dest="pg_dsn", default=None,
+                            help="External PostgreSQL (with pgvector) instead of the embedded one, "
+                                 "e.g. postgresql://user@host/db. Default: the PG_DSN environment variable.")
+        parser.add_argument("--run-id", dest="run_id", default=None,
+                            help="Name of this run (default: a timestamp).")
+        parser.add_argument("--reprocess", action="store_true", default=False,
+                            help="Process every document again, even those completed by an earlier run.")
+        parser.add_argument("--max-file-size", dest="max_file_size", type=int, default=d.max_file_size,
+                            help="Bytes; larger files are recorded as failed. Default: %(default)s")
+        parser.add_argument("--pdf-pipeline", dest="pdf_pipeline", choices=("native", "standard"),
+                            default=d.pdf_pipeline,
+                            help="native: docling's model-free text-layer reader (default, works offline). "
+                                 "standard: docling's layout/table models (they must be on the machine).")
+        parser.add_argument("--ocr", choices=("auto", "off"), default=d.ocr,
+                            help="auto: OCR images and PDF pages without a text layer (rapidocr). Default: auto")
+        parser.add_argument("--ocr-max-pages", dest="ocr_max_pages", type=int, default=d.ocr_max_pages,
+                            help="OCR at most this many pages per document. Default: %(default)s")
+        parser.add_argument("--classifier", choices=CLASSIFIERS, default=d.classifier,
+                            help="Classification backend. Default: %(default)s (zero-shot, embedding similarity)")
+        parser.add_argument("--categories", dest="categories_file", default=None,
+                            help="YAML/JSON file of categories and descriptions (default: the packaged set).")
+        parser.add_argument("--classify-threshold", dest="classify_threshold", type=float,
+                            default=d.classify_threshold,
+                            help="Confidence below which a document is `other`. Default: %(default)s")
+        parser.add_argument("--extractor", choices=EXTRACTORS, default=d.extractor,
+                            help="Metadata extraction backend. Default: %(default)s")
+        parser.add_argument("--embedder", choices=EMBEDDERS, default=d.embedder,
+                            help="Embedding backend. Default: %(default)s (packaged all-MiniLM-L6-v2, 384 dims)")
+        parser.add_argument("--chunk-tokens", dest="chunk_tokens", type=int, default=d.chunk_tokens,
+                            help="Chunk size in model tokens. Default: %(default)s")
+        parser.add_argument("--chunk-overlap", dest="chunk_overlap", type=int, default=d.chunk_overlap,
+                            help="Tokens shared by consecutive chunks. Default: %(default)s")
+        parser.add_argument("--embed-batch-size", dest="embed_batch_size", type=int,
+                            default=d.embed_batch_size, help="Chunks per model call. Default: %(default)s")
+        parser.add_argument("--model-threads", dest="model_threads", type=int, default=d.model_threads,
+                            help="Threads per worker for model inference; 0 = cores / local workers.")
+        parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
+                            help="Documents per database transaction (upper bound). Default: %(default)s")
+
+
+def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
+    return StageConfig(
+        pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages,
+        max_file_size=opts.max_file_size, classifier=opts.classifier,
+        categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,
+        classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
+        chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,
+        embed_batch_size=opts.embed_batch_size, model_threads=model_threads,
+    )

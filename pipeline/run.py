@@ -1,0 +1,149 @@
+"""python -m pipeline.run --input PATH [options]: process documents into the store.
+
+Starts the embedded PostgreSQL unless --pg-dsn/PG_DSN names one, creates or migrates the schema,
+records the run, runs the Beam pipeline (by default on every core of this machine), and prints a
+summary. Exit status: 0 when the run completed (even if some documents failed: they are recorded),
+2 for bad options or an unusable database, 1 if the pipeline itself crashed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from pipeline import embedded, store
+from pipeline.graph import build
+from pipeline.options import DocPipelineOptions, stage_config
+from transforms import read
+
+log = logging.getLogger("pipeline.run")
+
+# Without --runner: Beam's FnApiRunner with one worker process per core. (Naming it directly also
+# skips the DirectRunner's attempt to download the Prism runner binary, which fails offline.)
+LOCAL_DEFAULTS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                  "--direct_num_workers=0"]
+# Worker processes log at INFO by default: one line per converted document drowns the terminal.
+QUIET_WORKERS = "--default_sdk_harness_log_level=WARNING"
+
+
+class UsageError(Exception):
+    pass
+
+
+def with_local_defaults(argv: list[str]) -> list[str]:
+    names = {a.split("=")[0] for a in argv}
+    defaults = [] if "--runner" in names else LOCAL_DEFAULTS
+    return argv + [d for d in defaults + [QUIET_WORKERS] if d.split("=")[0] not in names]
+
+
+def resolve_dsn(opts: DocPipelineOptions) -> str:
+    """--pg-dsn, else PG_DSN, else the embedded server (started now)."""
+    dsn = opts.pg_dsn or os.environ.get("PG_DSN")
+    if dsn:
+        return dsn
+    return embedded.start(opts.data_dir)
+
+
+def local_workers(options: PipelineOptions) -> int | None:
+    """Number of local worker processes, or None when the runner is not local."""
+    runner = options.view_as(StandardOptions).runner or ""
+    if runner not in ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner"):
+        return None
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode != "multi_processing":
+        return 1
+    return direct.direct_num_workers or os.cpu_count() or 1
+
+
+def new_run_id() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def validate(opts: DocPipelineOptions) -> None:
+    if not opts.input:
+        raise UsageError("--input is required (a folder, a glob, a file or @manifest.txt)")
+    spec = opts.input[1:] if opts.input.startswith("@") else opts.input
+    if read.is_local(spec) and not any(ch in spec for ch in "*?[") and not os.path.exists(spec):
+        raise UsageError(f"input not found: {spec}")
+    if not 0 <= opts.chunk_overlap < opts.chunk_tokens:
+        raise UsageError("--chunk-overlap must be >= 0 and smaller than --chunk-tokens")
+    if opts.categories_file and not os.path.exists(opts.categories_file):
+        raise UsageError(f"categories file not found: {opts.categories_file}")
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the pipeline; returns the run's summary (also printed). Raises UsageError/StoreError."""
+    argv = with_local_defaults(list(sys.argv[1:] if argv is None else argv))
+    options = PipelineOptions(argv)
+    opts = options.view_as(DocPipelineOptions)
+    validate(opts)
+    if opts.categories_file:  # fail now, not in every worker
+        from transforms.classify import load_categories
+        load_categories(opts.categories_file)
+
+    dsn = resolve_dsn(opts)
+    store.migrate(dsn)
+    run_id = opts.run_id or new_run_id()
+    workers = local_workers(options)
+    threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
+    config = stage_config(opts, model_threads=threads)
+    recorded = {k: v for k, v in opts.get_all_options(drop_default=True).items() if k != "pg_dsn"}
+    store.start_run(dsn, run_id, opts.input, recorded)
+
+    print(f"Run {run_id}: processing {opts.input} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
+    started = time.monotonic()
+    status = "failed"
+    try:
+        with beam.Pipeline(options=options) as p:
+            build(p, opts.input, config, dsn, run_id, reprocess=opts.reprocess,
+                  write_batch_size=opts.write_batch_size)
+        status = "completed"
+    finally:
+        elapsed = time.monotonic() - started
+        counts = store.run_counts(dsn, run_id)
+        counts["wall_seconds"] = round(elapsed, 2)
+        counts["documents_per_second"] = round(counts["documents"] / elapsed, 3) if elapsed else None
+        store.finish_run(dsn, run_id, status, counts)
+    summary = {"run_id": run_id, "status": status, "dsn": store.mask_dsn(dsn), **counts}
+    print(format_summary(summary), flush=True)
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    failed = ", ".join(f"{k}: {v}" for k, v in sorted(s["failed_by_stage"].items())) or "none"
+    categories = ", ".join(f"{k} {v}" for k, v in sorted(s["by_category"].items(), key=lambda kv: -kv[1]))
+    return "\n".join([
+        f"Run {s['run_id']} {s['status']} in {s['wall_seconds']:.1f} s",
+        f"  paths seen           {s['paths']}",
+        f"  documents            {s['documents']}  (+{s['duplicates']} paths with duplicate content)",
+        f"  completed            {s['completed']}",
+        f"  failed               {s['failed']}  ({failed})",
+        f"  skipped, unchanged   {s['skipped_unchanged']}",
+        f"  by category          {categories or '-'}",
+        f"  throughput           {s['documents_per_second'] or 0:.2f} documents/s",
+        f"  results              PostgreSQL {s['dsn']}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(argv)
+    except (UsageError, store.StoreError, embedded.EmbeddedPostgresError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: documents written so far are kept; run again to finish the rest",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

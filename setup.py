@@ -1,0 +1,13 @@
+"""Installable package: remote Beam workers import `pipeline` and `transforms` by module name."""
+from setuptools import find_packages, setup
+
+setup(
+    name="docpipe",
+    version="0.1.0",
+    description="Document processing pipeline on Apache Beam: convert, classify, extract, embed, store",
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "bench", "bench.*"]),
+    package_data={"transforms": ["categories.yaml"]},
+    python_requires=">=3.11",
+    # Pinned versions live in requirements.txt (torch must come first, see README).
+    install_requires=[],
+)

