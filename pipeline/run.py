@@ -15,7 +15,8 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
+                                                  WorkerOptions)
 
 from pipeline import embedded, store
 from pipeline.graph import build
@@ -28,8 +29,6 @@ log = logging.getLogger("pipeline.run")
 # skips the DirectRunner's attempt to download the Prism runner binary, which fails offline.)
 LOCAL_DEFAULTS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                   "--direct_num_workers=0"]
-# Worker processes log at INFO by default: one line per converted document drowns the terminal.
-QUIET_WORKERS = "--default_sdk_harness_log_level=WARNING"
 
 
 class UsageError(Exception):
@@ -38,8 +37,9 @@ class UsageError(Exception):
 
 def with_local_defaults(argv: list[str]) -> list[str]:
     names = {a.split("=")[0] for a in argv}
-    defaults = [] if "--runner" in names else LOCAL_DEFAULTS
-    return argv + [d for d in defaults + [QUIET_WORKERS] if d.split("=")[0] not in names]
+    if "--runner" in names:
+        return argv
+    return argv + [d for d in LOCAL_DEFAULTS if d.split("=")[0] not in names]
 
 
 def resolve_dsn(opts: DocPipelineOptions) -> str:
@@ -92,7 +92,10 @@ def run(argv: list[str] | None = None) -> dict:
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
     threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
-    config = stage_config(opts, model_threads=threads)
+    # Local worker processes start logging at INFO (a line per converted document); quieten them
+    # unless the user chose a level. Cluster workers keep the cluster's logging set-up.
+    log_level = options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING"
+    config = stage_config(opts, model_threads=threads, worker_log_level=log_level if workers else None)
     recorded = {k: v for k, v in opts.get_all_options(drop_default=True).items() if k != "pg_dsn"}
     store.start_run(dsn, run_id, opts.input, recorded)
 

@@ -1,0 +1,147 @@
+"""Small real documents for tests, written with the same libraries users' documents come from.
+
+Only what a test needs and the labelled benchmark corpus (bench.corpus) does not give: exact texts,
+and the broken inputs (corrupt, encrypted, empty, renamed) the pipeline must survive.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import os
+
+INVOICE_TEXT = """Northwind Traders GmbH
+Invoice No.: INV-2024-0042
+Invoice date: 15 March 2024
+Due date: 14.04.2024
+Bill to: Contoso Ltd, 1 Main Street, Springfield
+Description Qty Unit price Amount
+Consulting services 10 EUR 120.00 EUR 1,200.00
+Subtotal EUR 1,200.00
+VAT 19% EUR 228.00
+Total due: EUR 1,428.00
+Payment terms: net 30 days. Bank: IBAN DE89 3704 0044 0532 0130 00"""
+
+CONTRACT_TEXT = """SERVICE AGREEMENT
+This Service Agreement is entered into by and between Acme Corporation ("Client") and Globex Ltd ("Contractor").
+Effective Date: January 1, 2024
+1. Services. The Contractor shall provide software maintenance services to the Client.
+2. Fees. The Client shall pay the fees set out in Schedule A within thirty days.
+3. Term and termination. Either party may terminate this agreement with ninety days written notice.
+4. Confidentiality. Each party shall keep the other party's confidential information secret.
+5. Governing law. This agreement is governed by the laws of the State of New York.
+IN WITNESS WHEREOF, the parties have executed this Agreement as of the Effective Date."""
+
+RESUME_TEXT = """Jane Doe
+jane.doe@example.com | +44 20 7946 0958
+Professional summary: Senior software engineer with ten years of experience building data platforms.
+Work experience
+2019 - present: Lead Engineer, Initech. Built the company's document search platform.
+2014 - 2019: Software Engineer, Hooli. Developed ETL pipelines in Python and SQL.
+Education: M.Sc. Computer Science, University of Edinburgh, 2014
+Skills: Python, PostgreSQL, Apache Beam, Kubernetes, leadership"""
+
+
+def pdf_bytes(text: str, pages: int = 1) -> bytes:
+    """A born-digital PDF (text layer) with `text` on each page."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_creation_date(datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))  # same bytes every time
+    pdf.set_font("helvetica", size=11)
+    for _ in range(pages):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text.encode("latin-1", "replace").decode("latin-1"))
+    return bytes(pdf.output())
+
+
+def encrypted_pdf_bytes() -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="confidential")
+    pdf.set_encryption(owner_password="owner", user_password="secret")
+    return bytes(pdf.output())
+
+
+def text_image(text: str, size=(1240, 700)):
+    """A PIL image of `text` in black on white, like a scan."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=34)
+    y = 40
+    for line in text.splitlines():
+        draw.text((50, y), line, fill="black", font=font)
+        y += 48
+    return image
+
+
+def png_bytes(text: str) -> bytes:
+    buf = io.BytesIO()
+    text_image(text).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def scanned_pdf_bytes(text: str) -> bytes:
+    """An image-only PDF: no text layer, so only OCR can read it."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(text_image(text, size=(1240, 1754)), x=0, y=0, w=210)
+    return bytes(pdf.output())
+
+
+def docx_bytes(title: str, paragraphs: list[str]) -> bytes:
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    for para in paragraphs:
+        document.add_paragraph(para)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def write(folder, name: str, data: bytes | str) -> str:
+    path = os.path.join(str(folder), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def mixed_folder(folder) -> dict[str, str]:
+    """A folder of mixed formats with bad inputs; returns {filename: expected status}."""
+    expected = {
+        "invoice.pdf": "completed",
+        "contract.docx": "completed",
+        "resume.html": "completed",
+        "notes.md": "completed",
+        "table.csv": "completed",
+        "letter.txt": "completed",
+        "copy-of-invoice.pdf": "completed",   # same bytes as invoice.pdf: one document, two paths
+        "scan.png": "completed",
+        "corrupt.pdf": "failed",
+        "empty.txt": "failed",
+        "encrypted.pdf": "failed",
+    }
+    invoice = pdf_bytes(INVOICE_TEXT)
+    write(folder, "invoice.pdf", invoice)
+    write(folder, "sub/copy-of-invoice.pdf", invoice)
+    write(folder, "contract.docx", docx_bytes("Service Agreement", CONTRACT_TEXT.splitlines()[1:]))
+    write(folder, "resume.html", "<html><head><title>Jane Doe</title></head><body>"
+          + "".join(f"<p>{line}</p>" for line in RESUME_TEXT.splitlines()) + "</body></html>")
+    write(folder, "notes.md", "# Meeting notes\n\n- Budget approved\n- Next review on 2024-05-02\n")
+    write(folder, "table.csv", "id,name,amount\n1,alpha,10.5\n2,beta,20\n3,gamma,30\n")
+    write(folder, "letter.txt", "Dear Mr. Smith,\n\nThank you for your letter of 3 May 2024. "
+          "We are pleased to confirm your appointment.\n\nYours sincerely,\nMary Major\n")
+    write(folder, "scan.png", png_bytes("RECEIPT\nCorner Cafe\nTotal paid: 12.50 EUR"))
+    write(folder, "corrupt.pdf", invoice[: len(invoice) // 3])
+    write(folder, "empty.txt", b"")
+    write(folder, "encrypted.pdf", encrypted_pdf_bytes())
+    return expected

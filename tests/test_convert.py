@@ -1,0 +1,69 @@
+"""Conversion of every supported format with the real docling and rapidocr."""
+import pytest
+
+from tests import docs
+from transforms.config import StageConfig
+from transforms.convert import ConversionError, Converter, detect_format
+from transforms.records import Document
+
+
+@pytest.fixture(scope="module")
+def converter():
+    return Converter(StageConfig())
+
+
+def convert(converter, name, data):
+    doc = Document(id="x", paths=[name], filename=name)
+    converter.convert(doc, data)
+    return doc
+
+
+def test_pdf_text_layer(converter):
+    doc = convert(converter, "invoice.pdf", docs.pdf_bytes(docs.INVOICE_TEXT, pages=2))
+    assert doc.pages == 2
+    assert "INV-2024-0042" in doc.text and doc.converter == "docling-native"
+    assert doc.mime == "application/pdf" and doc.language == "en"
+
+
+def test_scanned_pdf_goes_through_ocr(converter):
+    doc = convert(converter, "scan.pdf", docs.scanned_pdf_bytes("INVOICE 2024\nTotal due 1428.00"))
+    assert doc.converter == "docling-native+ocr"
+    assert "INVOICE" in doc.text and "1428" in doc.text
+
+
+def test_image_ocr(converter):
+    doc = convert(converter, "receipt.png", docs.png_bytes("Corner Cafe\nTotal paid 12.50 EUR"))
+    assert doc.converter == "ocr" and "Corner Cafe" in doc.text
+
+
+def test_office_html_markdown_csv_text(converter):
+    assert "Acme Corporation" in convert(converter, "c.docx", docs.docx_bytes("Agreement", [docs.CONTRACT_TEXT])).text
+    assert "Jane Doe" in convert(converter, "r.html", "<html><body><h1>Jane Doe</h1><p>CV</p></body></html>".encode()).text
+    md = convert(converter, "n.md", b"# Title\n\nSome *body* text here.")
+    assert md.mime == "text/markdown" and "Title" in md.text
+    csv = convert(converter, "t.csv", b"id,name\n1,alpha\n2,beta\n")
+    assert "alpha" in csv.text and csv.mime == "text/csv"
+    assert convert(converter, "l.txt", "Grüße aus Zürich, liebe Kollegen".encode("cp1252")).text.startswith("Grüße")
+
+
+def test_format_comes_from_content_not_extension(converter):
+    doc = convert(converter, "really-a-docx.pdf", docs.docx_bytes("Report", ["Quarterly results improved."]))
+    assert doc.mime.endswith("wordprocessingml.document") and "Quarterly" in doc.text
+
+
+@pytest.mark.parametrize("name, data, reason", [
+    ("corrupt.pdf", docs.pdf_bytes("hello")[:300], "corrupt or unreadable PDF|docling could not convert"),
+    ("secret.pdf", docs.encrypted_pdf_bytes(), "encrypted PDF"),
+    ("junk.docx", b"PK\x03\x04" + b"\x00garbage" * 50, "corrupt ZIP"),
+    ("binary.txt", bytes(range(256)) * 20, "binary content|unsupported file type"),
+    ("blank.png", docs.png_bytes(""), "no text found"),
+])
+def test_bad_inputs_raise_clear_errors(converter, name, data, reason):
+    with pytest.raises(ConversionError, match=reason):
+        convert(converter, name, data)
+
+
+def test_detect_format():
+    assert detect_format(b"%PDF-1.7 ...", "x.bin")[0] == "pdf"
+    assert detect_format(b"<!DOCTYPE html><html>", "x.txt")[0] == "html"
+    assert detect_format(b"a,b\n1,2", "x.csv")[0] == "csv"

@@ -1,0 +1,72 @@
+"""Chunking, embedding with the real packaged MiniLM, and zero-shot classification."""
+import numpy as np
+import pytest
+
+from tests import docs
+from transforms.classify import OTHER, EmbeddingClassifier, load_categories
+from transforms.embed import Embedder, chunk_text
+from transforms.records import Document
+
+
+def test_chunk_windows_overlap_and_cover_the_text():
+    text = " ".join(f"w{i}" for i in range(100))
+    offsets, pos = [], 0
+    for word in text.split():
+        start = text.index(word, pos)
+        offsets.append((start, start + len(word)))
+        pos = start + len(word)
+    chunks = chunk_text(text, offsets, size=30, overlap=10, max_chunks=100)
+    assert [c.start_token for c in chunks] == [0, 20, 40, 60, 80]
+    assert chunks[0].text.split()[-10:] == chunks[1].text.split()[:10]
+    assert chunks[-1].text.endswith("w99")
+    assert len(chunk_text(text, offsets, 30, 10, max_chunks=2)) == 2
+    with pytest.raises(ValueError):
+        chunk_text(text, offsets, 10, 10, 5)
+
+
+def test_embedding_is_unit_length_and_semantic(embedder):
+    vectors = embedder.embed(["The invoice total is due in 30 days.", "Payment of the bill is due next month.",
+                              "The cat sat on the mat."])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_chunks_fit_the_model(embedder):
+    doc = Document(id="x", paths=["p"], text=docs.CONTRACT_TEXT * 5)
+    stage = Embedder(embedder, chunk_tokens=200, chunk_overlap=32, max_chunks=100)
+    stage.chunk(doc)
+    stage.embed_batch([doc])
+    assert len(doc.chunks) > 1
+    assert all(len(embedder.token_offsets(c.text)) <= 200 for c in doc.chunks)
+    assert all(c.vector is not None and c.vector.shape == (384,) for c in doc.chunks)
+
+
+@pytest.mark.parametrize("text, category", [
+    (docs.INVOICE_TEXT, "invoice"), (docs.CONTRACT_TEXT, "contract"), (docs.RESUME_TEXT, "resume")])
+def test_zero_shot_classification(embedder, text, category):
+    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=0.3)
+    doc = Document(id="x", paths=["p"], text=text)
+    stage = Embedder(embedder, 200, 32, 100)
+    stage.chunk(doc)
+    stage.embed_batch([doc])
+    label, confidence = classifier.classify(doc)
+    assert label == category and 0.3 <= confidence <= 1.0
+
+
+def test_low_confidence_is_other(embedder):
+    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=1.01)
+    doc = Document(id="x", paths=["p"], text="x")
+    Embedder(embedder, 200, 32, 10).chunk(doc)
+    Embedder(embedder, 200, 32, 10).embed_batch([doc])
+    assert classifier.classify(doc)[0] == OTHER
+
+
+def test_categories_file_is_validated(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("invoice: {}\n")
+    with pytest.raises(ValueError, match="needs a description"):
+        load_categories(str(bad))
+    good = tmp_path / "c.json"
+    good.write_text('{"memo": "An internal memo", "invoice": {"description": "A bill", "formats": ["pdf"]}}')
+    assert [c.name for c in load_categories(str(good))] == ["memo", "invoice"]

@@ -1,0 +1,49 @@
+"""The whole product as a user runs it: `pipeline.run` on the multi-process runner (one worker process
+per core, the default), into the real embedded PostgreSQL, over mixed formats and bad files."""
+import os
+
+import psycopg
+import pytest
+
+from pipeline import run as run_module
+from tests import docs
+
+pytestmark = pytest.mark.slow
+
+
+def table_counts(dsn):
+    with psycopg.connect(dsn) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("documents", "chunks", "inputs")}
+
+
+def test_multiprocess_run_then_rerun(tmp_path, pg_dsn):
+    folder = tmp_path / "in"
+    expected = docs.mixed_folder(folder)
+    summary = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "first"])
+
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT i.path, i.status, d.error_stage, d.error_message, i.duplicate_of "
+                            "FROM inputs i JOIN documents d ON d.id = i.document_id").fetchall()
+    by_name = {os.path.basename(path): row for path, *row in rows}
+    assert {name: row[0] for name, row in by_name.items()} == expected  # exactly one outcome per path
+    assert by_name["copy-of-invoice.pdf"][3] == str(folder / "invoice.pdf")
+    assert tuple(by_name["encrypted.pdf"][1:3]) == ("convert", "encrypted PDF: a password is required to open it")
+    assert tuple(by_name["empty.txt"][1:3]) == ("read", "file is empty (0 bytes)")
+    assert by_name["corrupt.pdf"][1] == "convert"
+    assert summary["paths"] == len(expected) and summary["duplicates"] == 1
+    assert summary["failed"] == 3 and summary["failed_by_stage"] == {"convert": 2, "read": 1}
+    assert summary["completed"] == len(expected) - 1 - 3
+
+    first = table_counts(pg_dsn)
+    again = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "second"])
+    assert table_counts(pg_dsn) == first
+    # Completed documents are skipped; failed ones are tried again (and fail again).
+    assert again["skipped_unchanged"] == summary["completed"] and again["failed"] == 3
+
+
+def test_bad_options_exit_cleanly(tmp_path, capsys):
+    assert run_module.main(["--input", str(tmp_path / "nope")]) == 2
+    assert "input not found" in capsys.readouterr().err
+    assert run_module.main(["--input", str(tmp_path), "--pg-dsn", "postgresql://u:pw@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to PostgreSQL" in err and "pw" not in err
