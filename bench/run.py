@@ -1,0 +1,356 @@
+"""python -m bench.run --corpus DIR [--workers N]: how fast the pipeline is, measured in one go.
+
+Figures, all on this machine and this corpus:
+  pipeline       end-to-end documents/s through `pipeline.run` (default runner: one worker
+                 process per core, embedded PostgreSQL), with peak memory per worker process and
+                 its growth from the first to the last tenth of the run;
+  rerun          the same corpus again (everything unchanged, so skipped): wall time and speed-up;
+  ceiling        the same stage functions in a plain loop, no Beam, one process per worker, per
+                 stage and in total; efficiency = pipeline / ceiling;
+  scaling        pipeline throughput with 1 worker vs all workers, on a slice of the corpus;
+  sink           the PostgreSQL writer alone, batched vs one transaction per document;
+  quality        bench.evaluate on the first run's results.
+Results go to bench/results/<host>-<time>.json and a table is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+import psutil
+
+from bench import evaluate
+from pipeline import embedded, store
+from pipeline import run as pipeline_run
+from transforms import read
+from transforms.backends import load_classifier, load_embedder, load_extractor
+from transforms.config import StageConfig
+from transforms.convert import Converter
+from transforms.embed import Embedder
+from transforms.records import Chunk, Document
+from transforms.write_postgres import PostgresWriter
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
+STAGES = ("read", "convert", "embed", "classify", "extract", "write")
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+class WorkerMemorySampler:
+    """Samples the resident memory of Beam worker processes (children running sdk_worker_main)."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self.samples: dict[int, list[tuple[float, int]]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    if "sdk_worker_main" in " ".join(child.cmdline()):
+                        self.samples[child.pid].append((time.monotonic(), child.memory_info().rss))
+                except psutil.Error:
+                    pass
+            self._stop.wait(self.interval)
+
+    def report(self) -> dict:
+        """Peak RSS per worker, and growth: max RSS in the last tenth of its life vs the first tenth
+        after its models were loaded (the first sample at >= 50% of its peak)."""
+        workers = []
+        for pid, series in self.samples.items():
+            rss = [r for _, r in series]
+            peak = max(rss)
+            start = next(i for i, r in enumerate(rss) if r >= peak * 0.5)
+            live = rss[start:]
+            tenth = max(1, len(live) // 10)
+            first, last = max(live[:tenth]), max(live[-tenth:])
+            workers.append({"pid": pid, "peak_mb": round(peak / 2**20, 1),
+                            "growth_pct": round(100 * (last - first) / first, 1), "samples": len(rss)})
+        return {"workers": workers,
+                "peak_mb_max": max((w["peak_mb"] for w in workers), default=None),
+                "growth_pct_max": max((w["growth_pct"] for w in workers), default=None)}
+
+
+# -- runs of the real pipeline ------------------------------------------------------------------
+
+def fresh_database(server_dsn: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_dsn.replace("/postgres?", f"/{name}?")
+
+
+def pipeline_pass(input_spec: str, dsn: str, workers: int, run_id: str, extra: list[str]) -> dict:
+    argv = ["--input", input_spec, "--pg-dsn", dsn, "--run-id", run_id,
+            f"--direct_num_workers={workers}", *extra]
+    with WorkerMemorySampler() as sampler:
+        started = time.monotonic()
+        summary = pipeline_run.run(argv)
+        wall = time.monotonic() - started
+    return {"wall_seconds": round(wall, 2), "documents": summary["documents"],
+            "documents_per_second": round(summary["documents"] / wall, 3),
+            "completed": summary["completed"], "failed": summary["failed"],
+            "skipped_unchanged": summary["skipped_unchanged"], "memory": sampler.report()}
+
+
+# -- the plain-loop ceiling ---------------------------------------------------------------------
+
+def plain_loop(paths: list[str], config: StageConfig, dsn: str, run_id: str,
+               embed_batch: int = 16, write_batch: int = 200) -> dict:
+    """The pipeline's stage functions called in a plain loop: what one process can do at best."""
+    seconds = defaultdict(float)
+    tick = time.perf_counter
+    t0 = tick()
+    converter = Converter(config)
+    embedder = Embedder(load_embedder(config), config.chunk_tokens, config.chunk_overlap, config.max_chunks)
+    classifier, extractor = load_classifier(config), load_extractor(config)
+    writer = PostgresWriter(dsn, run_id)
+    setup = tick() - t0
+    docs = []
+    for path in paths:
+        start = tick()
+        try:
+            doc_id, size = read.hash_file(path, config.max_file_size)
+            doc = Document(id=doc_id, paths=[path], size=size, filename=os.path.basename(path))
+            data = read.read_bytes(path)
+        except read.ReadError as exc:
+            docs.append(Document(id=path, paths=[path]).fail("read", str(exc)))
+            continue
+        seconds["read"] += tick() - start
+        start = tick()
+        try:
+            converter.convert(doc, data)
+        except Exception as exc:
+            doc.fail("convert", str(exc))
+        seconds["convert"] += tick() - start
+        docs.append(doc)
+    ok = [d for d in docs if d.is_pending]
+    start = tick()
+    for i in range(0, len(ok), embed_batch):
+        batch = ok[i:i + embed_batch]
+        for d in batch:
+            embedder.chunk(d)
+        embedder.embed_batch(batch)
+    seconds["embed"] += tick() - start
+    start = tick()
+    for d in ok:
+        d.category, d.confidence = classifier.classify(d)
+    seconds["classify"] += tick() - start
+    start = tick()
+    for d in ok:
+        d.metadata = extractor.extract(d)
+    seconds["extract"] += tick() - start
+    start = tick()
+    for i in range(0, len(docs), write_batch):
+        writer.write_batch(docs[i:i + write_batch])
+    seconds["write"] += tick() - start
+    writer.close()
+    return {"documents": len(docs), "setup_seconds": setup, "stage_seconds": dict(seconds),
+            "chunks": sum(len(d.chunks) for d in docs)}
+
+
+def _plain_worker(args):
+    paths, config, dsn, run_id = args
+    return plain_loop(paths, config, dsn, run_id)
+
+
+def ceiling(paths: list[str], dsn: str, workers: int) -> dict:
+    """Plain loops in `workers` processes over equal shares: the throughput ceiling."""
+    config = StageConfig(model_threads=max(1, (os.cpu_count() or 1) // workers))
+    shares = [paths[i::workers] for i in range(workers)]
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(_plain_worker, [(s, config, dsn, f"ceiling-{i}") for i, s in enumerate(shares)])
+    wall = time.monotonic() - started
+    stage_totals = {s: round(sum(r["stage_seconds"].get(s, 0.0) for r in results), 2) for s in STAGES}
+    busy = sum(stage_totals.values())
+    return {"wall_seconds": round(wall, 2), "documents_per_second": round(len(paths) / wall, 3),
+            "setup_seconds": round(max(r["setup_seconds"] for r in results), 2),
+            "stage_seconds": stage_totals,
+            "stage_share": {s: round(v / busy, 3) for s, v in stage_totals.items()} if busy else {},
+            "ms_per_document": {s: round(1000 * v / len(paths), 1) for s, v in stage_totals.items()},
+            "chunks_per_document": round(sum(r["chunks"] for r in results) / len(paths), 2)}
+
+
+# -- the sink alone -----------------------------------------------------------------------------
+
+def synthetic_documents(n: int, chunks: int = 4, seed: int = 0) -> list[Document]:
+    rng = np.random.default_rng(seed)
+    docs = []
+    for i in range(n):
+        doc = Document(id=f"sink-{seed}-{i:07d}", paths=[f"/bench/sink/{i}.pdf"], size=1000,
+                       filename=f"{i}.pdf", mime="application/pdf", pages=1, text="lorem ipsum " * 150,
+                       category="report", confidence=0.9, language="en",
+                       metadata={"title": "t", "dates": ["2024-01-01"], "fields": {"title": "t"}})
+        vectors = rng.standard_normal((chunks, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        doc.chunks = [Chunk(index=k, text="lorem ipsum " * 40, start_token=k * 168, vector=vectors[k])
+                      for k in range(chunks)]
+        docs.append(doc)
+    return docs
+
+
+def sink(server_dsn: str, n_batched: int = 4000, n_single: int = 400, batch: int = 200) -> dict:
+    out = {}
+    for mode, n, size in (("batched", n_batched, batch), ("one_per_transaction", n_single, 1)):
+        dsn = fresh_database(server_dsn, f"bench_sink_{mode}")
+        store.migrate(dsn)
+        writer = PostgresWriter(dsn, "sink")
+        docs = synthetic_documents(n, seed=size)
+        started = time.monotonic()
+        for i in range(0, n, size):
+            writer.write_batch(docs[i:i + size])
+        wall = time.monotonic() - started
+        writer.close()
+        out[mode] = {"documents": n, "batch_size": size, "chunks_per_document": 4,
+                     "documents_per_second": round(n / wall, 1)}
+    out["speedup"] = round(out["batched"]["documents_per_second"]
+                           / out["one_per_transaction"]["documents_per_second"], 1)
+    return out
+
+
+# -- orchestration ------------------------------------------------------------------------------
+
+def machine() -> dict:
+    import apache_beam
+    import docling
+    import torch
+
+    return {"host": platform.node(), "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "versions": {"apache_beam": apache_beam.__version__, "torch": torch.__version__,
+                         "docling": getattr(docling, "__version__", None) or _dist_version("docling-slim")}}
+
+
+def _dist_version(name):
+    from importlib.metadata import version
+    return version(name)
+
+
+def corpus_paths(corpus: str) -> list[str]:
+    truth = evaluate.load_truth(corpus)
+    return list(truth)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True, help="folder written by `python -m bench.corpus`")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: cores)")
+    parser.add_argument("--scaling-docs", type=int, default=300,
+                        help="documents in the 1-worker vs all-workers comparison (default %(default)s)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("ceiling", "scaling", "sink", "rerun"),
+                        help="parts to leave out")
+    parser.add_argument("--out", help="result file (default bench/results/<host>-<time>.json)")
+    parser.add_argument("--data-dir", help="embedded PostgreSQL folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+
+    paths = corpus_paths(args.corpus)
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="docpipe-bench-")
+    server = embedded.start(data_dir)
+    result = {"machine": machine(), "corpus": {"path": os.path.abspath(args.corpus), "documents": len(paths)},
+              "workers": args.workers, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    print(f"bench: {len(paths)} documents, {args.workers} workers, data in {data_dir}", flush=True)
+
+    dsn = fresh_database(server, "bench_pipeline")
+    store.migrate(dsn)
+    result["pipeline"] = pipeline_pass(os.path.join(os.path.abspath(args.corpus), "docs"), dsn, args.workers, "bench-first", [])
+    result["quality"] = evaluate.evaluate(args.corpus, dsn)
+    if "rerun" not in args.skip:
+        rerun = pipeline_pass(os.path.join(os.path.abspath(args.corpus), "docs"), dsn, args.workers, "bench-rerun", [])
+        rerun["speedup_vs_first"] = round(result["pipeline"]["wall_seconds"] / rerun["wall_seconds"], 1)
+        result["rerun"] = rerun
+    if "ceiling" not in args.skip:
+        ceiling_dsn = fresh_database(server, "bench_ceiling")
+        store.migrate(ceiling_dsn)
+        result["ceiling"] = ceiling(paths, ceiling_dsn, args.workers)
+        result["efficiency"] = round(result["pipeline"]["documents_per_second"]
+                                     / result["ceiling"]["documents_per_second"], 3)
+    if "scaling" not in args.skip:
+        result["scaling"] = scaling(paths[:args.scaling_docs], server, args.workers, data_dir)
+    if "sink" not in args.skip:
+        result["sink"] = sink(server)
+
+    out = args.out or os.path.join(RESULTS_DIR, f"{platform.node()}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as fh:
+        json.dump(result, fh, indent=2)
+    print(format_table(result))
+    print(f"results written to {out}")
+    if not args.data_dir:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+def scaling(paths: list[str], server: str, workers: int, data_dir: str) -> dict:
+    manifest = os.path.join(data_dir, "scaling-manifest.txt")
+    with open(manifest, "w") as fh:
+        fh.write("\n".join(paths) + "\n")
+    out = {"documents": len(paths)}
+    for n in sorted({1, workers}):
+        dsn = fresh_database(server, f"bench_scaling_{n}")
+        store.migrate(dsn)
+        out[f"workers_{n}"] = pipeline_pass("@" + manifest, dsn, n, f"scaling-{n}", [])
+    if workers > 1:
+        out["speedup"] = round(out[f"workers_{workers}"]["documents_per_second"]
+                               / out["workers_1"]["documents_per_second"], 2)
+    return out
+
+
+def format_table(r: dict) -> str:
+    p = r["pipeline"]
+    rows = [
+        ("documents", r["corpus"]["documents"], ""),
+        ("pipeline docs/s", p["documents_per_second"], ">= 5"),
+        ("pipeline wall s", p["wall_seconds"], ""),
+        ("peak MB per worker", p["memory"]["peak_mb_max"], "<= 1536"),
+        ("memory growth %", p["memory"]["growth_pct_max"], "<= 10"),
+    ]
+    if "ceiling" in r:
+        rows += [("ceiling docs/s", r["ceiling"]["documents_per_second"], ""),
+                 ("efficiency", r["efficiency"], ">= 0.8")]
+    if "scaling" in r and "speedup" in r["scaling"]:
+        rows.append((f"{r['workers']} workers vs 1", r["scaling"]["speedup"], ">= 1.7"))
+    if "rerun" in r:
+        rows.append(("rerun speed-up", r["rerun"]["speedup_vs_first"], ">= 20"))
+    if "sink" in r:
+        rows += [("sink docs/s (batched)", r["sink"]["batched"]["documents_per_second"], ">= 2000"),
+                 ("sink vs 1 tx/doc", r["sink"]["speedup"], ">= 10")]
+    q = r["quality"]
+    rows += [("classification acc.", q["classification_accuracy"], ">= 0.95"),
+             ("extraction field acc.", q["field_accuracy"], ">= 0.90"),
+             ("chunk coverage", q["chunk_coverage_mean"], "")]
+    lines = [f"{'figure':<24}{'value':>12}  target"]
+    lines += [f"{name:<24}{value if value is not None else '-':>12}  {target}" for name, value, target in rows]
+    if "ceiling" in r:
+        lines.append("where the time goes (plain loop, ms per document): "
+                     + ", ".join(f"{s} {v}" for s, v in r["ceiling"]["ms_per_document"].items()))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
