@@ -14,7 +14,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
     documents = (
         p
         | "Input" >> beam.Create([input_spec])
-        | "ListFiles" >> beam.ParDo(ExpandInput())
+        | "ListFiles" >> beam.ParDo(ExpandInput(dsn, run_id))
         | "SpreadPaths" >> beam.Reshuffle()
         | "HashContent" >> beam.ParDo(HashFile(config.max_file_size))
         | "GroupByContent" >> beam.GroupByKey()

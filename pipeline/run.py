@@ -109,6 +109,9 @@ def run(argv: list[str] | None = None) -> dict:
     workers = local_workers(options)
     threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
     config = stage_config(opts, model_threads=threads)
+    # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
+    # otherwise fragment memory and grow over a long run. Inherited by local worker processes.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if workers:
         quieten_local_workers(options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING",
                               opts.data_dir)

@@ -14,6 +14,7 @@ import re
 from contextlib import contextmanager
 
 import psycopg
+from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
 SCHEMA_VERSION = 1
@@ -43,8 +44,20 @@ MIGRATIONS: dict[int, str] = {
         run_id        text,
         created_at    timestamptz NOT NULL DEFAULT now(),
         updated_at    timestamptz NOT NULL DEFAULT now(),
-        processed_at  timestamptz
+        processed_at  timestamptz,
+        -- Full-text index: title weighted above body. Only the first 200,000 characters are indexed
+        -- (tsvector has a 1 MB limit); chunk vectors cover the whole text for semantic search.
+        tsv tsvector GENERATED ALWAYS AS (
+            setweight(to_tsvector('english', coalesce(metadata->>'title', '')), 'A') ||
+            setweight(to_tsvector('english', left(coalesce(text, ''), 200000)), 'B')) STORED,
+        -- The document's own date, for --from/--to: issue, letter/report or effective date, else
+        -- the first date found in the text (all ISO strings, so text order is date order).
+        doc_date text GENERATED ALWAYS AS (coalesce(
+            metadata->'fields'->>'issue_date', metadata->'fields'->>'date',
+            metadata->'fields'->>'effective_date', metadata->'dates'->>0)) STORED
     );
+    CREATE INDEX documents_tsv_idx ON documents USING gin (tsv);
+    CREATE INDEX documents_doc_date_idx ON documents (doc_date);
     CREATE INDEX documents_status_idx ON documents (status);
     CREATE INDEX documents_category_idx ON documents (category);
     CREATE INDEX documents_run_idx ON documents (run_id);
@@ -73,6 +86,7 @@ MIGRATIONS: dict[int, str] = {
         status      text NOT NULL,
         started_at  timestamptz NOT NULL DEFAULT now(),
         finished_at timestamptz,
+        paths_total integer,          -- set when the input listing is complete (progress percent)
         counts      jsonb
     );
     """,
@@ -181,3 +195,162 @@ def finish_run(dsn: str, run_id: str, status: str, counts: dict) -> None:
     with connect(dsn) as conn:
         conn.execute("UPDATE runs SET status = %s, finished_at = now(), counts = %s WHERE id = %s",
                      (status, json.dumps(counts), run_id))
+
+
+# -- status -------------------------------------------------------------------------------------
+
+def list_runs(dsn: str, limit: int = 20) -> list[dict]:
+    """Recent runs with live counts (a running run's counts come from what it has written so far)."""
+    with session(dsn) as conn:
+        return conn.execute(
+            """
+            SELECT r.id, r.input, r.status, r.started_at, r.finished_at, r.paths_total,
+                   count(i.path) AS paths_done,
+                   count(*) FILTER (WHERE i.status = 'completed' AND i.duplicate_of IS NULL) AS completed,
+                   count(*) FILTER (WHERE i.status = 'failed' AND i.duplicate_of IS NULL) AS failed,
+                   count(*) FILTER (WHERE i.status = 'skipped' AND i.duplicate_of IS NULL) AS skipped
+            FROM runs r LEFT JOIN inputs i ON i.run_id = r.id
+            GROUP BY r.id ORDER BY r.started_at DESC LIMIT %s
+            """, (limit,)).fetchall()
+
+
+def run_status(dsn: str, run_id: str) -> dict | None:
+    """One run: totals by status, progress, throughput, failures grouped by stage and reason."""
+    with session(dsn) as conn:
+        run = conn.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
+        if run is None:
+            return None
+        totals = conn.execute(
+            """
+            SELECT count(*) AS paths_done,
+                   count(*) FILTER (WHERE i.duplicate_of IS NOT NULL) AS duplicates,
+                   count(*) FILTER (WHERE i.status = 'completed' AND i.duplicate_of IS NULL) AS completed,
+                   count(*) FILTER (WHERE i.status = 'failed' AND i.duplicate_of IS NULL) AS failed,
+                   count(*) FILTER (WHERE i.status = 'skipped' AND i.duplicate_of IS NULL) AS skipped,
+                   min(i.updated_at) AS first_at, max(i.updated_at) AS last_at
+            FROM inputs i WHERE i.run_id = %s
+            """, (run_id,)).fetchone()
+        failures = conn.execute(
+            """
+            SELECT d.error_stage AS stage, d.error_message AS reason, count(*) AS documents,
+                   (array_agg(i.path ORDER BY i.path))[1:3] AS examples
+            FROM inputs i JOIN documents d ON d.id = i.document_id
+            WHERE i.run_id = %s AND i.status = 'failed' AND i.duplicate_of IS NULL
+            GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 50
+            """, (run_id,)).fetchall()
+        categories = conn.execute(
+            """
+            SELECT coalesce(d.category, 'other') AS category, count(*) AS documents
+            FROM inputs i JOIN documents d ON d.id = i.document_id
+            WHERE i.run_id = %s AND i.status = 'completed' AND i.duplicate_of IS NULL
+            GROUP BY 1 ORDER BY 2 DESC
+            """, (run_id,)).fetchall()
+    done = totals["paths_done"]
+    total = run["paths_total"]
+    end = run["finished_at"] or totals["last_at"]
+    elapsed = (end - run["started_at"]).total_seconds() if end else 0.0
+    rate = (done - totals["duplicates"]) / elapsed if elapsed > 0 else None
+    progress = round(100.0 * done / total, 1) if total else (100.0 if run["status"] != "running" else None)
+    remaining = max(total - done, 0) if total else None
+    return {
+        "run": run, **totals, "progress_percent": progress, "elapsed_seconds": round(elapsed, 1),
+        "documents_per_second": round(rate, 3) if rate else None,
+        "eta_seconds": round(remaining / rate) if rate and remaining is not None and run["status"] == "running" else None,
+        "failures": failures, "by_category": {r["category"]: r["documents"] for r in categories},
+    }
+
+
+def document_status(dsn: str, id_or_path: str) -> dict | None:
+    """Everything about one document, by id, id prefix (8+ characters) or any path it was seen under."""
+    with session(dsn) as conn:
+        doc = conn.execute(
+            """
+            SELECT d.id, d.paths, d.filename, d.size, d.mime, d.pages, d.status, d.category, d.confidence,
+                   d.metadata, d.language, d.converter, d.error_stage, d.error_message, d.attempts,
+                   d.run_id, d.created_at, d.updated_at, d.processed_at, length(d.text) AS text_chars,
+                   left(d.text, 500) AS text_start,
+                   (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) AS chunks
+            FROM documents d
+            WHERE d.id = %(q)s OR (length(%(q)s) >= 8 AND d.id LIKE %(prefix)s)
+               OR d.id = (SELECT document_id FROM inputs WHERE path = %(q)s)
+            ORDER BY (d.id = %(q)s) DESC LIMIT 1
+            """, {"q": id_or_path, "prefix": id_or_path.replace("%", "").replace("_", r"\_") + "%"}).fetchone()
+        if doc is None:
+            return None
+        doc["inputs"] = conn.execute(
+            "SELECT path, run_id, status, duplicate_of, updated_at FROM inputs WHERE document_id = %s "
+            "ORDER BY path", (doc["id"],)).fetchall()
+    return doc
+
+
+# -- search -------------------------------------------------------------------------------------
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.): damps the weight of top ranks
+
+
+def _filters(category, date_from, date_to, fields, status) -> tuple[str, dict]:
+    """SQL conditions on documents `d` and their parameters; never string-formatted user input."""
+    where, params = ["d.status = %(status)s"], {"status": status}
+    if category:
+        where.append("d.category = %(category)s")
+        params["category"] = category
+    if date_from:
+        where.append("d.doc_date >= %(date_from)s")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("d.doc_date <= %(date_to)s")
+        params["date_to"] = date_to
+    for i, (key, value) in enumerate(sorted((fields or {}).items())):
+        where.append(f"d.metadata->'fields'->>%(fk{i})s = %(fv{i})s")
+        params[f"fk{i}"], params[f"fv{i}"] = key, value
+    return " AND ".join(where), params
+
+
+def search(dsn: str, query: str, query_vector=None, *, category: str | None = None,
+           date_from: str | None = None, date_to: str | None = None, fields: dict | None = None,
+           limit: int = 10, offset: int = 0, candidates: int = 100) -> list[dict]:
+    """Hybrid search: full-text (ts_rank_cd) and vector (chunk embeddings) fused by reciprocal rank.
+
+    Filters are part of both queries, so they are exact and pagination is stable (ties broken by
+    id). An empty query lists the documents that pass the filters, newest first.
+    """
+    where, params = _filters(category, date_from, date_to, fields, "completed")
+    params.update({"q": query, "limit": limit, "offset": offset, "k": max(candidates, limit + offset),
+                   "rrf": RRF_K})
+    columns = """d.id, d.filename, d.paths[1] AS path, d.category, d.confidence, d.doc_date,
+                 d.metadata->>'title' AS title, d.metadata->'fields' AS fields"""
+    with session(dsn) as conn:
+        register_vector(conn)
+        if not query.strip():
+            return conn.execute(
+                f"""SELECT {columns}, NULL::float AS score, left(d.text, 300) AS snippet
+                    FROM documents d WHERE {where}
+                    ORDER BY d.processed_at DESC, d.id LIMIT %(limit)s OFFSET %(offset)s""", params).fetchall()
+        params["v"] = query_vector
+        # Filtered HNSW scans keep going until enough rows pass the filter (pgvector >= 0.8).
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        return conn.execute(
+            f"""
+            WITH fts AS (
+                SELECT d.id, row_number() OVER (ORDER BY ts_rank_cd(d.tsv, q) DESC, d.id) AS rank
+                FROM documents d, websearch_to_tsquery('english', %(q)s) q
+                WHERE d.tsv @@ q AND {where}
+                ORDER BY ts_rank_cd(d.tsv, q) DESC, d.id LIMIT %(k)s
+            ), nearest AS (
+                SELECT c.document_id, c.embedding <=> %(v)s AS distance
+                FROM chunks c JOIN documents d ON d.id = c.document_id
+                WHERE {where}
+                ORDER BY c.embedding <=> %(v)s LIMIT %(k)s * 4
+            ), vec AS (
+                SELECT document_id AS id, row_number() OVER (ORDER BY min(distance), document_id) AS rank
+                FROM nearest GROUP BY document_id ORDER BY min(distance), document_id LIMIT %(k)s
+            ), fused AS (
+                SELECT id, sum(1.0 / (%(rrf)s + rank)) AS score
+                FROM (SELECT * FROM fts UNION ALL SELECT * FROM vec) ranked GROUP BY id
+            )
+            SELECT {columns}, f.score,
+                   (SELECT c.text FROM chunks c WHERE c.document_id = d.id
+                    ORDER BY c.embedding <=> %(v)s LIMIT 1) AS snippet
+            FROM fused f JOIN documents d ON d.id = f.id
+            ORDER BY f.score DESC, d.id LIMIT %(limit)s OFFSET %(offset)s
+            """, params).fetchall()

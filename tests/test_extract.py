@@ -29,7 +29,8 @@ def test_invoice_fields():
 
 def test_contract_and_resume_fields():
     contract = extract(docs.CONTRACT_TEXT, "contract")["fields"]
-    assert contract == {"parties": ["Acme Corporation", "Globex Ltd"], "effective_date": "2024-01-01"}
+    assert contract == {"title": "SERVICE AGREEMENT", "parties": ["Acme Corporation", "Globex Ltd"],
+                        "effective_date": "2024-01-01"}
     resume = extract(docs.RESUME_TEXT, "resume")
     assert resume["fields"] == {"name": "Jane Doe", "email": "jane.doe@example.com"}
     assert resume["phones"] == ["+442079460958"]
@@ -39,3 +40,218 @@ def test_common_fields_always_present():
     meta = extract("", None)
     assert set(meta) == {"title", "dates", "emails", "phones", "urls", "amounts", "word_count", "language", "fields"}
     assert meta["fields"] == {} and meta["word_count"] == 0
+
+
+# -- layouts and conventions the rules must handle (snippets written for these tests) -----------
+
+US_INVOICE = """# Pinecrest Landscaping LLC
+
+742 Evergreen Terrace, Springfield, OR 97477
+billing@pinecrest-landscaping.com
+
+## INVOICE
+
+**Invoice #:** 10-4471
+**Date:** 03/28/2024
+**Terms:** Net 15
+
+**Bill To:** Riverside Dental Group Inc.
+
+| Description | Hours | Rate | Amount |
+|---|---|---|---|
+| Spring cleanup | 6 | $55.00 | $330.00 |
+| Mulch installation | 4 | $55.00 | $220.00 |
+
+**Subtotal** $550.00
+**Sales tax (6%)** $33.00
+**Balance Due** $583.00
+"""
+
+# Text as docling extracts it from a PDF: labels and values on separate lines, a wrapped date and
+# a currency split from its number, HTML entities left in.
+PDF_INVOICE = """Tax Invoice
+
+Invoice number:
+
+2024/0193
+
+Date of issue:
+
+5 February 2024
+
+Payment due:
+
+March 6,
+
+2024
+
+Seller
+
+Berg &amp; Lund AB
+
+Storgatan 12
+
+Total before tax
+
+SEK
+
+8,000.00
+
+VAT 25%
+
+SEK
+
+2,000.00
+
+Total amount due
+
+SEK
+
+10,000.00
+"""
+
+
+def test_invoice_us_layout_month_first_dates_and_balance_due():
+    fields = extract(US_INVOICE, "invoice")["fields"]
+    assert fields == {"number": "10-4471", "issue_date": "2024-03-28", "due_date": "2024-04-12",
+                      "total_amount": 583.0, "currency": "USD", "issuer": "Pinecrest Landscaping LLC"}
+
+
+def test_invoice_values_under_their_labels():
+    fields = extract(PDF_INVOICE, "invoice")["fields"]
+    assert fields == {"number": "2024/0193", "issue_date": "2024-02-05", "due_date": "2024-03-06",
+                      "total_amount": 10000.0, "currency": "SEK", "issuer": "Berg & Lund AB"}
+
+
+def test_receipt_merchant_at_the_top_and_total_over_tendered_cash():
+    text = """Bäckerei Sommer
+Hauptstrasse 4, 8001 Zürich
+Beleg Nr. 2231-08
+Datum 14.06.2024 07:42
+2 x Gipfeli          4.40
+Roggenbrot           5.20
+TOTAL CHF            9.60
+Bar CHF             20.00
+Rückgeld CHF        10.40
+MWST 2.6% inkl.      0.24
+"""
+    fields = extract(text, "receipt")["fields"]
+    assert fields["issuer"] == "Bäckerei Sommer"
+    assert fields["number"] == "2231-08"
+    assert (fields["total_amount"], fields["currency"]) == (9.6, "CHF")
+
+
+def test_contract_parties_with_descriptions_and_effective_date():
+    text = """CONSULTING AGREEMENT
+
+This Consulting Agreement is made and entered into as of April 2, 2023 by and between Halvorsen
+Maritime AS, a Norwegian company with its registered office in Bergen (the "Company"), and
+Dr. Ines Carvalho, residing in Porto, Portugal (the "Consultant").
+
+1. Services. The Consultant shall advise the Company on vessel emissions reporting."""
+    fields = extract(text, "contract")["fields"]
+    assert fields == {"title": "CONSULTING AGREEMENT", "parties": ["Halvorsen Maritime AS", "Dr. Ines Carvalho"],
+                      "effective_date": "2023-04-02"}
+
+
+def test_contract_parties_from_a_numbered_parties_section():
+    text = """# Lease Agreement
+
+## Parties
+
+(1) Okafor Property Holdings Ltd, a company registered in England (No. 0812345), of 4 Mill Lane,
+Leeds (the "Landlord"); and
+(2) Tomás van der Berg, of 9 Canal Street, Manchester (the "Tenant").
+
+The term starts on 1 July 2024."""
+    fields = extract(text, "contract")["fields"]
+    assert fields["parties"] == ["Okafor Property Holdings Ltd", "Tomás van der Berg"]
+    assert fields["effective_date"] == "2024-07-01"
+
+
+def test_letter_date_in_header_and_sender_under_closing():
+    text = """Fjordline Travel GmbH
+Am Hafen 3, 20457 Hamburg
+
+Hamburg, 12.11.2023
+
+Mr Paul Dupont
+8 Rue des Lilas
+69003 Lyon
+
+Dear Mr Dupont,
+
+your booking of 2 December 2023 is confirmed.
+
+Best regards,
+
+Katrin Vogel
+Customer Service"""
+    assert extract(text, "letter")["fields"] == {"date": "2023-11-12", "sender": "Katrin Vogel"}
+
+
+def test_paper_wrapped_title_and_marked_authors():
+    text = """Preprint. Under review.
+
+Sparse Attention for Long Clinical Notes: A Study of
+
+Discharge Summaries
+
+Amara Okonkwo1, Jean-Luc Petit2,*, and Hana Sato1
+
+1 Department of Informatics, University of Leeds
+
+Abstract
+
+We study sparse attention for long clinical documents."""
+    fields = extract(text, "scientific_paper")["fields"]
+    assert fields["title"] == "Sparse Attention for Long Clinical Notes: A Study of Discharge Summaries"
+    assert fields["authors"] == ["Amara Okonkwo", "Jean-Luc Petit", "Hana Sato"]
+
+
+def test_report_and_form_titles_skip_the_letterhead():
+    report = """Nordlicht Energie GmbH - Controlling
+
+Quarterly Risk Review: Q2 2024
+
+Reporting date: 15 July 2024
+Prepared by: Controlling team
+
+1. Summary
+Exposure to gas prices decreased."""
+    assert extract(report, "report")["fields"] == {"title": "Quarterly Risk Review: Q2 2024", "date": "2024-07-15"}
+    form = """Municipality of Esbjerg - Citizen Services
+
+Form RES-21 (Rev. 03/2022)
+
+Parking Permit Application
+==========================
+
+Full name: ..........................
+Registration number: ................"""
+    assert extract(form, "form")["fields"] == {"title": "Parking Permit Application", "number": "Form RES-21"}
+
+
+def test_resume_name_and_escaped_email():
+    text = """# Curriculum Vitae
+
+**Name:** Aiyana Redcloud
+
+**E-mail:** aiyana\\_redcloud@example.org
+
+## Experience
+2019 - today: Data Engineer, Lakeside Analytics"""
+    assert extract(text, "resume")["fields"] == {"name": "Aiyana Redcloud", "email": "aiyana_redcloud@example.org"}
+
+
+def test_ocr_misreadings_in_labels_and_values():
+    # rapidocr reads "i" as "l" now and then; labels still match, and a value is repaired when
+    # the document spells the word right elsewhere.
+    text = """<!-- page 1 (OCR) -->
+IT Securlty Audit Report
+Publlshed:02.05.2024
+Summary
+The security audit covered all servers."""
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="report",
+                                               converter="docling-native+ocr"))["fields"]
+    assert fields == {"title": "IT Security Audit Report", "date": "2024-05-02"}

@@ -58,15 +58,25 @@ def _is_expected(exc: Exception) -> bool:
 # -- read ---------------------------------------------------------------------------------------
 
 class ExpandInput(beam.DoFn):
-    """Input spec (folder, glob, @manifest) -> file paths."""
+    """Input spec (folder, glob, @manifest) -> file paths; records the total for progress."""
 
-    def __init__(self):
+    def __init__(self, dsn: str | None = None, run_id: str | None = None):
+        self.dsn = dsn
+        self.run_id = run_id
         self.listed = Metrics.counter(NAMESPACE, "paths_listed")
 
     def process(self, spec: str):
+        count = 0
         for path in read.expand_input(spec):
+            count += 1
             self.listed.inc()
             yield path
+        if self.dsn:
+            from transforms.write_postgres import PostgresWriter
+
+            writer = PostgresWriter(self.dsn, self.run_id)
+            writer.record_listing(count)
+            writer.close()
 
 
 class HashFile(beam.DoFn):
@@ -152,16 +162,25 @@ class EmbedDocuments(beam.DoFn):
         self.config = config
 
     def setup(self):
-        from transforms.backends import load_embedder
-        from transforms.embed import Embedder
-
-        self.embedder = Embedder(load_embedder(self.config), self.config.chunk_tokens,
-                                 self.config.chunk_overlap, self.config.max_chunks)
+        self._embedder = None  # loaded on the first pending document: a rerun that skips all never pays
         self.metrics = _StageMetrics(STAGE_EMBED)
         self.chunks = Metrics.counter(NAMESPACE, "chunks_embedded")
 
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from transforms.backends import load_embedder
+            from transforms.embed import Embedder
+
+            self._embedder = Embedder(load_embedder(self.config), self.config.chunk_tokens,
+                                      self.config.chunk_overlap, self.config.max_chunks)
+        return self._embedder
+
     def process(self, batch: list[Document]):
         pending = [d for d in batch if d.is_pending]
+        if not pending:
+            yield from batch
+            return
         start = time.perf_counter()
         for doc in pending:
             _run_stage(doc, STAGE_EMBED, self.metrics, self.embedder.chunk)
@@ -173,7 +192,7 @@ class EmbedDocuments(beam.DoFn):
             for doc in ready:
                 _run_stage(doc, STAGE_EMBED, self.metrics, lambda d: self.embedder.embed_batch([d]))
         # Spread the batch's model time over its documents for per-document timings.
-        share = (time.perf_counter() - start) / max(len(pending), 1)
+        share = (time.perf_counter() - start) / len(pending)
         for doc in ready:
             doc.timings[STAGE_EMBED] = share
             self.chunks.inc(len(doc.chunks))
@@ -185,10 +204,16 @@ class ClassifyDocument(beam.DoFn):
         self.config = config
 
     def setup(self):
-        from transforms.backends import load_classifier
-
-        self.classifier = load_classifier(self.config)
+        self._classifier = None  # built on first use, like the embedder it shares
         self.metrics = _StageMetrics(STAGE_CLASSIFY)
+
+    @property
+    def classifier(self):
+        if self._classifier is None:
+            from transforms.backends import load_classifier
+
+            self._classifier = load_classifier(self.config)
+        return self._classifier
 
     def process(self, doc: Document):
         if doc.is_pending:

@@ -14,7 +14,7 @@ Schema (every key always present; values are null or empty when not found):
 
     invoice:          number, issue_date, due_date, total_amount, currency, issuer
     receipt:          number, issue_date, total_amount, currency, issuer
-    contract:         parties [str], effective_date
+    contract:         title, parties [str], effective_date
     resume:           name, email
     scientific_paper: title, authors [str]
     letter:           date, sender
@@ -22,12 +22,17 @@ Schema (every key always present; values are null or empty when not found):
     form:             title, number
 
 Dates are ISO strings, amounts are numbers, currencies ISO 4217 codes. Rules are regular
-expressions over the Markdown text: fast (about a millisecond per document) and predictable.
+expressions and layout heuristics over the Markdown text (labels such as "Invoice no.", the
+letterhead at the top, the name under a letter's closing, the names under a paper's title):
+fast (a few milliseconds per document) and predictable. Labels tolerate the usual OCR
+misreadings (i/l/1, o/0, a dropped "i"), since scans reach this stage as OCR text.
 """
 from __future__ import annotations
 
+import html
 import re
-from datetime import date
+from datetime import date, timedelta
+from functools import lru_cache
 
 from transforms.records import Document
 
@@ -39,10 +44,12 @@ MONTHS = {m: i + 1 for i, m in enumerate(
 MONTHS = {name[:3]: num for name, num in MONTHS.items()}  # matched by their first three letters
 _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 
+# A numeric date may run into the time in OCR text ("2023-06-0113:57"): _END allows that.
+_END = r"(?:\b|(?=\d{2}:\d{2}))"
 DATE_RE = re.compile(
-    r"\b(?P<iso>(?P<iy>\d{4})-(?P<im>\d{1,2})-(?P<id>\d{1,2}))\b"
-    r"|\b(?P<dmy>(?P<d1>\d{1,2})[./](?P<m1>\d{1,2})[./](?P<y1>\d{4}))\b"
-    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
+    r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
+    r"|\b(?P<dmy>(?P<d1>\d{1,2})[./-](?P<m1>\d{1,2})[./-](?P<y1>\d{4}))" + _END +
+    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
     r"|\b(?P<mond>(?P<mon3>" + _MONTH + r") (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b",
     re.IGNORECASE,
 )
@@ -50,13 +57,17 @@ EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
 URL_RE = re.compile(r"\bhttps?://[^\s<>()\[\]\"'|]+[^\s<>()\[\]\"'|.,;:]")
 
 CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "US$": "USD", "CHF": "CHF",
-                    "Fr.": "CHF", "SFr.": "CHF"}
+                    "Fr.": "CHF", "SFr.": "CHF", "CA$": "CAD", "C$": "CAD", "A$": "AUD",
+                    "AU$": "AUD"}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR")
-_CUR = r"(?:US\$|SFr\.|Fr\.|[€$£¥]|" + "|".join(CURRENCY_CODES) + r")"
+_CUR = r"(?:US\$|CA\$|AU\$|C\$|A\$|SFr\.|Fr\.|[€$£¥]|" + "|".join(CURRENCY_CODES) + r")"
 _NUM = r"(?:\d{1,3}(?:[,.' ]\d{3})+|\d+)(?:[.,]\d{1,2})?"
 AMOUNT_RE = re.compile(
     r"(?P<c1>" + _CUR + r")\s?(?P<n1>" + _NUM + r")(?!\d)|(?<![\d.,])(?P<n2>" + _NUM + r")\s?(?P<c2>" + _CUR + r")(?![A-Za-z])")
+# A currency named on its own, e.g. in a column header "Price (CHF)": the fallback currency of a
+# document whose amounts are bare numbers.
+CURRENCY_MENTION_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(CURRENCY_CODES) + r")(?![A-Za-z])|[€£¥]")
 
 
 # -- value parsers -----------------------------------------------------------------------------
@@ -68,12 +79,12 @@ def _iso(year: int, month: int, day: int) -> str | None:
         return None
 
 
-def _date_from_match(m: re.Match) -> str | None:
+def _date_from_match(m: re.Match, month_first: bool = False) -> str | None:
     if m.group("iso"):
         return _iso(int(m.group("iy")), int(m.group("im")), int(m.group("id")))
     if m.group("dmy"):
         day, month = int(m.group("d1")), int(m.group("m1"))
-        if month > 12 >= day:  # unambiguously month-first (US style)
+        if month > 12 >= day or (month_first and day <= 12):  # US style, certain or per document
             day, month = month, day
         return _iso(int(m.group("y1")), month, day)
     if m.group("dmon"):
@@ -85,17 +96,28 @@ def _month(token: str) -> int:
     return MONTHS[token.lower()[:3]]
 
 
-def parse_date(text: str) -> str | None:
+@lru_cache(maxsize=4)   # asked by several field rules about the same document
+def numeric_dates_month_first(text: str) -> bool:
+    """True when the document writes numeric dates month first (03/25/2024): decided by any date
+    whose second number cannot be a month. Day first, the European and ISO habit, is the default."""
+    for m in DATE_RE.finditer(text):
+        if m.group("dmy") and int(m.group("m1")) > 12 >= int(m.group("d1")):
+            return True
+    return False
+
+
+def parse_date(text: str, month_first: bool = False) -> str | None:
     """The first date in `text`, as ISO 8601."""
     for m in DATE_RE.finditer(text):
-        iso = _date_from_match(m)
+        iso = _date_from_match(m, month_first)
         if iso:
             return iso
     return None
 
 
 def find_dates(text: str) -> list[str]:
-    return _unique(iso for iso in (_date_from_match(m) for m in DATE_RE.finditer(text)) if iso)
+    month_first = numeric_dates_month_first(text)
+    return _unique(iso for iso in (_date_from_match(m, month_first) for m in DATE_RE.finditer(text)) if iso)
 
 
 def parse_number(raw: str) -> float | None:
@@ -126,13 +148,17 @@ def find_amounts(text: str) -> list[dict]:
     return out
 
 
+_PLUS_DIGIT_RE = re.compile(r"\+\s?\(?\d")
+
+
 def find_phones(text: str) -> list[str]:
     import phonenumbers
 
     found = []
     # Region None: only numbers written in international form (+..) are certain; a default region
-    # would turn order numbers into phone numbers.
-    for match in phonenumbers.PhoneNumberMatcher(text[:20000], None):
+    # would turn order numbers into phone numbers. So only lines with a "+" need the (slow) matcher.
+    candidates = "\n".join(line for line in text[:20000].splitlines() if _PLUS_DIGIT_RE.search(line))
+    for match in phonenumbers.PhoneNumberMatcher(candidates, None):
         found.append(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
         if len(found) >= LIMIT:
             break
@@ -150,184 +176,715 @@ def _unique(items) -> list:
     return out
 
 
-# -- label-driven field finders -----------------------------------------------------------------
+# -- text preparation ---------------------------------------------------------------------------
+
+# docling escapes Markdown specials ("maximilian\_kaiser") and HTML-escapes "&" ("Lee &amp; Co").
+_MD_ESCAPE_RE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>&~])")
+_RULE_RE = re.compile(r"^[\s|:=_*~-]*$")        # table separators, "=====" and "-----" underlines
+
+
+def normalise_text(text: str) -> str:
+    return html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
+
 
 def _clean_line(line: str) -> str:
-    """Markdown line -> plain text: drop heading marks, table pipes, emphasis."""
-    line = re.sub(r"^\s*(#+|[-*+]\s|>)\s*", "", line)
+    """Markdown line -> plain text: drop heading marks, list bullets, table pipes, emphasis."""
+    line = re.sub(r"^\s*(#+|[-*+•]\s|>)\s*", "", line)
+    line = re.sub(r"</?(?:sup|sub|b|i|em|strong)>", "", line)
     line = line.replace("|", " ").replace("**", "").replace("__", "")
     return " ".join(line.split())
 
 
 def _lines(text: str) -> list[str]:
-    return [c for c in (_clean_line(x) for x in text.splitlines()) if c and not c.startswith("<!--")]
+    return [c for c in (_clean_line(x) for x in text.splitlines())
+            if c and not c.startswith("<!--") and not _RULE_RE.match(c)]
 
 
-def value_after(lines: list[str], label: str, max_len: int = 120) -> str | None:
-    """The text after a label on its line (or on the next line when the label stands alone)."""
-    pattern = re.compile(r"(?:^|\b)(?:" + label + r")\s*[:#.\-–]*\s*(.*)$", re.IGNORECASE)
+def _headings(text: str) -> list[str]:
+    """Markdown headings in order: ATX ("# Title") and setext (a line underlined by === or ---,
+    which is how plain-text documents mark their title)."""
+    out = []
+    raw = text.splitlines()
+    for i, line in enumerate(raw):
+        if re.match(r"^\s*#{1,6}\s+\S", line):
+            out.append(_clean_line(line))
+        elif (i + 1 < len(raw) and line.strip() and not _RULE_RE.match(line)
+              and re.match(r"^\s*(?:={3,}|-{3,})\s*$", raw[i + 1])):
+            out.append(_clean_line(line))
+    return [h for h in out if h]
+
+
+# -- label-driven field finders -----------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _ocr_tolerant(label: str) -> str:
+    """Widen the letters OCR confuses in a label regex: i <-> l <-> 1 (and a dropped i, as in
+    "Involce", "Emal", "Publshed"), o <-> 0. Escapes and character classes are left alone."""
+    out, i, in_class = [], 0, False
+    while i < len(label):
+        ch = label[i]
+        if ch == "\\":
+            out.append(label[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif not in_class and ch in "iI":
+            ch = "[il1|!]?"
+        elif not in_class and ch in "lL":
+            ch = "[li1|I]"
+        elif not in_class and ch in "oO":
+            ch = "[o0]"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=None)
+def _label_re(label: str, anchored: bool) -> re.Pattern:
+    start = r"^(?:\d+[.)]\s*)?" if anchored else r"(?:^|(?<=\W))"
+    return re.compile(start + r"(?:" + _ocr_tolerant(label) + r")(?![a-z])\s*[:#.\-–]*\s*(.*)$",
+                      re.IGNORECASE)
+
+
+def label_values(lines: list[str], label: str, anchored: bool = True):
+    """Yield (line index, value) for each line carrying `label`: the text after the label, or
+    the next line when the label stands alone (PDF and HTML layouts put values under labels)."""
+    pattern = _label_re(label, anchored)
     for i, line in enumerate(lines):
         m = pattern.search(line)
         if not m:
             continue
         value = m.group(1).strip(" :|-–")
-        if not value and i + 1 < len(lines):
-            value = lines[i + 1]
         if value:
-            return value[:max_len]
+            yield i, value
+        elif i + 1 < len(lines):
+            yield i + 1, lines[i + 1]
+
+
+def _with_next(lines: list[str], i: int, value: str) -> str:
+    """A value that PDF text extraction wrapped onto the next line ("December 5," / "2024")."""
+    return f"{value} {lines[i + 1]}" if i + 1 < len(lines) and len(lines[i + 1]) <= 20 else value
+
+
+def value_after(lines: list[str], label: str, max_len: int = 120, accept=None,
+                anchored: bool = True) -> str | None:
+    """The first value after `label` that `accept` (if given) agrees with."""
+    for _, value in label_values(lines, label, anchored):
+        value = value[:max_len]
+        if accept is None or accept(value):
+            return value
     return None
 
 
-def _first_token(value: str | None) -> str | None:
+def _identifier(value: str | None) -> str | None:
+    """A document number: the first token with a digit ("INV-2024-0042", "1819/3630")."""
     if not value:
         return None
-    token = value.split()[0].strip(",;")
-    return token if any(ch.isdigit() for ch in token) else None
+    for token in value.split()[:3]:
+        token = token.strip(",;:()")
+        if any(ch.isdigit() for ch in token) and not DATE_RE.fullmatch(token):
+            return token
+    return None
 
 
-def _date_after(lines, label) -> str | None:
-    value = value_after(lines, label)
-    return parse_date(value) if value else None
+def _date_after(lines, label, month_first=False, anchored=True) -> str | None:
+    for i, value in label_values(lines, label, anchored):
+        iso = parse_date(value, month_first) or parse_date(_with_next(lines, i, value), month_first)
+        if iso:
+            return iso
+    return None
 
 
-def _amount_after(lines: list[str], label: str) -> tuple[float | None, str | None]:
-    """The amount on the last line carrying `label` (a total comes after its subtotals)."""
-    pattern = re.compile(label, re.IGNORECASE)
-    candidates = [i for i, line in enumerate(lines) if pattern.search(line)]
-    for i in reversed(candidates):
-        for line in (lines[i], lines[i + 1] if i + 1 < len(lines) else ""):
-            tail = line[pattern.search(line).end():] if pattern.search(line) else line
-            amounts = find_amounts(tail)
-            if amounts:
-                return amounts[0]["value"], amounts[0]["currency"]
-            bare = re.search(_NUM, tail)
-            if bare and line is lines[i]:
-                return parse_number(bare.group(0)), None
-    return None, None
+# -- names and titles ---------------------------------------------------------------------------
+
+# Lines above a paper's title that are not the title: preprint and journal banners.
+_BANNER = re.compile(r"^(?:arxiv:|doi\b|preprint|working paper|accepted|submitted|published|proceedings|"
+                     r"journal|vol\.|volume|under review|draft|technical report|in press|https?:|©|"
+                     r"(?:strictly\s+)?confidential\b|for internal use)"
+                     r"|\bVol(?:ume)?\.?\s*\d+.*\b(?:19|20)\d\d\b", re.IGNORECASE)
+_FORM_NO_RE = re.compile(r"\bF[o0]rm\s+(?:No\.?\s*|Number\s*)?[:#]?\s*([A-Z]{1,6}[- ]?\d{1,6}[A-Z]?)\b")
+
+# Legal forms that end a company name, across the usual jurisdictions.
+LEGAL_FORMS = (r"(?:Ltd\.?|Limited|LLC|L\.L\.C\.|Inc\.?|GmbH|AG|SA|S\.A\.|SARL|Sàrl|BV|B\.V\.|"
+               r"N\.V\.|NV|K\.K\.|KK|plc|PLC|Co\.|Corp\.?|Corporation|Company|KG|Oy|AB|S\.p\.A\.|SpA|S\.r\.l\.|Srl|"
+               r"SAS|S\.A\.S\.|S\.L\.|SL|SE|LLP|LP|Pty|Pte|Group|ApS|A/S|AS|ASA|Sp\. z o\.o\.|s\.r\.o\.|UG|OHG|GbR|"
+               r"e\.V\.|eG|KGaA|Ltda\.?|S\.L\.U\.|SRL|BVBA|Lda\.?)")
+COMPANY_RE = re.compile(r"\b[A-Z][\w&.,' -]{1,60}?\b" + LEGAL_FORMS + r"(?![\w])")
+# Words that make a capitalised phrase an organisation or place rather than a person.
+ORG_WORDS = re.compile(
+    r"\b(?:University|Universit\w+|Institute|Institut|Department|Dept|School|College|Faculty|Laborator\w*|"
+    r"Lab|Labs|Research|Centre|Center|Hospital|Clinic|Academy|Foundation|Society|Council|Ministry|"
+    r"Agency|Office|Bank|Group|Team|Services|Association|Club|Committee|Board|Division|Unit|Inc|Ltd|"
+    r"LLC|GmbH|Corp|Corporation|Company|Street|Road|Avenue|Str|Strasse|Straße)\b")
+_PARTICLES = r"(?:van|von|de|der|den|del|della|di|da|dos|das|du|la|le|ter|ten|zu|y|bin|ibn|al|el)"
+_NAME_WORD = r"(?:[A-Z][a-zà-ÿ]*(?:['’-][A-Za-zà-ÿ]+)*\.?|[A-Z]\.)"   # Anna, O'Brien, Jean-Luc, J.
+PERSON_RE = re.compile(
+    r"(?:(?:Dr|Prof|Mr|Mrs|Ms|Mx)\.?\s+)?" + r"(?:" + _PARTICLES + r"\s+)?" + _NAME_WORD
+    + r"(?:\s+(?:" + _PARTICLES + r"\s+)*" + _NAME_WORD + r"){1,3}")
+_DOC_TYPE_RE = re.compile(
+    r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|credit)\s+)?(?:invoice|receipt|bill|"
+    r"credit note|quotation|statement)\b", re.IGNORECASE)
 
 
-def _dominant_currency(amounts: list[dict]) -> str | None:
-    counts: dict[str, int] = {}
-    for a in amounts:
-        counts[a["currency"]] = counts.get(a["currency"], 0) + 1
-    return max(counts, key=counts.get) if counts else None
+def is_person_name(text: str) -> bool:
+    """"Anna Müller", "Erik X. Andersson", "Pierre O'Brien", "Tom van Dijk": 2-4 capitalised
+    words (particles allowed), no organisation word."""
+    text = text.strip()
+    return bool(PERSON_RE.fullmatch(text)) and not ORG_WORDS.search(text) and not COMPANY_RE.search(text)
 
 
-COMPANY_RE = re.compile(
-    r"\b[A-Z][\w&.,' -]{1,60}?\b(?:Ltd\.?|Limited|LLC|L\.L\.C\.|Inc\.?|GmbH|AG|SA|S\.A\.|SARL|BV|B\.V\.|"
-    r"plc|PLC|Co\.|Corp\.?|Corporation|Company|KG|Oy|AB|S\.p\.A\.|SpA|SE|LLP|Group)(?![\w])")
+def _strip_name_marks(piece: str) -> str:
+    """Author lists mark affiliations and corresponding authors: "Anna Berg1,2*", "Li Wang†"."""
+    return piece.strip(" *,;0123456789†‡§¶#^'’\"").strip()
+
+
+# Nouns that name a kind of document: a line with one is a title even when it starts with a
+# company name ("Acme AG Sustainability Report 2024").
+TITLE_NOUNS = re.compile(
+    r"\b(?:report|review|agreement|contract|form|application|request|notification|notice|mandate|"
+    r"analysis|plan|policy|proposal|study|survey|statement|minutes|assessment|audit|evaluation|"
+    r"declaration|claim|registration|certificate|memo|memorandum|guide|manual|specification|overview|"
+    r"update|brief|briefing|questionnaire|checklist|consent|authori[sz]ation|enrol?ment|order|lease|"
+    r"deed|terms|charter|licen[cs]e|paper)s?\b", re.IGNORECASE)
+_REFERENCE_LINE = re.compile(r"\b(?:ref(?:erence)?|no|number|id|rev|version)\.?:?\s*[A-Z0-9][\w/.-]*\d[\w/.-]*\)?$",
+                             re.IGNORECASE)
+
+
+def _is_company_line(line: str) -> bool:
+    return bool(COMPANY_RE.search(line))
+
+
+def _is_letterhead(line: str) -> bool:
+    """A sender's name above the title: "Weber & Schmidt AG - People Team", "City of Bern -
+    Citizens' Office", "Novafield Sports Club"."""
+    if TITLE_NOUNS.search(line) and not re.search(r"\s[-–|·]\s", line):
+        return False
+    return bool(COMPANY_RE.search(line) or ORG_WORDS.search(line))
+
+
+def _is_label_line(line: str) -> bool:
+    """"Date: 3 May 2024", "Prepared by: ..." - a field, not a heading. A title may have a colon
+    too ("Incident Review: Email Platform Outage"): capitalised words on both sides."""
+    m = re.match(r"^([\w .()/'*-]{1,40}):(?:\s|$)(.*)$", line)
+    if not m:
+        return False
+    head, tail = m.group(1).split(), m.group(2).split()
+    is_title = (len(head) >= 2 and all(w[:1].isupper() for w in head) and len(tail) >= 2
+                and tail[0][:1].isupper() and not DATE_RE.search(m.group(2)))
+    return not is_title
+
+
+def _looks_like_title(line: str) -> bool:
+    if not 3 <= len(line) <= 150 or EMAIL_RE.search(line) or URL_RE.search(line):
+        return False
+    if _is_label_line(line) or _BANNER.search(line) or re.match(r"^page \d", line, re.IGNORECASE):
+        return False
+    if _REFERENCE_LINE.search(line) or _FORM_NO_RE.match(line):     # "Contract ref. HN-8969-662"
+        return False
+    if line.endswith(".") and len(line.split()) >= 4:               # a sentence
+        return False
+    if DATE_RE.search(line):                                        # "Prepared on 9 May 2024"
+        return False
+    letters = sum(ch.isalpha() for ch in line)
+    return letters >= 3 and letters >= len(line) / 2
+
+
+_OPEN_END = re.compile(r"(?:\b(?:of|in|for|with|and|or|the|a|an|on|to|from|via|by|under|at|towards?|through)|[:–-])$",
+                       re.IGNORECASE)
+
+
+def _wrapped_title(line: str, following: list[str]) -> bool:
+    """PDF text wraps a long title in its large font: "Customer Portal Relaunch - Monthly Status"
+    / "Report". The next line continues the title when the title stops mid-phrase, or when it is a
+    short title-like fragment under a long line that is not followed by a paragraph (which would
+    make it a section heading)."""
+    if not following or not _looks_like_title(following[0]) or _is_letterhead(following[0]):
+        return False
+    if _OPEN_END.search(line):
+        return True
+    after = following[1] if len(following) > 1 else ""
+    return (len(line) >= 35 and len(following[0].split()) <= 3 and following[0][:1].isupper()
+            and len(after) < 60 and not DATE_RE.match(after))   # "As of" / "12 May 2024" is a field
 
 
 def guess_title(lines: list[str], text: str) -> str | None:
-    m = re.search(r"^\s*#{1,2}\s+(.+)$", text, re.MULTILINE)
-    if m and len(_clean_line(m.group(1))) > 2:
-        return _clean_line(m.group(1))[:200]
-    for line in lines[:5]:
-        if 3 <= len(line) <= 150 and not EMAIL_RE.search(line):
+    """The first line near the top that reads like a title (headings and plain lines alike: PDF
+    text has no heading marks), skipping a letterhead above it; else the first heading."""
+    headings = _headings(text)
+    for i, line in enumerate(lines[:10]):
+        label_above_value = i + 1 < len(lines) and len(line.split()) <= 3 and DATE_RE.match(lines[i + 1])
+        if _looks_like_title(line) and not _is_letterhead(line) and not label_above_value:
+            if line not in headings and _wrapped_title(line, lines[i + 1:i + 3]):
+                line = f"{line} {lines[i + 1]}"
             return line[:200]
+    headings = [h for h in headings if _looks_like_title(h)]
+    if headings:
+        return headings[0][:200]
+    return next((line[:200] for line in lines[:5] if _looks_like_title(line)), None)
+
+
+# -- money documents (invoice, receipt) ---------------------------------------------------------
+
+_TOTAL_EXCLUDE = re.compile(
+    r"sub-?\s?total|before tax|excl|net amount|total net|net total|w/o|without|tax\b.*%|items|quantity|"
+    r"qty|number of|units|discount|paid so far|already paid|deposit", re.IGNORECASE)
+_AMOUNT_ONLY = re.compile(r"^\s*(?:" + _CUR + r"\s?)?" + _NUM + r"(?:\s?" + _CUR + r")?\s*$")
+
+
+def _amount_in(text: str) -> tuple[float | None, str | None]:
+    amounts = find_amounts(text)
+    if amounts:
+        return amounts[0]["value"], amounts[0]["currency"]
+    bare = re.findall(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)", text)
+    return (parse_number(bare[-1]), None) if bare else (None, None)
+
+
+def _total(lines: list[str], strong: str, weak: str) -> tuple[float | None, str | None]:
+    """The amount of the grand total. Strong labels ("Total due", "Grand total") win over a bare
+    "Total"; the last one wins (a total follows its subtotals). The amount is on the label's line
+    or, in PDF and HTML layouts, alone on the next line."""
+    for label in (strong, weak):
+        pattern = re.compile(_ocr_tolerant(label), re.IGNORECASE)
+        for i in reversed(range(len(lines))):
+            line = lines[i]
+            m = pattern.search(line)
+            if not m or _TOTAL_EXCLUDE.search(line[:m.end() + 12]):
+                continue
+            value, currency = _amount_in(line[m.end():])
+            if value is None:
+                value, currency = _amount_below(lines, i + 1)
+            if value is not None:
+                return value, currency
+    return None, None
+
+
+def _amount_below(lines: list[str], i: int) -> tuple[float | None, str | None]:
+    """An amount alone on the line(s) under its label; PDF layouts may even split the currency
+    from the number ("GBP" / "7,890.31")."""
+    for joined in (lines[i:i + 1], lines[i:i + 2]):
+        text = " ".join(joined)
+        if joined and _AMOUNT_ONLY.match(text):
+            return _amount_in(text)
+    return None, None
+
+
+def _document_currency(text: str, amounts: list[dict]) -> str | None:
+    """The currency most amounts carry; else the one most often named (a "Price (CHF)" header)."""
+    counts: dict[str, int] = {}
+    for a in amounts:
+        counts[a["currency"]] = counts.get(a["currency"], 0) + 1
+    if not counts:
+        for m in CURRENCY_MENTION_RE.finditer(text):
+            code = m.group(1) or CURRENCY_SYMBOLS[m.group(0)]
+            counts[code] = counts.get(code, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def _plausible_party(value: str) -> bool:
+    return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
+            and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value))
+
+
+# "61 Maple Drive", "Limmatquai 101", "Via Roma 149a": a street line of an address.
+_STREET_RE = re.compile(r"^(?:\d+[A-Za-z]?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
+
+
+def _letterhead(lines: list[str]) -> str | None:
+    """The name at the very top ("Northwind Traders GmbH", "Café Rossi"), skipping document-type
+    headings. A one-line letterhead "Name · Street · City" gives its first part."""
+    for i, line in enumerate(lines[:4]):
+        if _DOC_TYPE_RE.match(line) or _is_label_line(line) or not _plausible_party(line):
+            continue
+        if re.match(r"^\d", line):          # an address or a number, not a name
+            return None
+        name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
+        # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
+        nxt, after = lines[i + 1:i + 2], lines[i + 2:i + 3]
+        if name == line and nxt and after and re.fullmatch(r"[A-ZÀ-Þ][^\W\d_]+", nxt[0]) and _STREET_RE.match(after[0]):
+            name = f"{name} {nxt[0]}"
+        return name
     return None
 
 
-# -- per category -------------------------------------------------------------------------------
+def _issuer(lines: list[str], label: str) -> str | None:
+    issuer = value_after(lines, label, accept=_plausible_party)
+    if issuer:
+        return re.split(r",\s+(?=\d)|\s+[·•|]\s+", issuer)[0].strip()
+    issuer = _letterhead(lines)
+    if issuer:
+        return issuer
+    # The bank account of an invoice belongs to whoever issued it.
+    holder = value_after(lines, r"account\s*(?:holder|name)|beneficiary|payee", accept=_plausible_party)
+    if holder:
+        return holder
+    company = next((COMPANY_RE.search(line) for line in lines[:15] if COMPANY_RE.search(line)), None)
+    return company.group(0).strip() if company else None
 
-def _money_document(lines: list[str], amounts: list[dict], number_label: str, total_label: str,
-                     issuer_label: str) -> dict:
-    total, currency = _amount_after(lines, total_label)
-    issuer = value_after(lines, issuer_label)
-    if not issuer:
-        company = next((COMPANY_RE.search(l) for l in lines[:15] if COMPANY_RE.search(l)), None)
-        issuer = company.group(0).strip() if company else None
+
+_ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|"
+                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due))|dated")
+_DUE_LABEL = r"due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date"
+
+
+def _issue_date(lines, month_first) -> str | None:
+    return _date_after(lines, _ISSUE_DATE_LABEL, month_first)
+
+
+def _money_document(lines, text, amounts, number_label, strong_total, weak_total, issuer_label) -> dict:
+    month_first = numeric_dates_month_first(text)
+    total, currency = _total(lines, strong_total, weak_total)
     return {
-        "number": _first_token(value_after(lines, number_label)),
-        "issue_date": _date_after(lines, r"invoice date|date of issue|issue date|issued(?: on)?|date"),
+        "number": _identifier(value_after(lines, number_label, accept=_identifier)),
+        "issue_date": _issue_date(lines, month_first),
         "total_amount": total,
-        "currency": currency or _dominant_currency(amounts),
-        "issuer": issuer,
+        "currency": currency or _document_currency(text, amounts),
+        "issuer": _issuer(lines, issuer_label),
     }
 
 
 def _invoice(lines, text, amounts):
     fields = _money_document(
-        lines, amounts,
-        number_label=r"invoice\s*(?:no\.?|number|num\.?|#|id)|inv\.?\s*(?:no\.?|#)|bill\s*(?:no\.?|number)",
-        total_label=r"total\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|invoice\s*total|(?<!sub)(?<!sub-)total",
-        issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|from",
+        lines, text, amounts,
+        number_label=r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id)|inv\.?\s*(?:no\.?|#)|"
+                     r"bill\s*(?:no\.?|number)|invoice(?=\s+[A-Z0-9-]*\d)",
+        strong_total=r"total\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|"
+                     r"amount\s*payable|invoice\s*total|total\s*amount|total\s*\(?incl|total\s*to\s*pay",
+        weak_total=r"(?<![\w-])total",
+        issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|from|invoice\s*from",
     )
-    fields["due_date"] = _date_after(lines, r"due\s*date|payment\s*due|due\s*(?:by|on)|pay(?:able)?\s*by")
+    month_first = numeric_dates_month_first(text)
+    fields["due_date"] = (_date_after(lines, _DUE_LABEL, month_first)
+                          # "Invoice date: 05/01/2024   Due date: 04/02/2024" on one line
+                          or _date_after(lines, r"due\s*date|payment\s*due", month_first, anchored=False)
+                          or _due_from_terms(text, fields["issue_date"]))
     return fields
+
+
+def _due_from_terms(text: str, issue_date: str | None) -> str | None:
+    """No due date printed: payment terms "Net 30" / "within 30 days of the invoice date" count
+    from the issue date."""
+    m = re.search(r"\bnet\s*(\d{1,3})\b(?:\s*days)?|within\s+(\d{1,3})\s+days\s+(?:of|from)\s+(?:the\s+)?"
+                  r"(?:invoice|issue)\s*date", text, re.IGNORECASE)
+    if not (m and issue_date):
+        return None
+    return (date.fromisoformat(issue_date) + timedelta(days=int(m.group(1) or m.group(2)))).isoformat()
 
 
 def _receipt(lines, text, amounts):
     return _money_document(
-        lines, amounts,
-        number_label=r"receipt\s*(?:no\.?|number|#|id)|transaction\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)",
-        total_label=r"total\s*paid|amount\s*paid|grand\s*total|(?<!sub)(?<!sub-)total",
-        issuer_label=r"merchant|store|shop",
+        lines, text, amounts,
+        number_label=r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|"
+                     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
+                     r"beleg\s*(?:nr\.?|#)|invoice\s*(?:no\.?|#)",
+        strong_total=r"grand\s*total|total\s*(?:to\s*pay|paid|due)|amount\s*(?:due|paid)|total\s*amount",
+        weak_total=r"(?<![\w-])total",
+        issuer_label=r"merchant|store|shop|retailer",
     )
+
+
+# -- contracts ----------------------------------------------------------------------------------
+
+_ROLE = (r"(?:the\s+)?(?:customer|client|supplier|contractor|consultant|company|landlord|tenant|lessor|"
+         r"lessee|licensor|licensee|employer|employee|buyer|seller|purchaser|vendor|provider|service\s*provider|"
+         r"disclosing\s*party|receiving\s*party|party\s*(?:a|b|1|2)|first\s*party|second\s*party|owner|agent|"
+         r"principal|lender|borrower)")
+# A word of a party's name: capitalised words, numbers, "&", name particles before a capitalised
+# word ("van Dijk"), and the lower-case bits of some legal forms ("Sp. z o.o.", "s.r.o.").
+_NAME_TOKEN = re.compile(r"&|[A-Z0-9À-Þ][\w.'’&/-]*|" + _PARTICLES + r"|z|o\.o\.|s\.r\.o\.|[a-z]\.[a-z]\.")
+_LEGAL_AFTER_COMMA = re.compile(r"^(?:Ltd|Inc|LLC|Limited|LLP|L\.P|S\.A|SA|AG|KG|GmbH|plc)\b")
+
+
+_ABBREVIATIONS = re.compile(r"(?:Inc|Ltd|Co|Corp|Bros|Jr|Sr|Dr|Mr|Mrs|Ms|Prof|St|Cie|Lda|Ltda|Pty|Pte|Plc|Int|Intl|"
+                            r"No|Nr|[A-Z]|(?:\w+\.)+\w+)", re.IGNORECASE)
+
+
+def _abbreviation(word: str) -> bool:
+    """"Inc", "Co", "J", "B.V", "S.p.A" (the final period removed)."""
+    return bool(_ABBREVIATIONS.fullmatch(word))
+
+
+def _ends_sentence(token: str) -> bool:
+    return token.endswith("..") or (token.endswith(".") and not _abbreviation(token[:-1]))
+
+
+def _particle_leads_to_name(rest: list[re.Match]) -> bool:
+    """'van der Berg': particles count as part of a name when a capitalised word follows them."""
+    for m in rest[:3]:
+        token = m.group(0)
+        if token[:1].isupper():
+            return True
+        if not re.fullmatch(_PARTICLES, token):
+            return False
+    return False
+
+
+def _party_name(fragment: str) -> tuple[str | None, int]:
+    """The name at the start of `fragment` and where it ends: capitalised words (with particles,
+    "&" and legal forms like "S.p.A." or "Co., Ltd."), stopping at the first lower-case word,
+    "and", a bracket or punctuation (where the party's description starts)."""
+    tokens = list(re.finditer(r"\S+", fragment))
+    end, count = 0, 0
+    for k, m in enumerate(tokens):
+        token = m.group(0)
+        core = token.rstrip(",;:")
+        if core.lower() == "and" or not _NAME_TOKEN.fullmatch(core):
+            break
+        if re.fullmatch(_PARTICLES, core) and not _particle_leads_to_name(tokens[k + 1:]):
+            break
+        if _ends_sentence(core):   # drop the full stop: "Globex B.V.. Parties", "Jane Hansen. The"
+            end, count = m.start() + len(core) - 1, count + 1
+            break
+        end, count = m.start() + len(core), count + 1
+        # A legal form ends the name ("Acme Inc. The parties ..."), unless more of it follows
+        # ("GmbH & Co. KG", "Co., Ltd.").
+        nxt = tokens[k + 1].group(0).rstrip(",;:.") if k + 1 < len(tokens) else ""
+        if (count > 1 and re.fullmatch(LEGAL_FORMS, core) and nxt != "&" and not re.fullmatch(LEGAL_FORMS, nxt + ".")
+                and not re.fullmatch(LEGAL_FORMS, nxt)):
+            break
+        if token != core:   # "Co., Ltd." goes on; any other comma ends the name
+            if not (token.endswith(",") and k + 1 < len(tokens) and _LEGAL_AFTER_COMMA.match(tokens[k + 1].group(0))):
+                break
+    name = fragment[:end].strip(" ,;:")
+    if count == 0 or not re.search(r"[A-Za-z]{2}", name) or name.split()[0] in ("&",):
+        return None, 0
+    return name, end
+
+
+def _between_parties(flat: str) -> list[str]:
+    """'... between X, a company ..., and Y ...' / 'made between X and Y.'"""
+    for m in re.finditer(r"\bbetween:?\s+", flat, re.IGNORECASE):
+        rest = flat[m.end():m.end() + 600]
+        first, end = _party_name(rest)
+        if not first:
+            continue
+        after = rest[end:]
+        # The second party follows the "and" that closes the first party's description.
+        sep = (re.match(r"\s+and\s+", after) or re.search(r"[),;]\s*and\s+", after)
+               or re.search(r"\s+and\s+", after))
+        if not sep:
+            continue
+        second, _ = _party_name(after[sep.end():])
+        if second:
+            return [first, second]
+    return []
+
+
+def _listed_parties(lines: list[str]) -> list[str]:
+    """A 'Parties' section: '(1) X, a company ...' / '1. X, of ...' - an item 1 and the next item
+    2 a few lines further (descriptions may wrap), each starting with a name."""
+    item = re.compile(r"^(?:\((\d|[a-z])\)|(\d|[a-z])[.)])\s+(.*)$")
+    for i, line in enumerate(lines):
+        m = item.match(line)
+        if not m or (m.group(1) or m.group(2)) not in ("1", "a"):
+            continue
+        first = _party_name(m.group(3))[0]
+        for follow in lines[i + 1:i + 5]:
+            n = item.match(follow)
+            if n and (n.group(1) or n.group(2)) in ("2", "b"):
+                second = _party_name(n.group(3))[0]
+                if first and second and len(first.split()) >= 2 and len(second.split()) >= 2:
+                    return [first, second]
+                break
+    return []
+
+
+def _role_parties(lines: list[str]) -> list[str]:
+    """'Customer: X' / 'Supplier: Y' at the top, or the signature blocks 'For the Client: X'."""
+    parties = []
+    pattern = re.compile(r"^(?:for\s+(?:and\s+on\s+behalf\s+of\s+)?)?" + _ROLE + r"\s*:\s*(.+)$", re.IGNORECASE)
+    for line in lines:
+        m = pattern.match(line)
+        name = _party_name(m.group(1))[0] if m else None
+        if name and name not in parties:
+            parties.append(name)
+    return parties[:2] if len(parties) >= 2 else []
 
 
 def _contract(lines, text, amounts):
     flat = " ".join(lines)
-    parties = []
-    m = re.search(r"\bbetween:?\s+(.{3,120}?)(?:\s*\([^)]*\))?,?\s+and\s+(.{3,120}?)(?:\s*\(|[,.;]|\s+hereinafter|$)",
-                  flat, re.IGNORECASE)
-    if m:
-        parties = [re.sub(r"\s*\(.*$", "", p).strip(" ,.;\"'") for p in m.groups()]
-    return {
-        "parties": [p for p in parties if p],
-        "effective_date": _date_after(lines, r"effective\s*(?:date|as\s*of|from)|commenc\w*\s*(?:on|date)")
-        or parse_date(flat[:2000]),
-    }
+    month_first = numeric_dates_month_first(text)
+    parties = _between_parties(flat) or _listed_parties(lines) or _role_parties(lines)
+    effective = (_date_after(lines, r"effective\s*(?:date|as\s*of|from)|commencement\s*date|start\s*date|"
+                                    r"commenc\w*\s*(?:on|date)", month_first)
+                 or _date_after([flat], r"(?:effective|takes\s*effect|commenc\w*|entered\s*into|made|dated)"
+                                        r"(?:\s+(?:as\s*of|on|from|this))?", month_first, anchored=False)
+                 or parse_date(flat[:2000], month_first))
+    return {"title": guess_title(lines, text), "parties": parties, "effective_date": effective}
 
+
+# -- resumes, letters ---------------------------------------------------------------------------
 
 def _resume(lines, text, amounts):
     emails = EMAIL_RE.findall(text)
-    name = value_after(lines, r"name")
+    name = value_after(lines, r"(?:full\s*)?name", accept=is_person_name)
+    if not name:
+        name = next((line for line in lines[:8] if is_person_name(line)), None)
     if not name:
         heading = guess_title(lines, text)
-        name = heading if heading and not re.search(r"resume|curriculum|vitae|\bcv\b", heading, re.I) else (
+        name = heading if heading and not re.search(r"resume|résumé|curriculum|vitae|\bcv\b", heading, re.I) else (
             lines[1] if len(lines) > 1 else None)
     return {"name": name, "email": emails[0].lower() if emails else None}
 
 
-def _paper(lines, text, amounts):
-    title = guess_title(lines, text)
-    authors: list[str] = []
-    if title:
-        try:
-            start = lines.index(title) + 1
-        except ValueError:
-            start = 1
-        for line in lines[start:start + 3]:
-            if re.match(r"(?i)abstract", line):
-                break
-            names = [n.strip(" *,0123456789†‡") for n in re.split(r",|\band\b|;|&", line)]
-            names = [n for n in names if re.fullmatch(r"[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){1,3}", n)]
-            if names:
-                authors = names
-                break
-    return {"title": title, "authors": authors}
+_CLOSING_RE = re.compile(
+    r"^(?:(?:yours\s+)?(?:sincerely|faithfully|truly|respectfully|cordially)(?:\s+yours)?|"
+    r"(?:with\s+)?(?:kind|best|warm|warmest|kindest|many)?\s*(?:regards|wishes|thanks)|"
+    r"(?:with\s+)?(?:best|kind)\s+regards|respectfully|cheers|thank\s+you|all\s+the\s+best|"
+    r"mit\s+freundlichen\s+gr(?:ü|ue)ssen|cordialement|distinti\s+saluti)[,.!]?$", re.IGNORECASE)
+
+
+def _signer(lines: list[str], start: int) -> str | None:
+    """The name under a closing, skipping signature marks ("[signed]", "____", "p.p.")."""
+    for line in lines[start:start + 4]:
+        line = re.sub(r"^(?:(?:p\.?\s?p\.?|per|signed:?)\s+|/s/\s*)", "", line, flags=re.IGNORECASE).strip()
+        if not line or re.fullmatch(r"[\[(]?(?:signed|signature)[\])]?|[_.\s-]+", line, re.IGNORECASE):
+            continue
+        return re.split(r",\s+|\s+[|–-]\s+", line)[0].strip()
+    return None
 
 
 def _letter(lines, text, amounts):
+    month_first = numeric_dates_month_first(text)
     sender = None
-    closing = re.compile(r"^(?:yours (?:sincerely|faithfully|truly)|sincerely(?: yours)?|kind regards|"
-                         r"best regards|warm regards|regards|best wishes|respectfully|with best regards),?$",
-                         re.IGNORECASE)
     for i, line in enumerate(lines):
-        if closing.match(line) and i + 1 < len(lines):
-            sender = lines[i + 1]
-    return {"date": _date_after(lines, r"date|dated") or parse_date(text[:1500]), "sender": sender}
+        if _CLOSING_RE.match(line):
+            sender = _signer(lines, i + 1) or sender
+    # The date is in the header, before the salutation: "Date: ...", or "London, 3 May 2024".
+    salutation = next((i for i, line in enumerate(lines) if re.match(r"^(?:dear|hello|hi|to whom)\b", line, re.I)),
+                      len(lines))
+    header = lines[:salutation]
+    letter_date = (_date_after(header, r"date|dated", month_first)
+                   or parse_date("\n".join(header), month_first)
+                   or parse_date(text[:1500], month_first))
+    return {"date": letter_date, "sender": sender}
+
+
+# -- papers, reports, forms ---------------------------------------------------------------------
+
+_PAPER_SECTION = re.compile(r"^(?:\d+\.?\s*|[IVX]+\.\s*)?(?:abstract|keywords|key words|introduction|summary)\b",
+                            re.IGNORECASE)
+
+
+def _author_names(line: str) -> list[str]:
+    """Names leading an author line: "A B, C D and E F" or "A B, Institute of X, City"."""
+    line = re.sub(r"\(.*?\)", "", line)
+    names = []
+    for piece in re.split(r",|;|\band\b|&|·", line):
+        piece = _strip_name_marks(piece)
+        if not piece:
+            continue
+        if not is_person_name(piece):
+            break
+        names.append(piece)
+    return names
+
+
+def _paper(lines, text, amounts):
+    end = next((i for i, line in enumerate(lines) if _PAPER_SECTION.match(line)), min(len(lines), 25))
+    header = [line for line in lines[:end] if not _BANNER.search(line)]
+    headings = [h for h in _headings(text) if not _BANNER.search(h) and not _PAPER_SECTION.match(h)]
+    title_lines: list[str] = []
+    authors: list[str] = []
+    i = 0
+    if headings and headings[0] in header:          # a real heading: the whole title on one line
+        i = header.index(headings[0])
+        title_lines, i = [headings[0]], i + 1
+    else:                                            # plain text: the title may wrap over lines
+        while i < len(header):
+            line = header[i]
+            if title_lines and _author_names(line) and not _title_continues(title_lines[-1], line, header[i + 1:]):
+                break
+            title_lines.append(line)
+            i += 1
+            if len(" ".join(title_lines)) > 250:
+                break
+    for line in header[i:]:
+        names = _author_names(line)
+        if names:
+            authors += [n for n in names if n not in authors]
+        elif authors:
+            break
+    title = " ".join(title_lines).strip() or None
+    return {"title": title, "authors": authors}
+
+
+def _title_continues(previous: str, line: str, following: list[str]) -> bool:
+    """A wrapped title's second line can look like a name ("Speech Recognition"); it is a
+    continuation when the title line was cut mid-phrase or the real author line follows."""
+    if _OPEN_END.search(previous):
+        return True
+    names = _author_names(line)
+    return (len(names) == 1 and len(line.split()) <= 3 and bool(following)
+            and len(_author_names(following[0])) >= 1 and len(previous) >= 40)
+
+
+_REPORT_DATE_LABEL = (r"(?:report(?:ing)?\s*)?date|dated|published(?:\s*on)?|issued(?:\s*on)?|prepared\s*on|"
+                      r"as\s*(?:of|at)|date\s*of\s*(?:issue|report)|status\s*(?:date|as\s*of)")
 
 
 def _report(lines, text, amounts):
+    month_first = numeric_dates_month_first(text)
     return {"title": guess_title(lines, text),
-            "date": _date_after(lines, r"date|dated|published|as\s*of") or parse_date(text[:3000])}
+            "date": _date_after(lines[:30], _REPORT_DATE_LABEL, month_first)
+            or parse_date("\n".join(lines[:15]), month_first) or parse_date(text[:3000], month_first)}
+
+
 
 
 def _form(lines, text, amounts):
-    m = re.search(r"\bForm\s+(?:No\.?\s*|Number\s*)?[:#]?\s*([A-Z]{1,6}[- ]?\d{1,6}[A-Z]?)\b", text)
+    m = _FORM_NO_RE.search(text)
     return {"title": guess_title(lines, text), "number": f"Form {m.group(1)}" if m else None}
+
+
+# -- OCR clean-up --------------------------------------------------------------------------------
+
+_WORD_RE = re.compile(r"[^\W\d_]+")
+OCR_REPAIRED = ("title", "issuer", "sender", "name", "authors", "parties")
+
+
+def _word_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for word in _WORD_RE.findall(text.lower()):
+        counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def repair_ocr_words(value: str, counts: dict[str, int]) -> str:
+    """OCR reads "i" as "l" ("Securlty Audit", "Lucla Santos"). The same word is usually read
+    right somewhere else in the document, so a word becomes its l->i variant when the document
+    uses that variant at least as often."""
+    def fix(m: re.Match) -> str:
+        word = m.group(0)
+        spots = [k for k, ch in enumerate(word) if ch == "l"][:3]
+        best, best_count = word, counts.get(word.lower(), 0)
+        for mask in range(1, 2 ** len(spots)):
+            chars = list(word)
+            for bit, k in enumerate(spots):
+                if mask >> bit & 1:
+                    chars[k] = "i"
+            variant = "".join(chars)
+            if counts.get(variant.lower(), 0) >= max(best_count, 1) and variant != best:
+                best, best_count = variant, counts[variant.lower()]
+        return best
+    return _WORD_RE.sub(fix, value)
+
+
+def _repair_fields(fields: dict, text: str) -> dict:
+    counts = _word_counts(text)
+    for key in OCR_REPAIRED:
+        value = fields.get(key)
+        if isinstance(value, str):
+            fields[key] = repair_ocr_words(value, counts)
+        elif isinstance(value, list):
+            fields[key] = [repair_ocr_words(v, counts) for v in value]
+    return fields
+
+
+def is_ocr_text(doc: Document) -> bool:
+    return "ocr" in (doc.converter or "") or "(OCR) -->" in (doc.text or "")
 
 
 CATEGORY_RULES = {
@@ -340,10 +897,14 @@ class RulesExtractor:
     name = "rules"
 
     def extract(self, doc: Document) -> dict:
-        text = doc.text or ""
+        raw = doc.text or ""
+        text = normalise_text(raw)
         lines = _lines(text)
         amounts = find_amounts(text)
         rule = CATEGORY_RULES.get(doc.category or "")
+        fields = rule(lines, text, amounts) if rule else {}
+        if is_ocr_text(doc):
+            fields = _repair_fields(fields, text)
         return {
             "title": guess_title(lines, text),
             "dates": find_dates(text),
@@ -351,7 +912,7 @@ class RulesExtractor:
             "phones": find_phones(text),
             "urls": _unique(URL_RE.findall(text)),
             "amounts": amounts,
-            "word_count": len(text.split()),
+            "word_count": len(raw.split()),
             "language": doc.language,
-            "fields": rule(lines, text, amounts) if rule else {},
+            "fields": fields,
         }

@@ -57,6 +57,8 @@ def _expand_local(spec: str) -> Iterator[str]:
     # Local paths are walked with os/glob rather than FileSystems.match so that broken symlinks,
     # and paths named explicitly that do not exist, are still listed: they must get an outcome.
     spec = spec[len("file://"):] if spec.startswith("file://") else spec
+    # Absolute paths: a path's outcome must be found again by a rerun started from another folder.
+    spec = os.path.abspath(spec)
     if os.path.isdir(spec):
         for root, dirs, files in os.walk(spec, followlinks=False):
             dirs.sort()

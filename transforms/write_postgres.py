@@ -103,6 +103,13 @@ class PostgresWriter:
             return {r[0] for r in rows}
         return self._with_retries(query, ids) if ids else set()
 
+    def record_listing(self, paths_total: int) -> None:
+        """The run's number of input paths, once listing is complete (status shows progress %)."""
+        def update(conn, n):
+            with conn.transaction():
+                conn.execute("UPDATE runs SET paths_total = %s WHERE id = %s", (n, self.run_id))
+        self._with_retries(update, paths_total)
+
     def write_batch(self, docs: list[Document]) -> None:
         for doc in docs:
             if doc.status == PENDING:  # went through every stage without failing

@@ -1,0 +1,109 @@
+"""python -m pipeline.status [RUN_ID] [--doc ID_OR_PATH] [--failed] [--json]
+
+Without arguments: recent runs with counts and progress. With a run id: its totals by status,
+progress, throughput, ETA while running, and failures grouped by stage and reason (--failed lists
+them all). With --doc: everything about one document (by id, id prefix, or any of its paths).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline import cli, store
+
+
+def _fmt_seconds(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def format_runs(runs: list[dict]) -> str:
+    if not runs:
+        return "No runs yet: start one with `python -m pipeline.run --input PATH`."
+    lines = [f"{'run':<26}{'status':<11}{'started':<21}{'paths':>8}{'done':>8}{'failed':>8}{'skipped':>9}{'progress':>10}"]
+    for r in runs:
+        total = r["paths_total"]
+        progress = f"{100 * r['paths_done'] / total:.0f}%" if total else "-"
+        lines.append(f"{r['id']:<26}{r['status']:<11}{r['started_at']:%Y-%m-%d %H:%M:%S}  "
+                     f"{total if total is not None else '?':>8}{r['completed']:>8}{r['failed']:>8}"
+                     f"{r['skipped']:>9}{progress:>10}")
+    return "\n".join(lines)
+
+
+def format_run(s: dict, all_failures: bool) -> str:
+    run = s["run"]
+    lines = [
+        f"Run {run['id']}  ({run['status']})",
+        f"  input            {run['input']}",
+        f"  started          {run['started_at']:%Y-%m-%d %H:%M:%S}"
+        + (f", finished {run['finished_at']:%Y-%m-%d %H:%M:%S}" if run["finished_at"] else ""),
+        f"  progress         {s['paths_done']} of {run['paths_total'] if run['paths_total'] is not None else '?'} paths"
+        + (f" ({s['progress_percent']}%)" if s["progress_percent"] is not None else ""),
+        f"  completed        {s['completed']}",
+        f"  failed           {s['failed']}",
+        f"  skipped          {s['skipped']} unchanged, {s['duplicates']} duplicate paths",
+        f"  throughput       {s['documents_per_second'] or 0:.2f} documents/s over {_fmt_seconds(s['elapsed_seconds'])}"
+        + (f", ETA {_fmt_seconds(s['eta_seconds'])}" if s["eta_seconds"] is not None else ""),
+        "  by category      " + (", ".join(f"{k} {v}" for k, v in s["by_category"].items()) or "-"),
+    ]
+    if s["failures"]:
+        lines.append("  failures by stage and reason:")
+        for f in s["failures"] if all_failures else s["failures"][:10]:
+            lines.append(f"    {f['documents']:>6}  {f['stage']}: {f['reason']}")
+            if all_failures:
+                lines += [f"            e.g. {p}" for p in f["examples"]]
+        if not all_failures and len(s["failures"]) > 10:
+            lines.append(f"    ... {len(s['failures']) - 10} more reasons (--failed lists all)")
+    return "\n".join(lines)
+
+
+def format_document(d: dict) -> str:
+    lines = [f"Document {d['id']}",
+             f"  status        {d['status']}" + (f" at {d['error_stage']}: {d['error_message']}" if d["error_stage"] else ""),
+             f"  category      {d['category'] or '-'}" + (f" (confidence {d['confidence']:.2f})" if d["confidence"] is not None else ""),
+             f"  file          {d['filename']}, {d['size']} bytes, {d['mime'] or '?'}, {d['pages'] or '-'} pages",
+             f"  converted by  {d['converter'] or '-'}, language {d['language'] or '-'}, {d['text_chars'] or 0} characters, {d['chunks']} chunks",
+             f"  processed     {d['processed_at']:%Y-%m-%d %H:%M:%S} by run {d['run_id']} (attempts: {d['attempts']})"]
+    meta = d["metadata"] or {}
+    if meta:
+        lines.append(f"  title         {meta.get('title') or '-'}")
+        for key, value in (meta.get("fields") or {}).items():
+            lines.append(f"  {key:<13} {value}")
+    lines.append("  seen as:")
+    lines += [f"    {i['path']}  ({i['status']} in run {i['run_id']}"
+              + (", duplicate content" if i["duplicate_of"] else "") + ")" for i in d["inputs"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.status", description=__doc__.splitlines()[0])
+    parser.add_argument("run_id", nargs="?", help="a run id (see the list without arguments)")
+    parser.add_argument("--doc", help="a document id, id prefix, or path")
+    parser.add_argument("--failed", action="store_true", help="list every failure reason with example paths")
+    parser.add_argument("--limit", type=int, default=20, help="runs to list (default %(default)s)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    cli.add_store_args(parser)
+    args = parser.parse_args(argv)
+    dsn = cli.dsn_from_args(args)
+    if args.doc:
+        result = store.document_status(dsn, args.doc)
+        if result is None:
+            print(f"error: no document with id or path {args.doc!r}", file=sys.stderr)
+            return 1
+        print(cli.to_json(result) if args.json else format_document(result))
+    elif args.run_id:
+        result = store.run_status(dsn, args.run_id)
+        if result is None:
+            print(f"error: no run {args.run_id!r} (list runs with `python -m pipeline.status`)", file=sys.stderr)
+            return 1
+        print(cli.to_json(result) if args.json else format_run(result, args.failed))
+    else:
+        runs = store.list_runs(dsn, args.limit)
+        print(cli.to_json(runs) if args.json else format_runs(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_command(main))
