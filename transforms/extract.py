@@ -62,7 +62,8 @@ CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "US$": "
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR")
 _CUR = r"(?:US\$|CA\$|AU\$|C\$|A\$|SFr\.|Fr\.|[€$£¥]|" + "|".join(CURRENCY_CODES) + r")"
-_NUM = r"(?:\d{1,3}(?:[,.' ]\d{3})+|\d+)(?:[.,]\d{1,2})?"
+# OCR may add a space after a thousands comma: "$9, 194.59".
+_NUM = r"(?:\d{1,3}(?:(?:[,.' ]|, )\d{3})+|\d+)(?:[.,]\d{1,2})?"
 AMOUNT_RE = re.compile(
     r"(?P<c1>" + _CUR + r")\s?(?P<n1>" + _NUM + r")(?!\d)|(?<![\d.,])(?P<n2>" + _NUM + r")\s?(?P<c2>" + _CUR + r")(?![A-Za-z])")
 # A currency named on its own, e.g. in a column header "Price (CHF)": the fallback currency of a
@@ -245,7 +246,9 @@ def _ocr_tolerant(label: str) -> str:
 @lru_cache(maxsize=None)
 def _label_re(label: str, anchored: bool) -> re.Pattern:
     start = r"^(?:\d+[.)]\s*)?" if anchored else r"(?:^|(?<=\W))"
-    return re.compile(start + r"(?:" + _ocr_tolerant(label) + r")(?![a-z])\s*[:#.\-–]*\s*(.*)$",
+    # The label must end at a word boundary ("Date" is not "Dated"), unless it ends in a mark
+    # ("Receipt #TXN123").
+    return re.compile(start + r"(?:" + _ocr_tolerant(label) + r")(?:(?<![a-z])|(?![a-z]))\s*[:#.\-–]*\s*(.*)$",
                       re.IGNORECASE)
 
 
@@ -308,7 +311,7 @@ _BANNER = re.compile(r"^(?:arxiv:|doi\b|preprint|working paper|accepted|submitte
 _FORM_NO_RE = re.compile(r"\bF[o0]rm\s+(?:No\.?\s*|Number\s*)?[:#]?\s*([A-Z]{1,6}[- ]?\d{1,6}[A-Z]?)\b")
 
 # Legal forms that end a company name, across the usual jurisdictions.
-LEGAL_FORMS = (r"(?:Ltd\.?|Limited|LLC|L\.L\.C\.|Inc\.?|GmbH|AG|SA|S\.A\.|SARL|Sàrl|BV|B\.V\.|"
+LEGAL_FORMS = (r"(?:Ltd\.?|Limited|LLC|L\.L\.C\.|Inc\.?|GmbH|AG|SA|S\.A\.|SARL|Sàrl|Sarl|S\.à r\.l\.|BV|B\.V\.|"
                r"N\.V\.|NV|K\.K\.|KK|plc|PLC|Co\.|Corp\.?|Corporation|Company|KG|Oy|AB|S\.p\.A\.|SpA|S\.r\.l\.|Srl|"
                r"SAS|S\.A\.S\.|S\.L\.|SL|SE|LLP|LP|Pty|Pte|Group|ApS|A/S|AS|ASA|Sp\. z o\.o\.|s\.r\.o\.|UG|OHG|GbR|"
                r"e\.V\.|eG|KGaA|Ltda\.?|S\.L\.U\.|SRL|BVBA|Lda\.?)")
@@ -492,13 +495,16 @@ def _plausible_party(value: str) -> bool:
 _STREET_RE = re.compile(r"^(?:\d+[A-Za-z]?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
 
 
+_SALUTATION_RE = re.compile(r"^(?:dear|hello|hi|to whom)\b", re.IGNORECASE)
+
+
 def _letterhead(lines: list[str]) -> str | None:
     """The name at the very top ("Northwind Traders GmbH", "Café Rossi"), skipping document-type
     headings. A one-line letterhead "Name · Street · City" gives its first part."""
     for i, line in enumerate(lines[:4]):
         if _DOC_TYPE_RE.match(line) or _is_label_line(line) or not _plausible_party(line):
             continue
-        if re.match(r"^\d", line):          # an address or a number, not a name
+        if re.match(r"^\d", line) or _SALUTATION_RE.match(line):   # an address, "Dear customer,"
             return None
         name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
         # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
@@ -550,7 +556,7 @@ def _invoice(lines, text, amounts):
         lines, text, amounts,
         number_label=r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id)|inv\.?\s*(?:no\.?|#)|"
                      r"bill\s*(?:no\.?|number)|invoice(?=\s+[A-Z0-9-]*\d)",
-        strong_total=r"total\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|"
+        strong_total=r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|"
                      r"amount\s*payable|invoice\s*total|total\s*amount|total\s*\(?incl|total\s*to\s*pay",
         weak_total=r"(?<![\w-])total",
         issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|from|invoice\s*from",
@@ -559,8 +565,24 @@ def _invoice(lines, text, amounts):
     fields["due_date"] = (_date_after(lines, _DUE_LABEL, month_first)
                           # "Invoice date: 05/01/2024   Due date: 04/02/2024" on one line
                           or _date_after(lines, r"due\s*date|payment\s*due", month_first, anchored=False)
+                          or _due_from_sentence(lines, month_first)
                           or _due_from_terms(text, fields["issue_date"]))
     return fields
+
+
+_PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b[^.]{0,80}?\b(?:by|before|no later than|until)\s+",
+                        re.IGNORECASE)
+
+
+def _due_from_sentence(lines: list[str], month_first: bool) -> str | None:
+    """"Please transfer the amount of £1,200.00 by 15 June 2020 to the account below." """
+    for line in lines:
+        for m in _PAY_BY_RE.finditer(line):
+            d = DATE_RE.match(line, m.end())
+            iso = _date_from_match(d, month_first) if d else None
+            if iso:
+                return iso
+    return None
 
 
 def _due_from_terms(text: str, issue_date: str | None) -> str | None:
@@ -579,7 +601,7 @@ def _receipt(lines, text, amounts):
         number_label=r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|"
                      r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
                      r"beleg\s*(?:nr\.?|#)|invoice\s*(?:no\.?|#)",
-        strong_total=r"grand\s*total|total\s*(?:to\s*pay|paid|due)|amount\s*(?:due|paid)|total\s*amount",
+        strong_total=r"grand\s*total|tot\w*\s*(?:to\s*pay|paid|due)|amount\s*(?:due|paid)|total\s*amount",
         weak_total=r"(?<![\w-])total",
         issuer_label=r"merchant|store|shop|retailer",
     )
@@ -753,7 +775,7 @@ def _letter(lines, text, amounts):
         if _CLOSING_RE.match(line):
             sender = _signer(lines, i + 1) or sender
     # The date is in the header, before the salutation: "Date: ...", or "London, 3 May 2024".
-    salutation = next((i for i, line in enumerate(lines) if re.match(r"^(?:dear|hello|hi|to whom)\b", line, re.I)),
+    salutation = next((i for i, line in enumerate(lines) if _SALUTATION_RE.match(line)),
                       len(lines))
     header = lines[:salutation]
     letter_date = (_date_after(header, r"date|dated", month_first)
@@ -801,7 +823,12 @@ def _paper(lines, text, amounts):
             i += 1
             if len(" ".join(title_lines)) > 250:
                 break
-    for line in header[i:]:
+    rest = header[i:]
+    for k, line in enumerate(rest):
+        # A wrapped author list: "..., Chidi Nasser, and Rohan" / "Evans"
+        if k + 1 < len(rest) and re.search(r"(?:,|\band)\s+[A-Z][\w'’-]*$", line) and re.fullmatch(
+                r"[A-Z][\w'’-]*\S*(?:,.*)?", rest[k + 1]):
+            line = f"{line} {rest[k + 1]}"
         names = _author_names(line)
         if names:
             authors += [n for n in names if n not in authors]
