@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 from pipeline import embedded, store
 from pipeline.graph import build
 from pipeline.options import DocPipelineOptions, stage_config
+from pipeline.progress import ProgressReporter
 from transforms import read
 
 log = logging.getLogger("pipeline.run")
@@ -122,7 +123,7 @@ def run(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     status = "failed"
     try:
-        with beam.Pipeline(options=options) as p:
+        with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
             build(p, opts.input, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size)
         status = "completed"

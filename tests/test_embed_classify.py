@@ -70,3 +70,23 @@ def test_categories_file_is_validated(tmp_path):
     good = tmp_path / "c.json"
     good.write_text('{"memo": "An internal memo", "invoice": {"description": "A bill", "formats": ["pdf"]}}')
     assert [c.name for c in load_categories(str(good))] == ["memo", "invoice"]
+
+
+def test_classification_quality_floor_on_generated_corpus(embedder, tmp_path):
+    """A regression floor on 48 labelled documents of 8 categories (the benchmark measures the rest)."""
+    from bench.corpus import generate_document
+    from transforms.config import StageConfig
+    from transforms.convert import Converter
+
+    converter = Converter(StageConfig())
+    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=0.0)
+    stage = Embedder(embedder, 200, 32, 100)
+    correct = 0
+    for i in range(48):
+        name, data, truth = generate_document(i, seed=5, scanned_share=0.0)
+        doc = Document(id=str(i), paths=[name], filename=name.rsplit("/", 1)[-1])
+        converter.convert(doc, data)
+        stage.chunk(doc)
+        stage.embed_batch([doc])
+        correct += classifier.classify(doc)[0] == truth["category"]
+    assert correct / 48 >= 0.85

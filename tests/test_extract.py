@@ -255,3 +255,63 @@ The security audit covered all servers."""
     fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="report",
                                                converter="docling-native+ocr"))["fields"]
     assert fields == {"title": "IT Security Audit Report", "date": "2024-05-02"}
+
+
+def test_invoice_with_german_labels():
+    text = """Schreinerei Brandt GmbH
+Werkstattweg 7, 79098 Freiburg
+
+Rechnung
+Rechnungsnummer: 2024-117
+Rechnungsdatum: 08.04.2024
+Fällig bis: 22.04.2024
+
+Einbauschrank Eiche        1   2.950,00 EUR
+Montage (Stunden)          6     390,00 EUR
+Nettobetrag                    3.340,00 EUR
+MwSt. 19%                        634,60 EUR
+Gesamtbetrag                   3.974,60 EUR"""
+    assert extract(text, "invoice")["fields"] == {
+        "number": "2024-117", "issue_date": "2024-04-08", "due_date": "2024-04-22",
+        "total_amount": 3974.6, "currency": "EUR", "issuer": "Schreinerei Brandt GmbH"}
+
+
+def test_numeric_dates_follow_the_documents_own_order():
+    # One date that can only be month first (04/18) makes the whole document month first.
+    assert find_dates("Shipped 04/05/2024, delivered 04/18/2024") == ["2024-04-05", "2024-04-18"]
+    assert find_dates("Versand 04.05.2024, the 3rd of May 2024") == ["2024-05-04", "2024-05-03"]
+
+
+def test_till_receipt_with_unlabelled_date():
+    text = """SALES RECEIPT
+Corner Books
+45 Elm St, Burlington VT
+Trans #: 000918
+04/18/2024 3:42 PM
+Paperback novel      $14.99
+Tax                   $0.90
+TOTAL                $15.89
+VISA ****1234        $15.89"""
+    assert extract(text, "receipt")["fields"] == {"number": "000918", "issue_date": "2024-04-18",
+                                                  "total_amount": 15.89, "currency": "USD",
+                                                  "issuer": "Corner Books"}
+
+
+def test_paper_authors_alternating_with_affiliations_and_cv_name_with_headline():
+    paper = """Learning to Rank Legal Precedents
+
+John Smith
+University of Oxford
+Jane Doe
+Massachusetts Institute of Technology
+{jsmith, jdoe}@example.edu
+
+Abstract
+We rank precedents."""
+    assert extract(paper, "scientific_paper")["fields"]["authors"] == ["John Smith", "Jane Doe"]
+    cv = """Mei-Ling Chen — Data Scientist
+Vancouver, BC · meiling.chen@example.ca
+
+Experience
+2020 - today: Data Scientist, Pacific Freight"""
+    assert extract(cv, "resume")["fields"] == {"name": "Mei-Ling Chen", "email": "meiling.chen@example.ca"}

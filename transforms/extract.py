@@ -2,8 +2,10 @@
 
 Schema (every key always present; values are null or empty when not found):
 
-    title        str | null     first heading, else the first short line
-    dates        [str]          every date found, ISO 8601 (YYYY-MM-DD), in order, unique, <= 20
+    title        str | null     first title-like line near the top (a letterhead, labels and
+                                reference lines skipped), else the first heading
+    dates        [str]          every date found, ISO 8601 (YYYY-MM-DD), in order, unique, <= 20;
+                                numeric dates are day first unless the document shows month first
     emails       [str]          lower-cased, unique, <= 20
     phones       [str]          E.164 (+41591234567), unique, <= 20
     urls         [str]          unique, <= 20
@@ -49,7 +51,7 @@ _END = r"(?:\b|(?=\d{2}:\d{2}))"
 DATE_RE = re.compile(
     r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
     r"|\b(?P<dmy>(?P<d1>\d{1,2})[./-](?P<m1>\d{1,2})[./-](?P<y1>\d{4}))" + _END +
-    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
+    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: day)?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
     r"|\b(?P<mond>(?P<mon3>" + _MONTH + r") (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b",
     re.IGNORECASE,
 )
@@ -323,7 +325,9 @@ ORG_WORDS = re.compile(
     r"Agency|Office|Bank|Group|Team|Services|Association|Club|Committee|Board|Division|Unit|Inc|Ltd|"
     r"LLC|GmbH|Corp|Corporation|Company|Street|Road|Avenue|Str|Strasse|Straße)\b")
 _PARTICLES = r"(?:van|von|de|der|den|del|della|di|da|dos|das|du|la|le|ter|ten|zu|y|bin|ibn|al|el)"
-_NAME_WORD = r"(?:[A-Z][a-zà-ÿ]*(?:['’-][A-Za-zà-ÿ]+)*\.?|[A-Z]\.)"   # Anna, O'Brien, Jean-Luc, J.
+# Latin capitals and small letters, accented ones included (Émile, Søren, Łukasz, Żółć).
+_UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"
+_NAME_WORD = (rf"(?:[{_UPPER}][{_LOWER}]*(?:['’-][{_UPPER}{_LOWER}]+)*\.?|[{_UPPER}]\.)")  # Anna, O'Brien, Jean-Luc, J.
 PERSON_RE = re.compile(
     r"(?:(?:Dr|Prof|Mr|Mrs|Ms|Mx)\.?\s+)?" + r"(?:" + _PARTICLES + r"\s+)?" + _NAME_WORD
     + r"(?:\s+(?:" + _PARTICLES + r"\s+)*" + _NAME_WORD + r"){1,3}")
@@ -354,10 +358,6 @@ TITLE_NOUNS = re.compile(
     r"deed|terms|charter|licen[cs]e|paper)s?\b", re.IGNORECASE)
 _REFERENCE_LINE = re.compile(r"\b(?:ref(?:erence)?|no|number|id|rev|version)\.?:?\s*[A-Z0-9][\w/.-]*\d[\w/.-]*\)?$",
                              re.IGNORECASE)
-
-
-def _is_company_line(line: str) -> bool:
-    return bool(COMPANY_RE.search(line))
 
 
 def _is_letterhead(line: str) -> bool:
@@ -509,7 +509,7 @@ def _letterhead(lines: list[str]) -> str | None:
         name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
         # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
         nxt, after = lines[i + 1:i + 2], lines[i + 2:i + 3]
-        if name == line and nxt and after and re.fullmatch(r"[A-ZÀ-Þ][^\W\d_]+", nxt[0]) and _STREET_RE.match(after[0]):
+        if name == line and nxt and after and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0]) and _STREET_RE.match(after[0]):
             name = f"{name} {nxt[0]}"
         return name
     return None
@@ -530,13 +530,12 @@ def _issuer(lines: list[str], label: str) -> str | None:
     return company.group(0).strip() if company else None
 
 
+# Labels in English first, then the usual German, French, Italian, Dutch and Spanish ones.
 _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|"
-                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due))|dated")
-_DUE_LABEL = r"due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date"
-
-
-def _issue_date(lines, month_first) -> str | None:
-    return _date_after(lines, _ISSUE_DATE_LABEL, month_first)
+                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due))|dated|"
+                     r"rechnungsdatum|datum|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|fecha")
+_DUE_LABEL = (r"due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
+              r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|[ée]ch[ée]ance|scadenza|vervaldatum|vencimiento")
 
 
 def _money_document(lines, text, amounts, number_label, strong_total, weak_total, issuer_label) -> dict:
@@ -544,7 +543,10 @@ def _money_document(lines, text, amounts, number_label, strong_total, weak_total
     total, currency = _total(lines, strong_total, weak_total)
     return {
         "number": _identifier(value_after(lines, number_label, accept=_identifier)),
-        "issue_date": _issue_date(lines, month_first),
+        # Unlabelled, a date on its own line near the top is the date of issue ("04/18/2024 3:42
+        # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
+        "issue_date": _date_after(lines, _ISSUE_DATE_LABEL, month_first)
+        or parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first),
         "total_amount": total,
         "currency": currency or _document_currency(text, amounts),
         "issuer": _issuer(lines, issuer_label),
@@ -554,12 +556,15 @@ def _money_document(lines, text, amounts, number_label, strong_total, weak_total
 def _invoice(lines, text, amounts):
     fields = _money_document(
         lines, text, amounts,
-        number_label=r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id)|inv\.?\s*(?:no\.?|#)|"
-                     r"bill\s*(?:no\.?|number)|invoice(?=\s+[A-Z0-9-]*\d)",
+        number_label=r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
+                     r"bill\s*(?:no\.?|number)|invoice(?=\s+[A-Z0-9-]*\d)|rechnungs?[\s-]*(?:nr\.?|nummer)|"
+                     r"(?:facture|fattura|factuur|factura)\s*(?:n[°o.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)",
         strong_total=r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|"
-                     r"amount\s*payable|invoice\s*total|total\s*amount|total\s*\(?incl|total\s*to\s*pay",
-        weak_total=r"(?<![\w-])total",
-        issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|from|invoice\s*from",
+                     r"amount\s*payable|invoice\s*total|total\s*amount|total\s*\(?incl|total\s*to\s*pay|"
+                     r"gesamtbetrag|rechnungsbetrag|endbetrag|montant\s*total|total\s*ttc|totaal|importe\s*total",
+        weak_total=r"(?<![\w-])(?:total|summe)",
+        issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|from|invoice\s*from|"
+                     r"verk[äa]ufer|lieferant|fournisseur|fornitore|leverancier",
     )
     month_first = numeric_dates_month_first(text)
     fields["due_date"] = (_date_after(lines, _DUE_LABEL, month_first)
@@ -570,7 +575,7 @@ def _invoice(lines, text, amounts):
     return fields
 
 
-_PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b[^.]{0,80}?\b(?:by|before|no later than|until)\s+",
+_PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b(?:[^.]|\.(?=\d)){0,80}?\b(?:by|before|no later than|until)\s+",
                         re.IGNORECASE)
 
 
@@ -615,7 +620,7 @@ _ROLE = (r"(?:the\s+)?(?:customer|client|supplier|contractor|consultant|company|
          r"principal|lender|borrower)")
 # A word of a party's name: capitalised words, numbers, "&", name particles before a capitalised
 # word ("van Dijk"), and the lower-case bits of some legal forms ("Sp. z o.o.", "s.r.o.").
-_NAME_TOKEN = re.compile(r"&|[A-Z0-9À-Þ][\w.'’&/-]*|" + _PARTICLES + r"|z|o\.o\.|s\.r\.o\.|[a-z]\.[a-z]\.")
+_NAME_TOKEN = re.compile(rf"&|[{_UPPER}0-9][\w.'’&/-]*|" + _PARTICLES + r"|z|o\.o\.|s\.r\.o\.|[a-z]\.[a-z]\.")
 _LEGAL_AFTER_COMMA = re.compile(r"^(?:Ltd|Inc|LLC|Limited|LLP|L\.P|S\.A|SA|AG|KG|GmbH|plc)\b")
 
 
@@ -725,14 +730,27 @@ def _role_parties(lines: list[str]) -> list[str]:
     return parties[:2] if len(parties) >= 2 else []
 
 
+# "entered into as of 2 April 2023", "takes effect on 01.05.2024", "made this 5th day of March 2024"
+_EFFECTIVE_CUE = re.compile(r"\b(?:effective|takes\s+effect|commenc\w*|entered\s+into|made|dated)"
+                            r"(?:\s+(?:as\s+of|on|from|this))?\s*[:,]?\s*(?:the\s+)?", re.IGNORECASE)
+
+
+def _cued_date(flat: str, month_first: bool) -> str | None:
+    for m in _EFFECTIVE_CUE.finditer(flat):
+        d = DATE_RE.match(flat, m.end())
+        iso = _date_from_match(d, month_first) if d else None
+        if iso:
+            return iso
+    return None
+
+
 def _contract(lines, text, amounts):
     flat = " ".join(lines)
     month_first = numeric_dates_month_first(text)
     parties = _between_parties(flat) or _listed_parties(lines) or _role_parties(lines)
     effective = (_date_after(lines, r"effective\s*(?:date|as\s*of|from)|commencement\s*date|start\s*date|"
                                     r"commenc\w*\s*(?:on|date)", month_first)
-                 or _date_after([flat], r"(?:effective|takes\s*effect|commenc\w*|entered\s*into|made|dated)"
-                                        r"(?:\s+(?:as\s*of|on|from|this))?", month_first, anchored=False)
+                 or _cued_date(flat, month_first)
                  or parse_date(flat[:2000], month_first))
     return {"title": guess_title(lines, text), "parties": parties, "effective_date": effective}
 
@@ -742,8 +760,9 @@ def _contract(lines, text, amounts):
 def _resume(lines, text, amounts):
     emails = EMAIL_RE.findall(text)
     name = value_after(lines, r"(?:full\s*)?name", accept=is_person_name)
-    if not name:
-        name = next((line for line in lines[:8] if is_person_name(line)), None)
+    if not name:   # the name heads a CV, alone or as "Jane Doe | Data Scientist"
+        name = next((first for first in (re.split(r"\s+[|·•–—-]\s+|,\s*", line)[0] for line in lines[:8])
+                     if is_person_name(first)), None)
     if not name:
         heading = guess_title(lines, text)
         name = heading if heading and not re.search(r"resume|résumé|curriculum|vitae|\bcv\b", heading, re.I) else (
@@ -764,6 +783,8 @@ def _signer(lines: list[str], start: int) -> str | None:
         line = re.sub(r"^(?:(?:p\.?\s?p\.?|per|signed:?)\s+|/s/\s*)", "", line, flags=re.IGNORECASE).strip()
         if not line or re.fullmatch(r"[\[(]?(?:signed|signature)[\])]?|[_.\s-]+", line, re.IGNORECASE):
             continue
+        if _is_label_line(line) or re.search(r"\d", line):   # "Enclosure: 1" - no signature
+            return None
         return re.split(r",\s+|\s+[|–-]\s+", line)[0].strip()
     return None
 
@@ -809,7 +830,6 @@ def _paper(lines, text, amounts):
     header = [line for line in lines[:end] if not _BANNER.search(line)]
     headings = [h for h in _headings(text) if not _BANNER.search(h) and not _PAPER_SECTION.match(h)]
     title_lines: list[str] = []
-    authors: list[str] = []
     i = 0
     if headings and headings[0] in header:          # a real heading: the whole title on one line
         i = header.index(headings[0])
@@ -823,19 +843,31 @@ def _paper(lines, text, amounts):
             i += 1
             if len(" ".join(title_lines)) > 250:
                 break
-    rest = header[i:]
-    for k, line in enumerate(rest):
+    title = " ".join(title_lines).strip() or None
+    return {"title": title, "authors": _authors(header[i:])}
+
+
+def _authors(lines: list[str]) -> list[str]:
+    """Names from the author lines under the title: "A B, C D and E F", one "Name, Affiliation"
+    per line, or names and affiliation lines taking turns. Stops at the first line that is
+    neither (an abstract, a place)."""
+    authors: list[str] = []
+    k = 0
+    while k < len(lines):
+        line = lines[k]
         # A wrapped author list: "..., Chidi Nasser, and Rohan" / "Evans"
-        if k + 1 < len(rest) and re.search(r"(?:,|\band)\s+[A-Z][\w'’-]*$", line) and re.fullmatch(
-                r"[A-Z][\w'’-]*\S*(?:,.*)?", rest[k + 1]):
-            line = f"{line} {rest[k + 1]}"
+        if k + 1 < len(lines) and re.search(r"(?:,|\band)\s+[A-Z][\w'’-]*$", line) and re.fullmatch(
+                r"[A-Z][\w'’-]*\S*(?:,.*)?", lines[k + 1]):
+            line, k = f"{line} {lines[k + 1]}", k + 1
+        k += 1
         names = _author_names(line)
         if names:
             authors += [n for n in names if n not in authors]
+        elif authors and (ORG_WORDS.search(line) or EMAIL_RE.search(line)):
+            continue      # an affiliation or contact line between author lines
         elif authors:
             break
-    title = " ".join(title_lines).strip() or None
-    return {"title": title, "authors": authors}
+    return authors
 
 
 def _title_continues(previous: str, line: str, following: list[str]) -> bool:
@@ -857,8 +889,6 @@ def _report(lines, text, amounts):
     return {"title": guess_title(lines, text),
             "date": _date_after(lines[:30], _REPORT_DATE_LABEL, month_first)
             or parse_date("\n".join(lines[:15]), month_first) or parse_date(text[:3000], month_first)}
-
-
 
 
 def _form(lines, text, amounts):
@@ -899,8 +929,7 @@ def repair_ocr_words(value: str, counts: dict[str, int]) -> str:
     return _WORD_RE.sub(fix, value)
 
 
-def _repair_fields(fields: dict, text: str) -> dict:
-    counts = _word_counts(text)
+def _repair_fields(fields: dict, counts: dict[str, int]) -> dict:
     for key in OCR_REPAIRED:
         value = fields.get(key)
         if isinstance(value, str):
@@ -930,10 +959,13 @@ class RulesExtractor:
         amounts = find_amounts(text)
         rule = CATEGORY_RULES.get(doc.category or "")
         fields = rule(lines, text, amounts) if rule else {}
+        title = guess_title(lines, text)
         if is_ocr_text(doc):
-            fields = _repair_fields(fields, text)
+            counts = _word_counts(text)
+            fields = _repair_fields(fields, counts)
+            title = repair_ocr_words(title, counts) if title else None
         return {
-            "title": guess_title(lines, text),
+            "title": title,
             "dates": find_dates(text),
             "emails": _unique(e.lower() for e in EMAIL_RE.findall(text)),
             "phones": find_phones(text),
