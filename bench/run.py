@@ -263,6 +263,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: cores)")
     parser.add_argument("--scaling-docs", type=int, default=300,
                         help="documents in the 1-worker vs all-workers comparison (default %(default)s)")
+    parser.add_argument("--sink-docs", type=int, default=4000,
+                        help="documents written in the batched sink test (a tenth of them one per transaction)")
     parser.add_argument("--skip", nargs="*", default=[], choices=("ceiling", "scaling", "sink", "rerun"),
                         help="parts to leave out")
     parser.add_argument("--out", help="result file (default bench/results/<host>-<time>.json)")
@@ -293,7 +295,7 @@ def main(argv=None) -> int:
     if "scaling" not in args.skip:
         result["scaling"] = scaling(paths[:args.scaling_docs], server, args.workers, data_dir)
     if "sink" not in args.skip:
-        result["sink"] = sink(server)
+        result["sink"] = sink(server, n_batched=args.sink_docs, n_single=max(10, args.sink_docs // 10))
 
     out = args.out or os.path.join(RESULTS_DIR, f"{platform.node()}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -301,9 +303,10 @@ def main(argv=None) -> int:
         json.dump(result, fh, indent=2)
     print(format_table(result))
     print(f"results written to {out}")
+    result["results_file"] = out
     if not args.data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)
-    return 0
+    return result
 
 
 def scaling(paths: list[str], server: str, workers: int, data_dir: str) -> dict:
@@ -353,4 +356,4 @@ def format_table(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
