@@ -42,6 +42,19 @@ class DocPipelineOptions(PipelineOptions):
                             help="auto: OCR images and PDF pages without a text layer (rapidocr). Default: auto")
         parser.add_argument("--ocr-max-pages", dest="ocr_max_pages", type=int, default=d.ocr_max_pages,
                             help="OCR at most this many pages per document. Default: %(default)s")
+        parser.add_argument("--no-isolate-convert", dest="isolate_convert", action="store_false",
+                            default=d.isolate_convert,
+                            help="Convert inside the worker process (no time/memory limits, no recycling).")
+        parser.add_argument("--convert-timeout", dest="convert_timeout", type=float, default=d.convert_timeout,
+                            help="Seconds one document may take to convert; then it fails with a timeout. "
+                                 "Default: %(default)s")
+        parser.add_argument("--convert-memory-mb", dest="convert_memory_mb", type=int,
+                            default=d.convert_memory_mb,
+                            help="Memory the converter process may use; above it the document fails. "
+                                 "Default: %(default)s")
+        parser.add_argument("--recycle-after", dest="recycle_after", type=int, default=d.recycle_after,
+                            help="Start a fresh converter process after this many documents (0 = never). "
+                                 "Default: %(default)s")
         parser.add_argument("--classifier", choices=CLASSIFIERS, default=d.classifier,
                             help="Classification backend. Default: %(default)s (zero-shot, embedding similarity)")
         parser.add_argument("--categories", dest="categories_file", default=None,
@@ -68,7 +81,9 @@ class DocPipelineOptions(PipelineOptions):
 def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
         pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages,
-        max_file_size=opts.max_file_size, classifier=opts.classifier,
+        max_file_size=opts.max_file_size, isolate_convert=opts.isolate_convert,
+        convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
+        recycle_after=opts.recycle_after, classifier=opts.classifier,
         categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,
         classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
         chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,

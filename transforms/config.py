@@ -25,3 +25,8 @@ class StageConfig:
     max_chunks: int = 512                 # bound per document: a 5,000-page PDF must not stall a worker
     embed_batch_size: int = 32
     model_threads: int = 0                # torch/onnx threads per worker; 0 = library default
+    isolate_convert: bool = True          # convert in a child process (limits below apply)
+    convert_timeout: float = 120.0        # seconds per document
+    convert_memory_mb: int = 3000         # resident memory of the converter process
+    recycle_after: int = 200              # fresh converter process after this many documents
+    test_hang_marker: str | None = None   # tests only: the converter hangs on file names containing it

@@ -141,18 +141,37 @@ class ConvertDocument(beam.DoFn):
         self.config = config
 
     def setup(self):
-        from transforms.convert import Converter
+        if self.config.isolate_convert:
+            from transforms.isolate import IsolatedConverter
 
-        self.converter = Converter(self.config)
+            self.converter = IsolatedConverter(self.config)
+        else:
+            from transforms.convert import Converter
+
+            self.converter = _InProcessConverter(Converter(self.config), self.config.max_file_size)
         self.metrics = _StageMetrics(STAGE_CONVERT)
 
     def process(self, doc: Document):
         if doc.is_pending:
-            def convert(d):
-                d.text = None
-                self.converter.convert(d, read.read_bytes(d.primary_path, self.config.max_file_size))
-            _run_stage(doc, STAGE_CONVERT, self.metrics, convert)
+            _run_stage(doc, STAGE_CONVERT, self.metrics, self.converter.convert)
         yield doc
+
+    def teardown(self):
+        self.converter.close()
+
+
+class _InProcessConverter:
+    """The converter without a child process (--no-isolate-convert): faster start, no limits."""
+
+    def __init__(self, converter, max_file_size: int):
+        self.converter = converter
+        self.max_file_size = max_file_size
+
+    def convert(self, doc: Document) -> None:
+        self.converter.convert(doc, read.read_bytes(doc.primary_path, self.max_file_size))
+
+    def close(self) -> None:
+        pass
 
 
 class EmbedDocuments(beam.DoFn):

@@ -327,13 +327,14 @@ ORG_WORDS = re.compile(
 _PARTICLES = r"(?:van|von|de|der|den|del|della|di|da|dos|das|du|la|le|ter|ten|zu|y|bin|ibn|al|el)"
 # Latin capitals and small letters, accented ones included (Émile, Søren, Łukasz, Żółć).
 _UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ſ", "a-zß-öø-ÿĀ-ſ"
-_NAME_WORD = (rf"(?:[{_UPPER}][{_LOWER}]*(?:['’-][{_UPPER}{_LOWER}]+)*\.?|[{_UPPER}]\.)")  # Anna, O'Brien, Jean-Luc, J.
+# Anna, O'Brien, Jean-Luc, J.
+_NAME_WORD = rf"(?:[{_UPPER}][{_LOWER}]*(?:['’-][{_UPPER}{_LOWER}]+)*\.?|[{_UPPER}]\.)"
 PERSON_RE = re.compile(
     r"(?:(?:Dr|Prof|Mr|Mrs|Ms|Mx)\.?\s+)?" + r"(?:" + _PARTICLES + r"\s+)?" + _NAME_WORD
     + r"(?:\s+(?:" + _PARTICLES + r"\s+)*" + _NAME_WORD + r"){1,3}")
-_DOC_TYPE_RE = re.compile(
+_DOC_TYPE_RE = re.compile(_ocr_tolerant(   # "Commercial Invoice", OCR'd as "Commerclal Involce"
     r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|credit)\s+)?(?:invoice|receipt|bill|"
-    r"credit note|quotation|statement)\b", re.IGNORECASE)
+    r"credit note|quotation|statement)\b"), re.IGNORECASE)
 
 
 def is_person_name(text: str) -> bool:
@@ -509,7 +510,8 @@ def _letterhead(lines: list[str]) -> str | None:
         name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
         # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
         nxt, after = lines[i + 1:i + 2], lines[i + 2:i + 3]
-        if name == line and nxt and after and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0]) and _STREET_RE.match(after[0]):
+        one_word = nxt and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0])
+        if name == line and one_word and after and _STREET_RE.match(after[0]):
             name = f"{name} {nxt[0]}"
         return name
     return None

@@ -1,0 +1,86 @@
+"""Converter isolation: time limit, memory limit, crash containment and recycling of the child process."""
+import threading
+import time
+
+import pytest
+
+from tests import docs
+from transforms.config import StageConfig
+from transforms.convert import ConversionError
+from transforms.isolate import IsolatedConverter
+from transforms.records import Document
+
+
+def document(path):
+    return Document(id="x", paths=[str(path)], filename=path.name)
+
+
+@pytest.fixture
+def files(tmp_path):
+    return {
+        "ok": docs.write(tmp_path, "ok.pdf", docs.pdf_bytes(docs.INVOICE_TEXT)),
+        "hang": docs.write(tmp_path, "please-hang.txt", "this file makes the test converter hang"),
+        "bad": docs.write(tmp_path, "bad.pdf", b"%PDF-1.4 garbage"),
+    }
+
+
+def test_good_and_bad_documents(files, tmp_path):
+    converter = IsolatedConverter(StageConfig())
+    try:
+        doc = document(tmp_path / "ok.pdf")
+        converter.convert(doc)
+        assert "INV-2024-0042" in doc.text and doc.pages == 1 and doc.converter == "docling-native"
+        with pytest.raises(ConversionError, match="corrupt or unreadable PDF"):
+            converter.convert(document(tmp_path / "bad.pdf"))
+    finally:
+        converter.close()
+
+
+def test_hang_is_stopped_by_the_time_limit_and_the_next_document_still_converts(files, tmp_path):
+    converter = IsolatedConverter(StageConfig(convert_timeout=3, test_hang_marker="please-hang"))
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConversionError, match="timeout: conversion took longer than 3 s"):
+            converter.convert(document(tmp_path / "please-hang.txt"))
+        assert time.monotonic() - started < 30
+        doc = document(tmp_path / "ok.pdf")
+        converter.convert(doc)
+        assert doc.text
+    finally:
+        converter.close()
+
+
+def test_crash_of_the_converter_process_fails_only_that_document(files, tmp_path):
+    converter = IsolatedConverter(StageConfig(convert_timeout=60, test_hang_marker="please-hang"))
+    try:
+        converter.convert(document(tmp_path / "ok.pdf"))  # child is up
+        killer = threading.Timer(2.0, lambda: converter.process.kill())
+        killer.start()
+        with pytest.raises(ConversionError, match="converter crashed"):
+            converter.convert(document(tmp_path / "please-hang.txt"))
+        doc = document(tmp_path / "ok.pdf")
+        converter.convert(doc)
+        assert doc.text
+    finally:
+        converter.close()
+
+
+def test_memory_limit(files, tmp_path):
+    converter = IsolatedConverter(StageConfig(convert_memory_mb=40, test_hang_marker="please-hang"))
+    try:
+        with pytest.raises(ConversionError, match="memory limit exceeded"):
+            converter.convert(document(tmp_path / "please-hang.txt"))
+    finally:
+        converter.close()
+
+
+def test_recycling_replaces_the_child_process(files, tmp_path):
+    converter = IsolatedConverter(StageConfig(recycle_after=2))
+    try:
+        pids = []
+        for _ in range(5):
+            converter.convert(document(tmp_path / "ok.pdf"))
+            pids.append(converter.process.pid)
+        assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    finally:
+        converter.close()

@@ -1,0 +1,136 @@
+"""Conversion in a child process: a hang, a crash or a memory blow-up costs one document, not a worker.
+
+docling, pdfium and the OCR runtime are native code; a hostile or broken file can make them hang,
+segfault or allocate without bound. The child process gets each document's path, converts it with
+the ordinary `Converter`, and sends back the result. The parent waits with a time limit while
+watching the child's resident memory, kills it when either limit is passed, records the document
+as failed with the reason, and starts a fresh child for the next document. Children are also
+replaced after a number of documents so that slow leaks in native libraries cannot accumulate.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+
+from transforms.config import StageConfig
+from transforms.convert import ConversionError
+from transforms.records import Document
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.2
+STARTUP_TIMEOUT = 300.0  # seconds for a new converter process to import docling (slow on a busy machine)
+RESULT_FIELDS = ("text", "pages", "mime", "converter", "language")
+
+
+def _child_main(conn, config: StageConfig) -> None:
+    """Child loop: (filename, path) in, ("ok", fields) or ("error", message) out; None stops."""
+    import os
+
+    from transforms import read
+    from transforms.convert import Converter
+
+    converter = Converter(config)
+    converter.docling  # import and build docling now, so per-document time limits measure conversion
+    conn.send(("ready", None))
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        filename, path = request
+        if config.test_hang_marker and config.test_hang_marker in filename:
+            time.sleep(3600)  # test hook: a converter that hangs
+        doc = Document(id="", paths=[path], filename=filename or os.path.basename(path))
+        try:
+            converter.convert(doc, read.read_bytes(path, config.max_file_size))
+            conn.send(("ok", {f: getattr(doc, f) for f in RESULT_FIELDS}))
+        except (ConversionError, read.ReadError) as exc:
+            conn.send(("error", str(exc)))
+        except MemoryError:
+            conn.send(("error", "out of memory while converting"))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class IsolatedConverter:
+    def __init__(self, config: StageConfig):
+        self.config = config
+        self.context = multiprocessing.get_context("spawn")  # no fork: parent holds threads and models
+        self.process = None
+        self.conn = None
+        self.converted = 0
+
+    def _start(self) -> None:
+        parent_conn, child_conn = self.context.Pipe()
+        self.process = self.context.Process(target=_child_main, args=(child_conn, self.config),
+                                            name="docpipe-converter", daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.conn = parent_conn
+        self.converted = 0
+        if not self.conn.poll(STARTUP_TIMEOUT) or self.conn.recv()[0] != "ready":
+            self._kill()
+            raise RuntimeError("the converter process did not start")
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join(5)
+        if self.conn is not None:
+            self.conn.close()
+        self.process = self.conn = None
+
+    def close(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            try:
+                self.conn.send(None)
+                self.process.join(5)
+            except (OSError, EOFError):
+                pass
+        self._kill()
+
+    def convert(self, doc: Document) -> None:
+        """Fill the document's converted fields, or raise ConversionError with the reason."""
+        if self.process is None or not self.process.is_alive():
+            self._start()
+        elif self.config.recycle_after and self.converted >= self.config.recycle_after:
+            self.close()
+            self._start()
+        self.converted += 1
+        self.conn.send((doc.filename, doc.primary_path))
+        status, payload = self._wait()
+        if status == "error":
+            raise ConversionError(payload)
+        for field in RESULT_FIELDS:
+            setattr(doc, field, payload[field])
+
+    def _wait(self):
+        import psutil
+
+        limit = self.config.convert_memory_mb * 2**20
+        deadline = time.monotonic() + self.config.convert_timeout
+        child = psutil.Process(self.process.pid)
+        while True:
+            try:
+                if self.conn.poll(POLL_SECONDS):
+                    return self.conn.recv()
+            except (EOFError, OSError):
+                code = self.process.exitcode if self.process else None
+                self._kill()
+                raise ConversionError(f"converter crashed (exit code {code}) on this document") from None
+            if not self.process.is_alive():
+                code = self.process.exitcode
+                self._kill()
+                raise ConversionError(f"converter crashed (exit code {code}) on this document")
+            try:
+                rss = child.memory_info().rss
+            except psutil.Error:
+                rss = 0
+            if limit and rss > limit:
+                self._kill()
+                raise ConversionError(f"memory limit exceeded: the converter used over "
+                                      f"{self.config.convert_memory_mb} MB (--convert-memory-mb)")
+            if time.monotonic() > deadline:
+                self._kill()
+                raise ConversionError(f"timeout: conversion took longer than {self.config.convert_timeout:g} s "
+                                      "(--convert-timeout)")
