@@ -148,8 +148,14 @@ class Converter:
         if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
             reasons = "; ".join(e.error_message for e in result.errors) or result.status.value
             raise ConversionError(f"docling could not convert the {fmt}: {reasons}")
+        from docling_core.types.doc import ContentLayer
+
         pages = result.document.num_pages() or None
-        return result.document.export_to_markdown(), pages
+        # Include the "furniture" layer: docling puts an HTML page's <title> and everything before its
+        # first heading there (letterheads, form numbers), and PDF running headers; all of it is
+        # text a user searches for and metadata is extracted from.
+        layers = {ContentLayer.BODY, ContentLayer.FURNITURE}
+        return result.document.export_to_markdown(included_content_layers=layers), pages
 
     def _convert_pdf(self, doc: Document, data: bytes) -> None:
         import pypdfium2 as pdfium
