@@ -107,7 +107,8 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        raise StoreError(f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {str(exc).strip()}") from exc
+        reason = " ".join(str(exc).split())  # libpq's messages span lines
+        raise StoreError(f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {reason}") from exc
 
 
 @contextmanager

