@@ -273,7 +273,9 @@ def main(argv=None) -> int:
                         help="documents in the 1-worker vs all-workers comparison (default %(default)s)")
     parser.add_argument("--sink-docs", type=int, default=4000,
                         help="documents written in the batched sink test (a tenth of them one per transaction)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("ceiling", "scaling", "sink", "rerun"),
+    parser.add_argument("--search-docs", type=int, default=10000,
+                        help="documents in the store the search latency is measured on")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("ceiling", "scaling", "sink", "rerun", "search"),
                         help="parts to leave out")
     parser.add_argument("--out", help="result file (default bench/results/<host>-<time>.json)")
     parser.add_argument("--data-dir", help="embedded PostgreSQL folder (default: a temporary one)")
@@ -304,6 +306,10 @@ def main(argv=None) -> int:
         result["scaling"] = scaling(paths[:args.scaling_docs], server, args.workers, data_dir)
     if "sink" not in args.skip:
         result["sink"] = sink(server, n_batched=args.sink_docs, n_single=max(10, args.sink_docs // 10))
+
+    if "search" not in args.skip:
+        from bench import search_latency
+        result["search"] = search_latency.run(server, args.search_docs)
 
     out = args.out or os.path.join(RESULTS_DIR, f"{platform.node()}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -352,6 +358,11 @@ def format_table(r: dict) -> str:
     if "sink" in r:
         rows += [("sink docs/s (batched)", r["sink"]["batched"]["documents_per_second"], ">= 2000"),
                  ("sink vs 1 tx/doc", r["sink"]["speedup"], ">= 10")]
+    if "search" in r:
+        s = r["search"]
+        rows += [(f"search p95 ms ({s['documents']} docs)", s["store_only"]["p95_ms"], "< 100"),
+                 ("search median ms", s["store_only"]["median_ms"], ""),
+                 ("search p95 incl. embed", s["with_query_embedding"]["p95_ms"], "")]
     q = r["quality"]
     rows += [("classification acc.", q["classification_accuracy"], ">= 0.95"),
              ("extraction field acc.", q["field_accuracy"], ">= 0.90"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from contextlib import contextmanager
 
 import psycopg
@@ -111,14 +112,28 @@ def connect(dsn: str, **kwargs) -> psycopg.Connection:
         raise StoreError(f"cannot connect to PostgreSQL at {mask_dsn(dsn)}: {reason}") from exc
 
 
+_local = threading.local()
+
+
 @contextmanager
 def session(dsn: str):
-    """A connection returning rows as dicts, closed on exit."""
-    conn = connect(dsn, row_factory=dict_row)
+    """A read connection returning rows as dicts, kept open per thread and DSN.
+
+    Queries from status, search and the HTTP API reuse it: opening a connection (and looking up the
+    vector type) costs more than a typical search. A broken connection is dropped and the next call
+    opens a new one.
+    """
+    cache = _local.__dict__.setdefault("connections", {})
+    conn = cache.get(dsn)
+    if conn is None or conn.closed or conn.broken:
+        conn = cache[dsn] = connect(dsn, row_factory=dict_row, autocommit=True)
+        register_vector(conn)
     try:
         yield conn
-    finally:
+    except psycopg.OperationalError:
         conn.close()
+        cache.pop(dsn, None)
+        raise
 
 
 def migrate(dsn: str) -> int:
@@ -321,7 +336,6 @@ def search(dsn: str, query: str, query_vector=None, *, category: str | None = No
     columns = """d.id, d.filename, d.paths[1] AS path, d.category, d.confidence, d.doc_date,
                  d.metadata->>'title' AS title, d.metadata->'fields' AS fields"""
     with session(dsn) as conn:
-        register_vector(conn)
         if not query.strip():
             return conn.execute(
                 f"""SELECT {columns}, NULL::float AS score, left(d.text, 300) AS snippet
