@@ -63,6 +63,11 @@ def test_bad_inputs_raise_clear_errors(converter, name, data, reason):
         convert(converter, name, data)
 
 
+def test_text_that_starts_like_an_image_magic_number_is_text(converter):
+    doc = convert(converter, "journal.txt", b"BMJ Open, Vol. 15, No. 1, 2021\n\nImproving antibiotic surveillance.")
+    assert doc.mime == "text/plain" and doc.text.startswith("BMJ Open")
+
+
 def test_detect_format():
     assert detect_format(b"%PDF-1.7 ...", "x.bin")[0] == "pdf"
     assert detect_format(b"<!DOCTYPE html><html>", "x.txt")[0] == "html"

@@ -51,9 +51,11 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     import filetype
 
     kind = filetype.guess(head)
-    if kind is not None and kind.mime in IMAGE_MIMES:
+    if kind is not None and kind.mime in IMAGE_MIMES and _is_image(data):
         return "image", kind.mime
-    if kind is not None and not kind.mime.startswith("text/"):
+    if kind is not None and kind.mime in IMAGE_MIMES and not _looks_like_text(head):
+        raise ConversionError(f"corrupt or unreadable image ({kind.mime})")
+    if kind is not None and kind.mime not in IMAGE_MIMES and not kind.mime.startswith("text/"):
         raise ConversionError(f"unsupported file type {kind.mime} (detected from content)")
     lowered = head.lstrip()[:1024].lower()
     ext = os.path.splitext(filename)[1].lower()
@@ -62,6 +64,27 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
         return "html", MIME_BY_FORMAT["html"]
     fmt = TEXT_EXTENSIONS.get(ext, "txt")
     return fmt, MIME_BY_FORMAT[fmt]
+
+
+def _is_image(data: bytes) -> bool:
+    """Magic numbers of some formats are two bytes ("BM" for BMP): confirm by parsing the header."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.size
+        return True
+    except Exception:
+        return False
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut at the end of the sample is fine
+            return False
+    return b"\x00" not in head
 
 
 def _detect_office(data: bytes, filename: str) -> tuple[str, str]:
