@@ -82,6 +82,15 @@ def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
+def absolute_input(spec: str) -> str:
+    """Local input specs made absolute, so the run record (and --verify) mean the same from any folder."""
+    manifest = spec.startswith("@")
+    path = spec[1:] if manifest else spec
+    if read.is_local(path) and not path.startswith("file://"):
+        path = os.path.abspath(path)
+    return ("@" if manifest else "") + path
+
+
 def validate(opts: DocPipelineOptions) -> None:
     if not opts.input:
         raise UsageError("--input is required (a folder, a glob, a file or @manifest.txt)")
@@ -100,6 +109,7 @@ def run(argv: list[str] | None = None) -> dict:
     options = PipelineOptions(argv)
     opts = options.view_as(DocPipelineOptions)
     validate(opts)
+    input_spec = absolute_input(opts.input)
     if opts.categories_file:  # fail now, not in every worker
         from transforms.classify import load_categories
         load_categories(opts.categories_file)
@@ -117,14 +127,14 @@ def run(argv: list[str] | None = None) -> dict:
         quieten_local_workers(options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING",
                               opts.data_dir)
     recorded = {k: v for k, v in opts.get_all_options(drop_default=True).items() if k != "pg_dsn"}
-    store.start_run(dsn, run_id, opts.input, recorded)
+    store.start_run(dsn, run_id, input_spec, recorded)
 
-    print(f"Run {run_id}: processing {opts.input} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
+    print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
     status = "failed"
     try:
         with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
-            build(p, opts.input, config, dsn, run_id, reprocess=opts.reprocess,
+            build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size)
         status = "completed"
     finally:

@@ -77,11 +77,40 @@ def format_document(d: dict) -> str:
     return "\n".join(lines)
 
 
+def verify(dsn: str, run: dict, as_json: bool) -> int:
+    """Every path of the run's input must have exactly one outcome (the primary key of inputs makes
+    it at most one); list the paths that have none."""
+    from transforms import read
+
+    listed = 0
+
+    def listing():
+        nonlocal listed
+        for path in read.expand_input(run["input"]):
+            listed += 1
+            yield path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+    missing = store.paths_without_outcome(dsn, run["id"], listing())
+    if as_json:
+        print(cli.to_json({"run": run["id"], "paths_listed": listed, "missing": missing}))
+    else:
+        print(f"Run {run['id']}: {listed} paths listed now from {run['input']}, "
+              f"{listed - len(missing)} with an outcome, {len(missing)} without")
+        for path in missing[:100]:
+            print(f"  no outcome: {path}")
+        if len(missing) > 100:
+            print(f"  ... and {len(missing) - 100} more (--json lists all)")
+    return 1 if missing else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.status", description=__doc__.splitlines()[0])
     parser.add_argument("run_id", nargs="?", help="a run id (see the list without arguments)")
     parser.add_argument("--doc", help="a document id, id prefix, or path")
     parser.add_argument("--failed", action="store_true", help="list every failure reason with example paths")
+    parser.add_argument("--verify", action="store_true",
+                        help="list the run's input again and report every path without a recorded outcome "
+                             "(exit status 1 if any)")
     parser.add_argument("--limit", type=int, default=20, help="runs to list (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     cli.add_store_args(parser)
@@ -98,6 +127,8 @@ def main(argv=None) -> int:
         if result is None:
             print(f"error: no run {args.run_id!r} (list runs with `python -m pipeline.status`)", file=sys.stderr)
             return 1
+        if args.verify:
+            return verify(dsn, result["run"], args.json)
         print(cli.to_json(result) if args.json else format_run(result, args.failed))
     else:
         runs = store.list_runs(dsn, args.limit)

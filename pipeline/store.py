@@ -369,3 +369,17 @@ def search(dsn: str, query: str, query_vector=None, *, category: str | None = No
             FROM fused f JOIN documents d ON d.id = f.id
             ORDER BY f.score DESC, d.id LIMIT %(limit)s OFFSET %(offset)s
             """, params).fetchall()
+
+
+def paths_without_outcome(dsn: str, run_id: str, paths) -> list[str]:
+    """Of `paths` (an iterable, consumed in batches), those the run recorded no outcome for."""
+    from itertools import islice
+
+    missing: list[str] = []
+    iterator = iter(paths)
+    with session(dsn) as conn:
+        while batch := list(islice(iterator, 5000)):
+            seen = {r["path"] for r in conn.execute(
+                "SELECT path FROM inputs WHERE run_id = %s AND path = ANY(%s)", (run_id, batch)).fetchall()}
+            missing += [p for p in batch if p not in seen]
+    return missing

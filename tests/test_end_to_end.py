@@ -34,6 +34,12 @@ def test_multiprocess_run_then_rerun(tmp_path, pg_dsn):
     assert summary["failed"] == 3 and summary["failed_by_stage"] == {"convert": 2, "read": 1}
     assert summary["completed"] == len(expected) - 1 - 3
 
+    from pipeline import status
+    assert status.main(["first", "--verify", "--pg-dsn", pg_dsn]) == 0  # every listed path has its outcome
+    docs.write(folder, "late-arrival.txt", "A file that appeared after the run.")
+    assert status.main(["first", "--verify", "--pg-dsn", pg_dsn]) == 1
+    os.remove(folder / "late-arrival.txt")
+
     first = table_counts(pg_dsn)
     again = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "second"])
     assert table_counts(pg_dsn) == first
