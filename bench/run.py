@@ -331,7 +331,9 @@ def scaling(paths: list[str], server: str, workers: int, data_dir: str) -> dict:
     for n in sorted({1, workers}):
         dsn = fresh_database(server, f"bench_scaling_{n}")
         store.migrate(dsn)
-        out[f"workers_{n}"] = pipeline_pass("@" + manifest, dsn, n, f"scaling-{n}", [])
+        # One inference thread per worker: otherwise one worker would use every core for its models
+        # and the comparison would not be 1 core against N.
+        out[f"workers_{n}"] = pipeline_pass("@" + manifest, dsn, n, f"scaling-{n}", ["--model-threads=1"])
     if workers > 1:
         out["speedup"] = round(out[f"workers_{workers}"]["documents_per_second"]
                                / out["workers_1"]["documents_per_second"], 2)

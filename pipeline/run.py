@@ -118,7 +118,9 @@ def run(argv: list[str] | None = None) -> dict:
     store.migrate(dsn)
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
-    threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
+    # Inference threads per worker: as given, else the cores shared among local worker processes
+    # (more threads than cores only adds contention), else the libraries' default on a cluster.
+    threads = opts.model_threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
     config = stage_config(opts, model_threads=threads)
     # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
     # otherwise fragment memory and grow over a long run. Inherited by local worker processes.
