@@ -32,6 +32,9 @@ class DocPipelineOptions(PipelineOptions):
                             help="Name of this run (default: a timestamp).")
         parser.add_argument("--reprocess", action="store_true", default=False,
                             help="Process every document again, even those completed by an earlier run.")
+        parser.add_argument("--bulk-load", dest="bulk_load", action="store_true", default=False,
+                            help="Drop the chunks' vector index during the run and build it once at the end: "
+                                 "much faster for large first loads; search is slow until the run ends.")
         parser.add_argument("--max-file-size", dest="max_file_size", type=int, default=d.max_file_size,
                             help="Bytes; larger files are recorded as failed. Default: %(default)s")
         parser.add_argument("--pdf-pipeline", dest="pdf_pipeline", choices=("native", "standard"),

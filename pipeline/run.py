@@ -134,12 +134,17 @@ def run(argv: list[str] | None = None) -> dict:
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
     status = "failed"
+    if opts.bulk_load:
+        store.drop_vector_index(dsn)
     try:
         with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size)
         status = "completed"
     finally:
+        if opts.bulk_load:
+            print("building the vector index ...", flush=True)
+            store.create_vector_index(dsn)
         elapsed = time.monotonic() - started
         counts = store.run_counts(dsn, run_id)
         counts["wall_seconds"] = round(elapsed, 2)

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 
 SCHEMA_VERSION = 1
 EMBEDDING_DIM = 384
+VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
 # Each entry migrates from the previous version; applied in order inside one transaction.
 MIGRATIONS: dict[int, str] = {
@@ -69,7 +70,7 @@ MIGRATIONS: dict[int, str] = {
         embedding   vector({EMBEDDING_DIM}),
         PRIMARY KEY (document_id, idx)
     );
-    CREATE INDEX chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops);
+    {VECTOR_INDEX};
     CREATE TABLE inputs (
         path         text PRIMARY KEY,
         document_id  text NOT NULL,
@@ -163,6 +164,24 @@ def schema_version(dsn: str) -> int:
         if not exists:
             return 0
         return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def drop_vector_index(dsn: str) -> None:
+    """For bulk loads: inserting into an HNSW index costs far more than the insert itself, and
+    building the index once over all rows afterwards is much cheaper (pgvector's own advice)."""
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP INDEX IF EXISTS chunks_embedding_idx")
+
+
+def create_vector_index(dsn: str) -> float:
+    """(Re)build the chunks' HNSW index if it is missing; returns the seconds it took."""
+    import time
+
+    started = time.monotonic()
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute(VECTOR_INDEX)
+    return time.monotonic() - started
 
 
 # -- runs ---------------------------------------------------------------------------------------
