@@ -37,11 +37,15 @@ def wait_for_port(port, process, seconds=60):
 @pytest.fixture
 def portable_services(tmp_path):
     job_port, pool_port = free_port(), free_port()
+    # The worker pool starts each SDK worker as `python -c ...` found on PATH: it must be the
+    # interpreter that has this project installed (on a cluster: the worker image's).
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     procs = [
         subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
                           "--port", str(job_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                          "--service_port", str(pool_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                          "--service_port", str(pool_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=env),
     ]
     try:
         wait_for_port(job_port, procs[0])

@@ -54,3 +54,21 @@ def test_failed_and_skipped_documents(pg_dsn):
         assert conn.execute("SELECT status, run_id FROM inputs WHERE path='/new/place/a.pdf'").fetchone() == (
             SKIPPED, "run-2")
     assert counts(pg_dsn) == (2, 2, 3)
+
+
+def test_bulk_load_defers_the_vector_index(pg_dsn):
+    from pipeline import store
+
+    def has_index():
+        with psycopg.connect(pg_dsn) as conn:
+            return conn.execute("SELECT to_regclass('chunks_embedding_idx') IS NOT NULL").fetchone()[0]
+
+    store.drop_vector_index(pg_dsn)
+    assert not has_index()
+    PostgresWriter(pg_dsn, "bulk").write_batch([make_doc("a", ["/x/a.pdf"], 3), make_doc("b", ["/x/b.pdf"], 2)])
+    assert store.create_vector_index(pg_dsn) >= 0 and has_index()
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in conn.execute(
+            "EXPLAIN SELECT document_id FROM chunks ORDER BY embedding <=> (SELECT embedding FROM chunks LIMIT 1) LIMIT 1"))
+    assert "chunks_embedding_idx" in plan
