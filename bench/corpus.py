@@ -992,7 +992,7 @@ def gen_contract(ctx):
         blocks += [("heading", r.choice(("Background", "Recitals", "WHEREAS"))),
                    ("para", r.choice((
                        f"The {a} wishes to engage the {b} on the terms set out below, and the {b} has agreed to this engagement.",
-                       f"The parties have discussed a possible cooperation and wish to record the terms on which they will work together.",
+                       "The parties have discussed a possible cooperation and wish to record the terms on which they will work together.",
                        f"The {b} has the expertise required by the {a}, and both parties wish to set out their rights and obligations in writing.")))]
 
     chosen = ([DEFINITIONS_CLAUSE] if not ctx.short and r.random() < 0.5 else []) + [CLAUSES[k] for k in specific]

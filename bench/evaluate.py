@@ -14,7 +14,6 @@ import re
 import sys
 from collections import Counter, defaultdict
 
-from psycopg.rows import dict_row
 
 from pipeline import store
 

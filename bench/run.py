@@ -20,8 +20,6 @@ import multiprocessing
 import os
 import platform
 import shutil
-import statistics
-import sys
 import tempfile
 import threading
 import time

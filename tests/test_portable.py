@@ -50,7 +50,7 @@ def portable_services(tmp_path):
     try:
         wait_for_port(job_port, procs[0])
         wait_for_port(pool_port, procs[1])
-        yield [f"--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
+        yield ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
                "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}"]
     finally:
         for p in procs:
