@@ -36,8 +36,10 @@ def render(r: dict) -> str:
                   f"| efficiency (pipeline / ceiling) | {r['efficiency']:.2f} | >= 0.8 |"]
     if "scaling" in r and "speedup" in r["scaling"]:
         s = r["scaling"]
+        all_workers = s["workers_%d" % r["workers"]]
         lines.append(f"| {r['workers']} workers vs 1 ({s['documents']} documents) | {s['speedup']:.2f}x "
-                     f"({s['workers_1']['documents_per_second']:.2f} -> {s[f'workers_{r['workers']}']['documents_per_second']:.2f} documents/s) | >= 1.7x |")
+                     f"({s['workers_1']['documents_per_second']:.2f} -> {all_workers['documents_per_second']:.2f} "
+                     "documents/s) | >= 1.7x |")
     mem = p["memory"]
     lines += [f"| peak memory per worker (worker + its converter process) | {mem['peak_mb_max']:.0f} MB | <= 1536 MB |",
               f"| largest single process | {mem['largest_process_mb']:.0f} MB | |",
