@@ -53,3 +53,39 @@ def test_bad_options_exit_cleanly(tmp_path, capsys):
     assert run_module.main(["--input", str(tmp_path), "--pg-dsn", "postgresql://u:pw@127.0.0.1:1/db"]) == 2
     err = capsys.readouterr().err
     assert "cannot connect to PostgreSQL" in err and "pw" not in err
+
+
+def test_bad_inputs_each_get_one_clear_outcome(tmp_path, pg_dsn):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    good = docs.write(folder, "good.txt", "Dear Ms. Smith, thank you for your letter. Yours sincerely, Bob Jones")
+    docs.write(folder, "empty.pdf", b"")
+    docs.write(folder, "garbage.pdf", bytes(range(256)) * 40)
+    docs.write(folder, "junk.docx", b"PK\x03\x04" + b"\x00not a zip" * 100)
+    docs.write(folder, "too-big.txt", "x" * 200_000)
+    docs.write(folder, "blank.png", docs.png_bytes(""))
+    docs.write(folder, "deep.html", "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>")
+    docs.write(folder, "docx-named.pdf", docs.docx_bytes("Renamed", ["A Word file with a .pdf name."]))
+    os.symlink(folder / "nowhere.pdf", folder / "broken-link.pdf")
+    with open(os.fsencode(str(folder)) + b"/caf\xe9-latin1.txt", "wb") as fh:  # not a UTF-8 file name
+        fh.write(b"Quarterly report: revenue grew by ten percent.")
+
+    summary = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "bad",
+                              "--max-file-size", "100000"])
+    with psycopg.connect(pg_dsn) as conn:
+        rows = conn.execute("SELECT i.path, i.status, d.error_stage, d.error_message "
+                            "FROM inputs i JOIN documents d ON d.id = i.document_id").fetchall()
+    outcome = {os.path.basename(path): (status, stage, message) for path, status, stage, message in rows}
+    assert len(rows) == summary["paths"] == 10  # one outcome per path, none lost
+    assert outcome["good.txt"][0] == outcome["docx-named.pdf"][0] == "completed"
+    assert outcome["caf\\xe9-latin1.txt"][0] == "completed"  # stored readable, not lost
+    expected = {
+        "empty.pdf": ("read", "file is empty"), "broken-link.pdf": ("read", "broken symbolic link"),
+        "too-big.txt": ("read", "larger than the limit"), "garbage.pdf": ("convert", "binary content"),
+        "junk.docx": ("convert", "corrupt ZIP"), "blank.png": ("convert", "no text found"),
+        "deep.html": ("convert", "docling could not convert the html"),
+    }
+    for name, (stage, reason) in expected.items():
+        status, got_stage, message = outcome[name]
+        assert (status, got_stage) == ("failed", stage) and reason in message, (name, outcome[name])
+    assert good

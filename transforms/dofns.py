@@ -17,7 +17,7 @@ from apache_beam.metrics import Metrics
 from transforms import read
 from transforms.config import StageConfig
 from transforms.records import (SKIPPED, STAGE_CLASSIFY, STAGE_CONVERT, STAGE_EMBED, STAGE_EXTRACT,
-                                STAGE_READ, Document, unreadable_id)
+                                STAGE_READ, Document, FileRef, unreadable_id)
 
 log = logging.getLogger(__name__)
 NAMESPACE = "docpipe"
@@ -58,7 +58,7 @@ def _is_expected(exc: Exception) -> bool:
 # -- read ---------------------------------------------------------------------------------------
 
 class ExpandInput(beam.DoFn):
-    """Input spec (folder, glob, @manifest) -> file paths; records the total for progress."""
+    """Input spec (folder, glob, @manifest) -> FileRefs; records the total for progress."""
 
     def __init__(self, dsn: str | None = None, run_id: str | None = None):
         self.dsn = dsn
@@ -70,7 +70,7 @@ class ExpandInput(beam.DoFn):
         for path in read.expand_input(spec):
             count += 1
             self.listed.inc()
-            yield path
+            yield FileRef(path)
         if self.dsn:
             from transforms.write_postgres import PostgresWriter
 
@@ -80,7 +80,7 @@ class ExpandInput(beam.DoFn):
 
 
 class HashFile(beam.DoFn):
-    """Path -> (document id, (path, size, error)). Unreadable paths get a per-path id and an error."""
+    """FileRef -> (document id, FileRef with size or error). Unreadable paths get a per-path id."""
 
     def __init__(self, max_file_size: int):
         self.max_file_size = max_file_size
@@ -88,24 +88,24 @@ class HashFile(beam.DoFn):
     def setup(self):
         self.failed = Metrics.counter(NAMESPACE, f"{STAGE_READ}_failed")
 
-    def process(self, path: str):
+    def process(self, ref: FileRef):
         try:
-            doc_id, size = read.hash_file(path, self.max_file_size)
-            yield doc_id, (path, size, None)
+            doc_id, size = read.hash_file(ref.path, self.max_file_size)
+            yield doc_id, FileRef(ref.path, size)
         except read.ReadError as exc:
             self.failed.inc()
-            yield unreadable_id(path), (path, 0, str(exc))
+            yield unreadable_id(ref.path), FileRef(ref.path, 0, str(exc))
 
 
 def merge_paths(item) -> Document:
-    """(id, [(path, size, error)]) -> one Document; paths sorted so the primary path is stable."""
-    doc_id, entries = item
-    entries = sorted(entries, key=lambda e: e[0])
-    path, size, error = entries[0]
-    doc = Document(id=doc_id, paths=[e[0] for e in entries], size=size,
-                   filename=os.path.basename(path))
-    if error:
-        doc.fail(STAGE_READ, error)
+    """(id, [FileRef]) -> one Document; paths sorted so the primary path is stable."""
+    doc_id, refs = item
+    refs = sorted(refs, key=lambda r: r.path)
+    first = refs[0]
+    doc = Document(id=doc_id, paths=[r.path for r in refs], size=first.size,
+                   filename=os.path.basename(first.path))
+    if first.error:
+        doc.fail(STAGE_READ, first.error)
     return doc
 
 

@@ -38,6 +38,16 @@ def unreadable_id(path: str) -> str:
 
 
 @dataclasses.dataclass
+class FileRef:
+    """An input path on its way to becoming a document. A class rather than a bare str: Beam encodes
+    str elements as UTF-8, which fails on file names that are not valid UTF-8 (they arrive from
+    the OS as surrogate escapes); objects are pickled, which keeps such names intact."""
+    path: str
+    size: int = 0
+    error: str | None = None
+
+
+@dataclasses.dataclass
 class Chunk:
     index: int
     text: str
