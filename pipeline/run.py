@@ -141,6 +141,9 @@ def run(argv: list[str] | None = None) -> dict:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size)
         status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"  # what was written stays; the next run skips it
+        raise
     finally:
         if opts.bulk_load:
             print("building the vector index ...", flush=True)
