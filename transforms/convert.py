@@ -47,15 +47,16 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     if b"%PDF-" in head[:1024]:
         return "pdf", MIME_BY_FORMAT["pdf"]
     if head.startswith(b"PK\x03\x04"):
-        return _detect_office(data, filename)
+        return _detect_office(data)
     import filetype
 
     kind = filetype.guess(head)
-    if kind is not None and kind.mime in IMAGE_MIMES and _is_image(data):
-        return "image", kind.mime
-    if kind is not None and kind.mime in IMAGE_MIMES and not _looks_like_text(head):
-        raise ConversionError(f"corrupt or unreadable image ({kind.mime})")
-    if kind is not None and kind.mime not in IMAGE_MIMES and not kind.mime.startswith("text/"):
+    if kind is not None and kind.mime in IMAGE_MIMES:
+        if _is_image(data):
+            return "image", kind.mime
+        if not _looks_like_text(head):  # else a text that happens to start like an image
+            raise ConversionError(f"corrupt or unreadable image ({kind.mime})")
+    elif kind is not None and not kind.mime.startswith("text/"):
         raise ConversionError(f"unsupported file type {kind.mime} (detected from content)")
     lowered = head.lstrip()[:1024].lower()
     ext = os.path.splitext(filename)[1].lower()
@@ -87,7 +88,7 @@ def _looks_like_text(head: bytes) -> bool:
     return b"\x00" not in head
 
 
-def _detect_office(data: bytes, filename: str) -> tuple[str, str]:
+def _detect_office(data: bytes) -> tuple[str, str]:
     try:
         names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     except zipfile.BadZipFile as exc:
