@@ -30,6 +30,7 @@ import psutil
 
 from bench import evaluate
 from pipeline import embedded, store
+from pipeline.embedded import fresh_database
 from pipeline import run as pipeline_run
 from transforms import read
 from transforms.backends import load_classifier, load_embedder, load_extractor
@@ -100,15 +101,6 @@ class WorkerMemorySampler:
 
 
 # -- runs of the real pipeline ------------------------------------------------------------------
-
-def fresh_database(server_dsn: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server_dsn.replace("/postgres?", f"/{name}?")
-
 
 def pipeline_pass(input_spec: str, dsn: str, workers: int, run_id: str, extra: list[str]) -> dict:
     argv = ["--input", input_spec, "--pg-dsn", dsn, "--run-id", run_id,

@@ -86,7 +86,7 @@ def measure(dsn: str, rounds: int = 5) -> dict:
 
 
 def run(server_dsn: str, n: int) -> dict:
-    from bench.run import fresh_database
+    from pipeline.embedded import fresh_database
 
     dsn = fresh_database(server_dsn, "bench_search")
     store.migrate(dsn)

@@ -17,6 +17,16 @@ class EmbeddedPostgresError(Exception):
     pass
 
 
+def fresh_database(server_dsn: str, name: str) -> str:
+    """Drop and create database `name` on the server of `server_dsn` (tests, benchmarks); its DSN."""
+    import psycopg
+
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_dsn.replace("/postgres?", f"/{name}?")
+
+
 def start(data_dir: str, stop_at_exit: bool = True) -> str:
     """Start (or reuse) the embedded server under data_dir/pg and return its DSN (a socket URI)."""
     data_dir = os.path.abspath(data_dir)

@@ -5,7 +5,6 @@ import itertools
 import os
 import re
 
-import psycopg
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,11 +24,10 @@ def pg_dsn(pg_server, request):
     """A new, empty database on the embedded server, with the schema in place."""
     from pipeline import store
 
+    from pipeline.embedded import fresh_database
+
     name = "t_" + re.sub(r"\W", "_", request.node.name)[:40].lower() + f"_{next(_counter)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    dsn = re.sub(r"/postgres\?", f"/{name}?", pg_server)
+    dsn = fresh_database(pg_server, name)
     store.migrate(dsn)
     return dsn
 

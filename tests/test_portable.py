@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from pipeline import run as run_module
+from pipeline.embedded import fresh_database
 from tests import docs
 
 pytestmark = pytest.mark.slow
@@ -70,12 +71,7 @@ def outcomes(dsn):
 def test_portable_runner_equals_local_run(tmp_path, pg_server, portable_services):
     folder = tmp_path / "in"
     docs.mixed_folder(folder)
-    dsns = {}
-    for name in ("local", "portable"):
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS portable_{name}")
-            conn.execute(f"CREATE DATABASE portable_{name}")
-        dsns[name] = pg_server.replace("/postgres?", f"/portable_{name}?")
+    dsns = {name: fresh_database(pg_server, f"portable_{name}") for name in ("local", "portable")}
     local = run_module.run(["--input", str(folder), "--pg-dsn", dsns["local"]])
     portable = run_module.run(["--input", str(folder), "--pg-dsn", dsns["portable"], *portable_services])
     assert portable["status"] == "completed"

@@ -31,12 +31,9 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def store_dsn(pg_server, embedder):
-    import psycopg
+    from pipeline.embedded import fresh_database
 
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS search_tests")
-        conn.execute("CREATE DATABASE search_tests")
-    dsn = pg_server.replace("/postgres?", "/search_tests?")
+    dsn = fresh_database(pg_server, "search_tests")
     store.migrate(dsn)
     store.start_run(dsn, "r1", "/data", {})
     stage = Embedder(embedder, 200, 32, 10)

@@ -29,8 +29,7 @@ class _StageMetrics:
         self.failed = Metrics.counter(NAMESPACE, f"{stage}_failed")
         self.millis = Metrics.distribution(NAMESPACE, f"{stage}_ms")
 
-    def record(self, doc: Document, stage: str, seconds: float) -> None:
-        doc.timings[stage] = doc.timings.get(stage, 0.0) + seconds
+    def record(self, doc: Document, seconds: float) -> None:
         self.millis.update(int(seconds * 1000))
         (self.failed if doc.status == "failed" else self.ok).inc()
 
@@ -46,7 +45,7 @@ def _run_stage(doc: Document, stage: str, metrics: _StageMetrics, fn) -> None:
             message = f"{type(exc).__name__}: {message}"
             log.warning("%s failed for %s: %s", stage, doc.primary_path, message, exc_info=True)
         doc.fail(stage, message)
-    metrics.record(doc, stage, time.perf_counter() - start)
+    metrics.record(doc, time.perf_counter() - start)
 
 
 def _is_expected(exc: Exception) -> bool:
@@ -200,7 +199,6 @@ class EmbedDocuments(beam.DoFn):
         if not pending:
             yield from batch
             return
-        start = time.perf_counter()
         for doc in pending:
             _run_stage(doc, STAGE_EMBED, self.metrics, self.embedder.chunk)
         ready = [d for d in pending if d.is_pending]
@@ -210,11 +208,7 @@ class EmbedDocuments(beam.DoFn):
             # Find the document that broke the batch instead of failing all of them.
             for doc in ready:
                 _run_stage(doc, STAGE_EMBED, self.metrics, lambda d: self.embedder.embed_batch([d]))
-        # Spread the batch's model time over its documents for per-document timings.
-        share = (time.perf_counter() - start) / len(pending)
-        for doc in ready:
-            doc.timings[STAGE_EMBED] = share
-            self.chunks.inc(len(doc.chunks))
+        self.chunks.inc(sum(len(doc.chunks) for doc in ready))
         yield from batch
 
 

@@ -73,7 +73,6 @@ class Document:
     chunks: list[Chunk] = dataclasses.field(default_factory=list)
     error_stage: str | None = None
     error_message: str | None = None
-    timings: dict = dataclasses.field(default_factory=dict)  # stage -> seconds, for metrics and bench
 
     @property
     def primary_path(self) -> str:
