@@ -134,12 +134,14 @@ def run(argv: list[str] | None = None) -> dict:
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
     status = "failed"
+    beam_result = None
     if opts.bulk_load:
         store.drop_vector_index(dsn)
     try:
         with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size)
+        beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"  # what was written stays; the next run skips it
@@ -152,6 +154,12 @@ def run(argv: list[str] | None = None) -> dict:
         counts = store.run_counts(dsn, run_id)
         counts["wall_seconds"] = round(elapsed, 2)
         counts["documents_per_second"] = round(counts["documents"] / elapsed, 3) if elapsed else None
+        if beam_result is not None:  # per-stage counts and latency, for /metrics (pipeline.metrics)
+            try:
+                from pipeline.metrics import beam_stage_metrics
+                counts["beam"] = beam_stage_metrics(beam_result)
+            except Exception as exc:  # metrics are a report, never a reason to fail the run
+                log.warning("could not read the run's Beam metrics: %s", exc)
         store.finish_run(dsn, run_id, status, counts)
     summary = {"run_id": run_id, "status": status, "dsn": store.mask_dsn(dsn), **counts}
     print(format_summary(summary), flush=True)
