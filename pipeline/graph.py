@@ -1,11 +1,53 @@
 """The Beam graph. Every step is labelled: the labels are what Flink/Spark UIs and metrics show."""
 from __future__ import annotations
 
+import zlib
+
 import apache_beam as beam
 
 from transforms.config import StageConfig
 from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandInput,
                               ExtractMetadata, HashFile, SkipCompleted, WriteToPostgres, merge_paths)
+
+
+# Runners that drop what a DoFn emits in finish_bundle. Beam's DaskRunner (2.77) collects a bundle's
+# output before it calls finish_bundle, so BatchElements, which emits its last (on small inputs its
+# only) batch there, loses documents. On these runners batches are formed by a GroupByKey instead.
+FINISH_BUNDLE_LOSSY_RUNNERS = {"DaskRunner"}
+KEYED_BATCH_SHARDS = 16
+
+
+def _shard_key(doc, shards: int = KEYED_BATCH_SHARDS):
+    """(shard, doc): a stable shard from the content id, so a shard's documents group together."""
+    return zlib.crc32(doc.id.encode()) % shards, doc
+
+
+def _split(item, max_size: int):
+    _, docs = item
+    docs = list(docs)
+    for start in range(0, len(docs), max_size):
+        yield docs[start:start + max_size]
+
+
+class KeyedBatches(beam.PTransform):
+    """Lists of at most max_size elements, formed by a GroupByKey over a few shards (see above)."""
+
+    def __init__(self, max_size: int):
+        super().__init__()
+        self.max_size = max_size
+
+    def expand(self, pcoll):
+        return (pcoll
+                | "Shard" >> beam.Map(_shard_key)
+                | "Group" >> beam.GroupByKey()
+                | "Split" >> beam.FlatMap(_split, self.max_size))
+
+
+def batches(p: beam.Pipeline, max_size: int) -> beam.PTransform:
+    """BatchElements (adaptive sizes, no shuffle) where the runner keeps finish_bundle output."""
+    if type(p.runner).__name__ in FINISH_BUNDLE_LOSSY_RUNNERS:
+        return KeyedBatches(max_size)
+    return beam.BatchElements(min_batch_size=1, max_batch_size=max_size)
 
 
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
@@ -23,7 +65,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
     if not reprocess:
         documents = (
             documents
-            | "BatchForLookup" >> beam.BatchElements(min_batch_size=1, max_batch_size=500)
+            | "BatchForLookup" >> batches(p, 500)
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id))
         )
     return (
@@ -31,10 +73,10 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         | "SpreadDocuments" >> beam.Reshuffle()
         | "Convert" >> beam.ParDo(ConvertDocument(config))
         # Embedding is the costly step: batching feeds the model many chunks per call.
-        | "BatchForEmbedding" >> beam.BatchElements(min_batch_size=1, max_batch_size=16)
+        | "BatchForEmbedding" >> batches(p, 16)
         | "Embed" >> beam.ParDo(EmbedDocuments(config))
         | "Classify" >> beam.ParDo(ClassifyDocument(config))
         | "Extract" >> beam.ParDo(ExtractMetadata(config))
-        | "BatchForWrite" >> beam.BatchElements(min_batch_size=1, max_batch_size=write_batch_size)
+        | "BatchForWrite" >> batches(p, write_batch_size)
         | "WriteToPostgres" >> beam.ParDo(WriteToPostgres(dsn, run_id))
     )
