@@ -79,6 +79,43 @@ class DocPipelineOptions(PipelineOptions):
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
                             help="Documents per database transaction (upper bound). Default: %(default)s")
+        # -- cluster runs (pipeline/launch.py, launch/README.md) --
+        parser.add_argument("--profile", default=None,
+                            help="Fill runner options from this profile of the profiles file (local, portable, "
+                                 "dask, flink, spark, ...); flags given on the command line win.")
+        parser.add_argument("--profiles-file", dest="profiles_file", default=None,
+                            help="YAML file of profiles. Default: $DOCPIPE_PROFILES, else launch/profiles.yaml")
+        parser.add_argument("--input-is-shared", dest="input_is_shared", action="store_true", default=False,
+                            help="On a runner whose workers run elsewhere: the local paths given (--input, "
+                                 "--categories) are mounted at the same place on every worker (NFS, a volume).")
+        # -- OpenSearch sink and search backend (credentials/TLS from OPENSEARCH_* env, see README) --
+        parser.add_argument("--opensearch-url", dest="opensearch_url", default=None,
+                            help="Also index documents into OpenSearch at this URL (http(s)://host:9200); "
+                                 "a document is completed once both stores have it. Default: off")
+        parser.add_argument("--opensearch-index", dest="opensearch_index", default="docpipe",
+                            help="Prefix of the OpenSearch aliases PREFIX-documents and PREFIX-chunks. "
+                                 "Default: %(default)s")
+        parser.add_argument("--opensearch-bulk-actions", dest="opensearch_bulk_actions", type=int, default=500,
+                            help="Actions per OpenSearch bulk request (upper bound). Default: %(default)s")
+        parser.add_argument("--opensearch-bulk-mb", dest="opensearch_bulk_mb", type=float, default=5.0,
+                            help="Megabytes per OpenSearch bulk request (upper bound). Default: %(default)s")
+        # -- Ollama backends (--classifier/--extractor/--embedder ollama) --
+        parser.add_argument("--classify-model", dest="classify_model", default=d.classify_model,
+                            help="Ollama vision model for --classifier ollama. Default: %(default)s")
+        parser.add_argument("--extract-model", dest="extract_model", default=d.extract_model,
+                            help="Ollama model for --extractor ollama. Default: %(default)s")
+        parser.add_argument("--embed-model", dest="embed_model", default=d.embed_model,
+                            help="Ollama embedding model for --embedder ollama. Default: %(default)s")
+        parser.add_argument("--ollama-host", dest="ollama_host", default=os.environ.get("OLLAMA_HOST"),
+                            help="Ollama server(s), comma-separated (requests go round-robin). "
+                                 "Default: the OLLAMA_HOST environment variable, else 127.0.0.1:11434")
+        parser.add_argument("--ollama-max-inflight", dest="ollama_max_inflight", type=int,
+                            default=d.ollama_max_inflight,
+                            help="Concurrent Ollama requests per worker process. Default: %(default)s")
+        parser.add_argument("--ollama-timeout", dest="ollama_timeout", type=float, default=d.ollama_timeout,
+                            help="Seconds one Ollama request may take. Default: %(default)s")
+        parser.add_argument("--ollama-retries", dest="ollama_retries", type=int, default=d.ollama_retries,
+                            help="Retries per Ollama request on busy/5xx/connection errors. Default: %(default)s")
 
 
 def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
@@ -91,4 +128,18 @@ def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
         classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
         chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,
         embed_batch_size=opts.embed_batch_size, model_threads=model_threads,
+        **ollama_config(opts),
+    )
+
+
+def ollama_config(opts: DocPipelineOptions) -> dict:
+    """StageConfig fields of the Ollama backends; the first page is rendered only for a classifier
+    that looks at it."""
+    from transforms.backends.ollama import parse_hosts
+
+    return dict(
+        classify_model=opts.classify_model, extract_model=opts.extract_model, embed_model=opts.embed_model,
+        ollama_hosts=parse_hosts(opts.ollama_host) if opts.ollama_host else (),
+        ollama_max_inflight=opts.ollama_max_inflight, ollama_timeout=opts.ollama_timeout,
+        ollama_retries=opts.ollama_retries, page_image_px=1024 if opts.classifier == "ollama" else 0,
     )

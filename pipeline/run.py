@@ -115,7 +115,10 @@ def run(argv: list[str] | None = None) -> dict:
         load_categories(opts.categories_file)
 
     dsn = resolve_dsn(opts)
-    store.migrate(dsn)
+    # Remote models are checked (and the embedding dimension read) before any document is read.
+    from transforms.backends import preflight
+    embedding_dim = preflight(stage_config(opts, model_threads=0))
+    store.migrate(dsn, embedding_dim)
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
     # Inference threads per worker: as given, else the cores shared among local worker processes
@@ -134,6 +137,12 @@ def run(argv: list[str] | None = None) -> dict:
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
     status = "failed"
+    refresh = None
+    if search_index:
+        from transforms import write_opensearch
+
+        print(f"  and OpenSearch {write_opensearch.mask_url(search_index.url)} ({search_index.index}-*)", flush=True)
+        refresh = write_opensearch.start_run(search_index, embedding_dim)
     beam_result = None
     if opts.bulk_load:
         store.drop_vector_index(dsn)

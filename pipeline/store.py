@@ -137,8 +137,9 @@ def session(dsn: str):
         raise
 
 
-def migrate(dsn: str) -> int:
-    """Create or upgrade the schema; returns the version now in place."""
+def migrate(dsn: str, embedding_dim: int = EMBEDDING_DIM) -> int:
+    """Create or upgrade the schema, with chunk vectors of the embedder's dimension; returns the
+    schema version now in place."""
     with connect(dsn, autocommit=True) as conn:
         # One migrator at a time: two runs started together must not both create tables.
         conn.execute("SELECT pg_advisory_lock(hashtext('docpipe-migrate'))")
@@ -153,9 +154,37 @@ def migrate(dsn: str) -> int:
                 with conn.transaction():
                     conn.execute(MIGRATIONS[version])
                     conn.execute("INSERT INTO schema_version VALUES (%s)", (version,))
+            _follow_embedding_dim(conn, embedding_dim)
             return SCHEMA_VERSION
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext('docpipe-migrate'))")
+
+
+HNSW_MAX_DIM = 2000  # pgvector's HNSW index takes `vector` columns of at most 2,000 dimensions
+
+
+def embedding_dim(conn: psycopg.Connection) -> int | None:
+    """Dimension of chunks.embedding (pgvector keeps it as the column's type modifier)."""
+    row = conn.execute("SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass "
+                       "AND attname = 'embedding'").fetchone()
+    return row[0] if row and row[0] > 0 else None
+
+
+def _follow_embedding_dim(conn: psycopg.Connection, dim: int) -> None:
+    """Give chunks.embedding the embedder's dimension while the table is empty; refuse afterwards,
+    since vectors of two models in one column would make similarity search meaningless."""
+    current = embedding_dim(conn)
+    if current == dim:
+        return
+    if not 0 < dim <= HNSW_MAX_DIM:
+        raise StoreError(f"the embedder makes {dim}-dimensional vectors; the chunks' vector index (pgvector "
+                         f"HNSW) takes at most {HNSW_MAX_DIM}: choose an embedding model with fewer dimensions")
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0]:
+        raise StoreError(f"the store holds {current}-dimensional embeddings but the embedder makes {dim}-dimensional "
+                         "ones: keep the embedder (and model) that filled this store, or use a new store "
+                         "(another --data-dir or --pg-dsn) for the new embedder")
+    with conn.transaction():
+        conn.execute(f"ALTER TABLE chunks ALTER COLUMN embedding TYPE vector({int(dim)})")
 
 
 def schema_version(dsn: str) -> int:

@@ -30,3 +30,12 @@ class StageConfig:
     convert_memory_mb: int = 3000         # resident memory of the converter process
     recycle_after: int = 200              # fresh converter process after this many documents
     test_hang_marker: str | None = None   # tests only: the converter hangs on file names containing it
+    # Ollama backends (--classifier/--extractor/--embedder ollama); see transforms/backends/ollama.py
+    classify_model: str = "qwen2.5vl:7b"  # vision model: sees the first page as an image
+    extract_model: str = "qwen2.5:7b"     # fills the per-category JSON schema
+    embed_model: str = "nomic-embed-text"
+    ollama_hosts: tuple[str, ...] = ()    # base URLs, spread round-robin; () = OLLAMA_HOST or localhost
+    ollama_max_inflight: int = 4          # concurrent requests per worker process
+    ollama_timeout: float = 120.0         # seconds per request
+    ollama_retries: int = 3               # retries on busy/5xx/connection errors, with backoff
+    page_image_px: int = 0                # >0: Convert attaches the first page as a PNG (longest side)

@@ -158,6 +158,10 @@ class Converter:
             raise ConversionError(f"no text found in the {fmt} document"
                                   + (" (OCR found none either)" if doc.converter and "ocr" in doc.converter else ""))
         doc.language = detect_language(doc.text)
+        if self.config.page_image_px:  # only when the classifier looks at the page (vision models)
+            from transforms.page_image import first_page_png
+
+            doc.page_image = first_page_png(data, fmt, self.config.page_image_px)
 
     def _docling_convert(self, filename: str, fmt: str, data: bytes) -> tuple[str, int | None]:
         from docling.datamodel.base_models import ConversionStatus, DocumentStream

@@ -233,6 +233,7 @@ class ClassifyDocument(beam.DoFn):
             def classify(d):
                 d.category, d.confidence = self.classifier.classify(d)
             _run_stage(doc, STAGE_CLASSIFY, self.metrics, classify)
+        doc.page_image = None  # only the classifier looks at it; never carried further or written
         yield doc
 
 

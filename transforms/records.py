@@ -77,6 +77,9 @@ class Document:
     @property
     def primary_path(self) -> str:
         return self.paths[0]
+    # The first page as a small PNG, only for a classifier that looks at it; dropped after Classify
+    # and never written.
+    page_image: bytes | None = None
 
     @property
     def is_pending(self) -> bool:

@@ -5,14 +5,15 @@
     extractor:  .name  .extract(Document) -> metadata dict (schema in transforms.extract)
 
 The factories below pick a backend from the StageConfig; workers call them from DoFn.setup.
+`preflight` runs once at start (pipeline.run) to check remote models before any document is read.
 """
 from __future__ import annotations
 
 from transforms.config import StageConfig
 
-EMBEDDERS = ("minilm",)
-CLASSIFIERS = ("embedding",)
-EXTRACTORS = ("rules",)
+EMBEDDERS = ("minilm", "ollama")
+CLASSIFIERS = ("embedding", "ollama")
+EXTRACTORS = ("rules", "ollama")
 
 
 def load_embedder(config: StageConfig):
@@ -20,6 +21,10 @@ def load_embedder(config: StageConfig):
         from transforms.backends.minilm import get_embedder
 
         return get_embedder(threads=config.model_threads, batch_size=config.embed_batch_size)
+    if config.embedder == "ollama":
+        from transforms.backends import ollama
+
+        return ollama.get_embedder(config)
     raise ValueError(f"unknown embedder {config.embedder!r}; choose from {EMBEDDERS}")
 
 
@@ -29,6 +34,12 @@ def load_classifier(config: StageConfig):
 
         return EmbeddingClassifier(load_embedder(config), load_categories(config.categories_file),
                                    config.classify_threshold)
+    if config.classifier == "ollama":
+        from transforms.backends import ollama
+        from transforms.classify import load_categories
+
+        return ollama.OllamaClassifier(ollama.get_client(config), config.classify_model,
+                                       load_categories(config.categories_file), config.classify_threshold)
     raise ValueError(f"unknown classifier {config.classifier!r}; choose from {CLASSIFIERS}")
 
 
@@ -37,4 +48,29 @@ def load_extractor(config: StageConfig):
         from transforms.extract import RulesExtractor
 
         return RulesExtractor()
+    if config.extractor == "ollama":
+        from transforms.backends import ollama
+
+        return ollama.OllamaExtractor(ollama.get_client(config), config.extract_model)
     raise ValueError(f"unknown extractor {config.extractor!r}; choose from {EXTRACTORS}")
+
+
+def preflight(config: StageConfig) -> int:
+    """Checks made once at start, before any document is read: every configured Ollama model is on
+    its servers (else OllamaSetupError, a ValueError, naming the `ollama pull` command). Returns the
+    embedding dimension, which the stores' schemas follow."""
+    if config.embedder not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {config.embedder!r}; choose from {EMBEDDERS}")
+    from transforms.backends import ollama
+
+    models = ollama.models_in_use(config)
+    if models:
+        ollama.check_models(config, models)
+    if config.embedder == "ollama":
+        try:
+            return ollama.get_embedder(config).dimension
+        except ollama.OllamaError as exc:
+            raise ollama.OllamaSetupError(f"the embedding model {config.embed_model!r} does not embed: {exc}") from None
+    from transforms.backends.minilm import DIMENSION
+
+    return DIMENSION
