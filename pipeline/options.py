@@ -79,26 +79,6 @@ class DocPipelineOptions(PipelineOptions):
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
                             help="Documents per database transaction (upper bound). Default: %(default)s")
-        # -- cluster runs (pipeline/launch.py, launch/README.md) --
-        parser.add_argument("--profile", default=None,
-                            help="Fill runner options from this profile of the profiles file (local, portable, "
-                                 "dask, flink, spark, ...); flags given on the command line win.")
-        parser.add_argument("--profiles-file", dest="profiles_file", default=None,
-                            help="YAML file of profiles. Default: $DOCPIPE_PROFILES, else launch/profiles.yaml")
-        parser.add_argument("--input-is-shared", dest="input_is_shared", action="store_true", default=False,
-                            help="On a runner whose workers run elsewhere: the local paths given (--input, "
-                                 "--categories) are mounted at the same place on every worker (NFS, a volume).")
-        # -- OpenSearch sink and search backend (credentials/TLS from OPENSEARCH_* env, see README) --
-        parser.add_argument("--opensearch-url", dest="opensearch_url", default=None,
-                            help="Also index documents into OpenSearch at this URL (http(s)://host:9200); "
-                                 "a document is completed once both stores have it. Default: off")
-        parser.add_argument("--opensearch-index", dest="opensearch_index", default="docpipe",
-                            help="Prefix of the OpenSearch aliases PREFIX-documents and PREFIX-chunks. "
-                                 "Default: %(default)s")
-        parser.add_argument("--opensearch-bulk-actions", dest="opensearch_bulk_actions", type=int, default=500,
-                            help="Actions per OpenSearch bulk request (upper bound). Default: %(default)s")
-        parser.add_argument("--opensearch-bulk-mb", dest="opensearch_bulk_mb", type=float, default=5.0,
-                            help="Megabytes per OpenSearch bulk request (upper bound). Default: %(default)s")
         # -- Ollama backends (--classifier/--extractor/--embedder ollama) --
         parser.add_argument("--classify-model", dest="classify_model", default=d.classify_model,
                             help="Ollama vision model for --classifier ollama. Default: %(default)s")

@@ -114,10 +114,10 @@ def run(argv: list[str] | None = None) -> dict:
         from transforms.classify import load_categories
         load_categories(opts.categories_file)
 
-    dsn = resolve_dsn(opts)
     # Remote models are checked (and the embedding dimension read) before any document is read.
     from transforms.backends import preflight
     embedding_dim = preflight(stage_config(opts, model_threads=0))
+    dsn = resolve_dsn(opts)
     store.migrate(dsn, embedding_dim)
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
@@ -137,12 +137,6 @@ def run(argv: list[str] | None = None) -> dict:
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
     status = "failed"
-    refresh = None
-    if search_index:
-        from transforms import write_opensearch
-
-        print(f"  and OpenSearch {write_opensearch.mask_url(search_index.url)} ({search_index.index}-*)", flush=True)
-        refresh = write_opensearch.start_run(search_index, embedding_dim)
     beam_result = None
     if opts.bulk_load:
         store.drop_vector_index(dsn)
