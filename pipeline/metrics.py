@@ -30,12 +30,13 @@ for finished runs, not while a run goes.
 """
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
 from pipeline import store
 
 PREFIX = "docpipe"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 RECENT_RUNS = 5  # runs with per-run series: bounded, so a long history does not explode cardinality
 
 

@@ -6,12 +6,16 @@ The same functions as the command line, over HTTP, with the endpoints users of t
     GET /api/status/{id}              one document, by id or id prefix (or ?path= for a path)
     GET /api/batch-status/{run_id}    a run: totals, progress percent, throughput, ETA, failures
     GET /api/runs                     recent runs
+    GET /api/documents/{id}           one document with its text and chunks (the page's document view)
     GET /health                       database reachable, schema current
+    GET /metrics                      Prometheus text format (pipeline/metrics.py)
     GET /openapi.json                 the OpenAPI description
+    GET / , /documents/{id}, /runs, /runs/{id}   the web page (pipeline/web/)
 
 Inputs are validated (limit 1-100, ISO dates, key=value fields) and become bound SQL parameters:
-there is no way to send SQL. If DOCPIPE_API_TOKEN is set, /api/* requires
-`Authorization: Bearer <token>`; set it whenever the server listens on more than localhost.
+there is no way to send SQL. If DOCPIPE_API_TOKEN is set, /api/* and /metrics require
+`Authorization: Bearer <token>` (or the page's sign-in cookie) and the pages ask for the token
+once; set it whenever the server listens on more than localhost.
 """
 from __future__ import annotations
 
@@ -22,11 +26,12 @@ import os
 import sys
 import threading
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 
-from pipeline import cli, store
+from pipeline import cli, metrics, store, web
 from pipeline.search import MAX_LIMIT, run_search
+from pipeline.web import queries
 
 TOKEN_ENV = "DOCPIPE_API_TOKEN"
 
@@ -51,12 +56,21 @@ def create_app(dsn: str) -> FastAPI:
                 state["embedder"] = get_embedder()
         return state["embedder"].embed([query])[0]
 
-    def require_token(request: Request) -> None:
+    def token_required() -> bool:
+        return bool(os.environ.get(TOKEN_ENV))
+
+    def authorized(request: Request) -> bool:
+        """No token configured, or the bearer header or the page's sign-in cookie carries it."""
         token = os.environ.get(TOKEN_ENV)
         if not token:
-            return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given, f"Bearer {token}"):
+            return True
+        header = request.headers.get("authorization", "").encode()
+        cookie = request.cookies.get(web.COOKIE, "").encode()
+        return (hmac.compare_digest(header, f"Bearer {token}".encode())
+                or hmac.compare_digest(cookie, token.encode()))
+
+    def require_token(request: Request) -> None:
+        if not authorized(request):
             raise HTTPException(status_code=401, detail="missing or wrong bearer token")
 
     @app.exception_handler(store.StoreError)
@@ -101,7 +115,7 @@ def create_app(dsn: str) -> FastAPI:
 
     @app.get("/api/batch-status/{run_id}", dependencies=[Depends(require_token)])
     def run_status(run_id: str):
-        found = store.run_status(dsn, run_id)
+        found = queries.run_detail(dsn, run_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no run {run_id!r}")
         return _jsonable(found)
@@ -110,6 +124,20 @@ def create_app(dsn: str) -> FastAPI:
     def runs(limit: int = Query(20, ge=1, le=MAX_LIMIT)):
         return _jsonable(store.list_runs(dsn, limit))
 
+    @app.get("/api/documents/{doc_id}", dependencies=[Depends(require_token)])
+    def document_detail(doc_id: str = Path(..., max_length=4096)):
+        found = queries.document_detail(dsn, doc_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
+        return _jsonable(found)
+
+    registry = metrics.registry_for(dsn)
+
+    @app.get("/metrics", dependencies=[Depends(require_token)], response_class=Response)
+    def prometheus_metrics():
+        return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
+
+    web.add_pages(app, dsn, embed=embed, authorized=authorized, token_required=token_required)
     return app
 
 
