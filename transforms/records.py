@@ -17,6 +17,9 @@ PENDING = "pending"
 COMPLETED = "completed"
 FAILED = "failed"
 SKIPPED = "skipped"
+# With OpenSearch configured: in PostgreSQL, not (yet) in OpenSearch. `pipeline.reindex` backfills
+# these; a document is `completed` only once both stores have it.
+INDEX_PENDING = "index_pending"
 
 # Stage names, as recorded in documents.error_stage and used as Beam step labels and metric names.
 STAGE_READ = "read"
@@ -25,6 +28,7 @@ STAGE_EMBED = "embed"
 STAGE_CLASSIFY = "classify"
 STAGE_EXTRACT = "extract"
 STAGE_WRITE = "write"
+STAGE_INDEX = "index"
 
 
 def content_id(data: bytes) -> str:

@@ -13,7 +13,7 @@ import time
 import psycopg
 from pgvector.psycopg import register_vector
 
-from transforms.records import COMPLETED, PENDING, SKIPPED, Document
+from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE_INDEX, Document
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,13 @@ def _path_text(path: str) -> str:
 class PostgresWriter:
     """One connection per worker; `write_batch` is one transaction."""
 
-    def __init__(self, dsn: str, run_id: str, retries: int = 5, backoff: float = 0.5):
+    def __init__(self, dsn: str, run_id: str, retries: int = 5, backoff: float = 0.5,
+                 index_after: bool = False):
         self.dsn = dsn
         self.run_id = run_id
+        # With OpenSearch configured, a document is completed only once it is indexed there too:
+        # until then it is written as index_pending (see record_indexing).
+        self.index_after = index_after
         self.retries = retries
         self.backoff = backoff
         self.conn: psycopg.Connection | None = None
@@ -113,8 +117,32 @@ class PostgresWriter:
     def write_batch(self, docs: list[Document]) -> None:
         for doc in docs:
             if doc.status == PENDING:  # went through every stage without failing
-                doc.status = COMPLETED
+                doc.status = INDEX_PENDING if self.index_after else COMPLETED
         self._with_retries(self._write, docs)
+
+    def record_indexing(self, indexed: list[str], failed: dict[str, str], missing: list[str] = ()) -> None:
+        """Outcome of indexing into OpenSearch: indexed documents (and their inputs) become completed;
+        failed ones stay index_pending with the reason (stage `index`); `missing` are completed
+        documents OpenSearch does not have (indexed before it was configured): back to index_pending,
+        so `pipeline.reindex` picks them up."""
+        def update(conn, indexed, failed, missing):
+            with conn.transaction(), conn.cursor() as cur:
+                if indexed:
+                    cur.execute("UPDATE documents SET status = %s, error_stage = NULL, error_message = NULL, "
+                                "updated_at = now() WHERE id = ANY(%s) AND status = %s",
+                                (COMPLETED, indexed, INDEX_PENDING))
+                    cur.execute("UPDATE inputs SET status = %s, updated_at = now() "
+                                "WHERE document_id = ANY(%s) AND status = %s", (COMPLETED, indexed, INDEX_PENDING))
+                rows = [(INDEX_PENDING, STAGE_INDEX, _pg_text(" ".join(reason.split())[:1000]), doc_id)
+                        for doc_id, reason in failed.items()]
+                rows += [(INDEX_PENDING, STAGE_INDEX, "not in OpenSearch: run python -m pipeline.reindex", doc_id)
+                         for doc_id in missing]
+                if rows:
+                    cur.executemany("UPDATE documents SET status = %s, error_stage = %s, error_message = %s, "
+                                    "updated_at = now() WHERE id = %s AND status IN ('index_pending', 'completed')",
+                                    rows)
+        if indexed or failed or missing:
+            self._with_retries(update, list(indexed), dict(failed), list(missing))
 
     def _write(self, conn: psycopg.Connection, docs: list[Document]) -> None:
         processed = [d for d in docs if d.status != SKIPPED]
