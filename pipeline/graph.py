@@ -7,7 +7,8 @@ import apache_beam as beam
 
 from transforms.config import StageConfig
 from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandInput,
-                              ExtractMetadata, HashFile, SkipCompleted, WriteToPostgres, merge_paths)
+                              ExtractMetadata, HashFile, SkipCompleted, WriteToOpenSearch, WriteToPostgres,
+                              merge_paths)
 
 
 # Runners that drop what a DoFn emits in finish_bundle. Beam's DaskRunner (2.77) collects a bundle's
@@ -51,8 +52,10 @@ def batches(p: beam.Pipeline, max_size: int) -> beam.PTransform:
 
 
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
-          reprocess: bool = False, write_batch_size: int = 200) -> beam.PCollection:
-    """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs."""
+          reprocess: bool = False, write_batch_size: int = 200, opensearch=None) -> beam.PCollection:
+    """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs.
+
+    `opensearch` (OpenSearchSettings) adds WriteToOpenSearch after WriteToPostgres."""
     documents = (
         p
         | "Input" >> beam.Create([input_spec])
@@ -68,7 +71,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
             | "BatchForLookup" >> batches(p, 500)
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id))
         )
-    return (
+    written = (
         documents
         | "SpreadDocuments" >> beam.Reshuffle()
         | "Convert" >> beam.ParDo(ConvertDocument(config))
@@ -78,5 +81,8 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         | "Classify" >> beam.ParDo(ClassifyDocument(config))
         | "Extract" >> beam.ParDo(ExtractMetadata(config))
         | "BatchForWrite" >> batches(p, write_batch_size)
-        | "WriteToPostgres" >> beam.ParDo(WriteToPostgres(dsn, run_id))
+        | "WriteToPostgres" >> beam.ParDo(WriteToPostgres(dsn, run_id, index_after=opensearch is not None))
     )
+    if opensearch is None:
+        return written
+    return written | "WriteToOpenSearch" >> beam.ParDo(WriteToOpenSearch(opensearch, dsn, run_id))

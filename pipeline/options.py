@@ -79,6 +79,17 @@ class DocPipelineOptions(PipelineOptions):
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
                             help="Documents per database transaction (upper bound). Default: %(default)s")
+        # -- OpenSearch sink and search backend (credentials/TLS from OPENSEARCH_* env, see README) --
+        parser.add_argument("--opensearch-url", dest="opensearch_url", default=None,
+                            help="Also index documents into OpenSearch at this URL (http(s)://host:9200); "
+                                 "a document is completed once both stores have it. Default: off")
+        parser.add_argument("--opensearch-index", dest="opensearch_index", default="docpipe",
+                            help="Prefix of the OpenSearch aliases PREFIX-documents and PREFIX-chunks. "
+                                 "Default: %(default)s")
+        parser.add_argument("--opensearch-bulk-actions", dest="opensearch_bulk_actions", type=int, default=500,
+                            help="Actions per OpenSearch bulk request (upper bound). Default: %(default)s")
+        parser.add_argument("--opensearch-bulk-mb", dest="opensearch_bulk_mb", type=float, default=5.0,
+                            help="Megabytes per OpenSearch bulk request (upper bound). Default: %(default)s")
         # -- Ollama backends (--classifier/--extractor/--embedder ollama) --
         parser.add_argument("--classify-model", dest="classify_model", default=d.classify_model,
                             help="Ollama vision model for --classifier ollama. Default: %(default)s")
@@ -123,3 +134,14 @@ def ollama_config(opts: DocPipelineOptions) -> dict:
         ollama_max_inflight=opts.ollama_max_inflight, ollama_timeout=opts.ollama_timeout,
         ollama_retries=opts.ollama_retries, page_image_px=1024 if opts.classifier == "ollama" else 0,
     )
+
+
+def opensearch_settings(opts: DocPipelineOptions):
+    """OpenSearchSettings from --opensearch-* (and OPENSEARCH_* env), or None when not configured."""
+    if not opts.opensearch_url:
+        return None
+    from transforms.write_opensearch import OpenSearchSettings
+
+    return OpenSearchSettings.from_env(opts.opensearch_url, index=opts.opensearch_index,
+                                       bulk_actions=opts.opensearch_bulk_actions,
+                                       bulk_bytes=int(opts.opensearch_bulk_mb * 1024 * 1024))

@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from pipeline import embedded, store
 from pipeline.graph import build
-from pipeline.options import DocPipelineOptions, stage_config
+from pipeline.options import DocPipelineOptions, opensearch_settings, stage_config
 from pipeline.progress import ProgressReporter
 from transforms import read
 
@@ -126,6 +126,7 @@ def run(argv: list[str] | None = None) -> dict:
     threads = opts.model_threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
     config = stage_config(opts, model_threads=threads)
     # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
+    search_index = opensearch_settings(opts)  # OpenSearch sink, None unless --opensearch-url
     # otherwise fragment memory and grow over a long run. Inherited by local worker processes.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if workers:
@@ -136,6 +137,12 @@ def run(argv: list[str] | None = None) -> dict:
 
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     started = time.monotonic()
+    refresh = None
+    if search_index:
+        from transforms import write_opensearch
+
+        print(f"  and OpenSearch {write_opensearch.mask_url(search_index.url)} ({search_index.index}-*)", flush=True)
+        refresh = write_opensearch.start_run(search_index, embedding_dim)
     status = "failed"
     beam_result = None
     if opts.bulk_load:
@@ -143,7 +150,7 @@ def run(argv: list[str] | None = None) -> dict:
     try:
         with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
-                  write_batch_size=opts.write_batch_size)
+                  write_batch_size=opts.write_batch_size, opensearch=search_index)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:
@@ -151,6 +158,8 @@ def run(argv: list[str] | None = None) -> dict:
         raise
     finally:
         if opts.bulk_load:
+        if search_index:
+            write_opensearch.finish_run(search_index, refresh)
             print("building the vector index ...", flush=True)
             store.create_vector_index(dsn)
         elapsed = time.monotonic() - started
@@ -180,6 +189,8 @@ def format_summary(s: dict) -> str:
         f"  failed               {s['failed']}  ({failed})",
         f"  skipped, unchanged   {s['skipped_unchanged']}",
         f"  by category          {categories or '-'}",
+        *([f"  waiting for index    {s['index_pending']}  (python -m pipeline.reindex)"]
+          if s.get("index_pending") else []),
         f"  throughput           {s['documents_per_second'] or 0:.2f} documents/s",
         f"  results              PostgreSQL {s['dsn']}",
     ])

@@ -40,12 +40,19 @@ def embed_query(query: str):
 
 
 def run_search(dsn: str, query: str, *, category=None, date_from=None, date_to=None, fields=None,
-               limit=10, offset=0, embedder=None) -> list[dict]:
+               limit=10, offset=0, embedder=None, opensearch=None) -> list[dict]:
+    """Hybrid search in PostgreSQL, or in OpenSearch when `opensearch` (OpenSearchSettings) is given;
+    the same filters, pagination and rows either way."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
         raise ValueError("offset must be >= 0")
     vector = (embedder or embed_query)(query) if query.strip() else None
+    if opensearch is not None:
+        from pipeline.search_opensearch import backend
+
+        return backend(opensearch).search(query, vector, category=category, date_from=date_from,
+                                          date_to=date_to, fields=fields, limit=limit, offset=offset)
     return store.search(dsn, query, vector, category=category, date_from=date_from, date_to=date_to,
                         fields=fields, limit=limit, offset=offset)
 
@@ -80,10 +87,14 @@ def main(argv=None) -> int:
     parser.add_argument("--offset", type=int, default=0, help="results to skip (pagination)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     cli.add_store_args(parser)
+    from pipeline import search_opensearch
+    search_opensearch.add_args(parser)
     args = parser.parse_args(argv)
-    dsn = cli.dsn_from_args(args)
+    opensearch = search_opensearch.settings_from_args(args)
+    dsn = None if opensearch else cli.dsn_from_args(args)  # OpenSearch answers alone
     results = run_search(dsn, args.query, category=args.category, date_from=args.date_from,
-                         date_to=args.date_to, fields=dict(args.field), limit=args.limit, offset=args.offset)
+                         date_to=args.date_to, fields=dict(args.field), limit=args.limit, offset=args.offset,
+                         opensearch=opensearch)
     print(cli.to_json(results) if args.json else format_results(results, args.offset))
     return 0
 

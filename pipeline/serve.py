@@ -43,7 +43,8 @@ def _jsonable(value):
     return json.loads(cli.to_json(value))
 
 
-def create_app(dsn: str) -> FastAPI:
+def create_app(dsn: str, opensearch=None) -> FastAPI:
+    """`opensearch` (OpenSearchSettings): /api/search answers from OpenSearch instead of PostgreSQL."""
     app = FastAPI(title="docpipe", version="0.1.0",
                   description="Search and status of documents processed by the docpipe pipeline.")
     embedder_lock = threading.Lock()
@@ -99,7 +100,8 @@ def create_app(dsn: str) -> FastAPI:
             fields[key.strip()] = value.strip()
         results = run_search(dsn, q, category=category, limit=limit, offset=offset, fields=fields,
                              date_from=date_from.isoformat() if date_from else None,
-                             date_to=date_to.isoformat() if date_to else None, embedder=embed)
+                             date_to=date_to.isoformat() if date_to else None, embedder=embed,
+                             opensearch=opensearch)
         return {"query": q, "limit": limit, "offset": offset, "results": _jsonable(results)}
 
     @app.get("/api/status/{doc_id}", dependencies=[Depends(require_token)])
@@ -146,13 +148,15 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     cli.add_store_args(parser)
+    from pipeline import search_opensearch
+    search_opensearch.add_args(parser)
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get(TOKEN_ENV):
         print(f"warning: listening on {args.host} without {TOKEN_ENV}: anyone who can reach it can read "
               "the documents", file=sys.stderr)
     import uvicorn
 
-    uvicorn.run(create_app(cli.dsn_from_args(args)), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(cli.dsn_from_args(args), search_opensearch.settings_from_args(args)), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

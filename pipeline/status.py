@@ -44,6 +44,8 @@ def format_run(s: dict, all_failures: bool) -> str:
         f"  completed        {s['completed']}",
         f"  failed           {s['failed']}",
         f"  skipped          {s['skipped']} unchanged, {s['duplicates']} duplicate paths",
+        *([f"  waiting index    {s['index_pending']} in PostgreSQL, not yet in OpenSearch "
+            "(python -m pipeline.reindex)"] if s.get("index_pending") else []),
         f"  throughput       {s['documents_per_second'] or 0:.2f} documents/s over {_fmt_seconds(s['elapsed_seconds'])}"
         + (f", ETA {_fmt_seconds(s['eta_seconds'])}" if s["eta_seconds"] is not None else ""),
         "  by category      " + (", ".join(f"{k} {v}" for k, v in s["by_category"].items()) or "-"),

@@ -234,7 +234,7 @@ def run_counts(dsn: str, run_id: str) -> dict:
             GROUP BY 1, 2, 3, 4
             """, (run_id,)).fetchall()
     counts = {"paths": 0, "documents": 0, "completed": 0, "failed": 0, "skipped_unchanged": 0,
-              "duplicates": 0, "failed_by_stage": {}, "by_category": {}}
+              "duplicates": 0, "failed_by_stage": {}, "by_category": {}, "index_pending": 0}
     for r in rows:
         n = r["n"]
         counts["paths"] += n
@@ -252,6 +252,8 @@ def run_counts(dsn: str, run_id: str) -> dict:
             counts["failed_by_stage"][stage] = counts["failed_by_stage"].get(stage, 0) + n
         elif r["status"] == "skipped":
             counts["skipped_unchanged"] += n
+        elif r["status"] == "index_pending":  # in PostgreSQL, waiting for OpenSearch
+            counts["index_pending"] += n
     return counts
 
 
@@ -291,6 +293,7 @@ def run_status(dsn: str, run_id: str) -> dict | None:
                    count(*) FILTER (WHERE i.status = 'completed' AND i.duplicate_of IS NULL) AS completed,
                    count(*) FILTER (WHERE i.status = 'failed' AND i.duplicate_of IS NULL) AS failed,
                    count(*) FILTER (WHERE i.status = 'skipped' AND i.duplicate_of IS NULL) AS skipped,
+                   count(*) FILTER (WHERE i.status = 'index_pending' AND i.duplicate_of IS NULL) AS index_pending,
                    min(i.updated_at) AS first_at, max(i.updated_at) AS last_at
             FROM inputs i WHERE i.run_id = %s
             """, (run_id,)).fetchone()
@@ -299,7 +302,8 @@ def run_status(dsn: str, run_id: str) -> dict | None:
             SELECT d.error_stage AS stage, d.error_message AS reason, count(*) AS documents,
                    (array_agg(i.path ORDER BY i.path))[1:3] AS examples
             FROM inputs i JOIN documents d ON d.id = i.document_id
-            WHERE i.run_id = %s AND i.status = 'failed' AND i.duplicate_of IS NULL
+            WHERE i.run_id = %s AND i.duplicate_of IS NULL
+              AND (i.status = 'failed' OR (i.status = 'index_pending' AND d.error_stage IS NOT NULL))
             GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 50
             """, (run_id,)).fetchall()
         categories = conn.execute(

@@ -258,14 +258,19 @@ class ExtractMetadata(beam.DoFn):
 class WriteToPostgres(beam.DoFn):
     """Batch of Documents -> (id, status) per document, after the batch is committed."""
 
-    def __init__(self, dsn: str, run_id: str):
+    With `index_after` (OpenSearch configured) completed documents are written as index_pending and
+    the batch itself is passed on, for WriteToOpenSearch.
+    """
+
+    def __init__(self, dsn: str, run_id: str, index_after: bool = False):
         self.dsn = dsn
         self.run_id = run_id
+        self.index_after = index_after
 
     def setup(self):
         from transforms.write_postgres import PostgresWriter
 
-        self.writer = PostgresWriter(self.dsn, self.run_id)
+        self.writer = PostgresWriter(self.dsn, self.run_id, index_after=self.index_after)
         self.written = Metrics.counter(NAMESPACE, "documents_written")
         self.millis = Metrics.distribution(NAMESPACE, "write_batch_ms")
 
@@ -274,6 +279,48 @@ class WriteToPostgres(beam.DoFn):
         self.writer.write_batch(batch)
         self.millis.update(int((time.perf_counter() - start) * 1000))
         self.written.inc(len(batch))
+        if self.index_after:
+            yield batch
+            return
+        for doc in batch:
+            Metrics.counter(NAMESPACE, f"outcome_{doc.status}").inc()
+            yield doc.id, doc.status
+
+    def teardown(self):
+        self.writer.close()
+
+
+class WriteToOpenSearch(beam.DoFn):
+    """Batch of Documents (written to PostgreSQL as index_pending) -> (id, status) per document.
+
+    Indexes the batch in OpenSearch, then records the outcome in PostgreSQL: indexed documents become
+    completed; the others stay index_pending with the reason (stage `index`), for pipeline.reindex.
+    """
+
+    def __init__(self, settings, dsn: str, run_id: str):
+        self.settings = settings
+        self.dsn = dsn
+        self.run_id = run_id
+
+    def setup(self):
+        from transforms.write_opensearch import OpenSearchIndexer
+        from transforms.write_postgres import PostgresWriter
+
+        self.indexer = OpenSearchIndexer(self.settings, self.run_id)
+        self.writer = PostgresWriter(self.dsn, self.run_id)
+        self.indexed = Metrics.counter(NAMESPACE, "index_ok")
+        self.failed = Metrics.counter(NAMESPACE, "index_failed")
+        self.millis = Metrics.distribution(NAMESPACE, "index_batch_ms")
+
+    def process(self, batch: list[Document]):
+        from transforms.records import COMPLETED, INDEX_PENDING, STAGE_INDEX
+
+        start = time.perf_counter()
+        outcome = self.indexer.write(batch)
+        self.writer.record_indexing(outcome.indexed, outcome.failed, outcome.missing)
+        self.millis.update(int((time.perf_counter() - start) * 1000))
+        self.indexed.inc(len(outcome.indexed))
+        self.failed.inc(len(outcome.failed))
         for doc in batch:
             Metrics.counter(NAMESPACE, f"outcome_{doc.status}").inc()
             yield doc.id, doc.status
