@@ -125,8 +125,8 @@ def run(argv: list[str] | None = None) -> dict:
     # (more threads than cores only adds contention), else the libraries' default on a cluster.
     threads = opts.model_threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
     config = stage_config(opts, model_threads=threads)
-    # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
     search_index = opensearch_settings(opts)  # OpenSearch sink, None unless --opensearch-url
+    # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
     # otherwise fragment memory and grow over a long run. Inherited by local worker processes.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if workers:
@@ -136,13 +136,13 @@ def run(argv: list[str] | None = None) -> dict:
     store.start_run(dsn, run_id, input_spec, recorded)
 
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
-    started = time.monotonic()
     refresh = None
     if search_index:
         from transforms import write_opensearch
 
         print(f"  and OpenSearch {write_opensearch.mask_url(search_index.url)} ({search_index.index}-*)", flush=True)
         refresh = write_opensearch.start_run(search_index, embedding_dim)
+    started = time.monotonic()
     status = "failed"
     beam_result = None
     if opts.bulk_load:
@@ -157,9 +157,9 @@ def run(argv: list[str] | None = None) -> dict:
         status = "interrupted"  # what was written stays; the next run skips it
         raise
     finally:
-        if opts.bulk_load:
         if search_index:
             write_opensearch.finish_run(search_index, refresh)
+        if opts.bulk_load:
             print("building the vector index ...", flush=True)
             store.create_vector_index(dsn)
         elapsed = time.monotonic() - started
@@ -188,9 +188,9 @@ def format_summary(s: dict) -> str:
         f"  completed            {s['completed']}",
         f"  failed               {s['failed']}  ({failed})",
         f"  skipped, unchanged   {s['skipped_unchanged']}",
-        f"  by category          {categories or '-'}",
         *([f"  waiting for index    {s['index_pending']}  (python -m pipeline.reindex)"]
           if s.get("index_pending") else []),
+        f"  by category          {categories or '-'}",
         f"  throughput           {s['documents_per_second'] or 0:.2f} documents/s",
         f"  results              PostgreSQL {s['dsn']}",
     ])

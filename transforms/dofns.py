@@ -256,7 +256,7 @@ class ExtractMetadata(beam.DoFn):
 
 
 class WriteToPostgres(beam.DoFn):
-    """Batch of Documents -> (id, status) per document, after the batch is committed."""
+    """Batch of Documents -> (id, status) per document, after the batch is committed.
 
     With `index_after` (OpenSearch configured) completed documents are written as index_pending and
     the batch itself is passed on, for WriteToOpenSearch.
@@ -322,8 +322,14 @@ class WriteToOpenSearch(beam.DoFn):
         self.indexed.inc(len(outcome.indexed))
         self.failed.inc(len(outcome.failed))
         for doc in batch:
+            if doc.id in outcome.failed:
+                doc.error_stage, doc.error_message = STAGE_INDEX, outcome.failed[doc.id]
+                log.warning("index failed for %s: %s", doc.primary_path, outcome.failed[doc.id])
+            elif doc.status == INDEX_PENDING:
+                doc.status = COMPLETED
             Metrics.counter(NAMESPACE, f"outcome_{doc.status}").inc()
             yield doc.id, doc.status
 
     def teardown(self):
+        self.indexer.close()
         self.writer.close()
