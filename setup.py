@@ -6,7 +6,8 @@ setup(
     version="0.1.0",
     description="Document processing pipeline on Apache Beam: convert, classify, extract, embed, store",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "bench", "bench.*"]),
-    package_data={"transforms": ["categories.yaml"]},
+    package_data={"transforms": ["categories.yaml"],
+                  "pipeline.web": ["templates/*.html", "static/*.css", "static/*.js"]},
     python_requires=">=3.11",
     # Pinned versions live in requirements.txt (torch must come first, see README).
     install_requires=[],

@@ -8,6 +8,7 @@ of events since the server started).
 Exported (all prefixed `docpipe_`):
 
     documents{status,category}            documents in the store (one per distinct content)
+                                           (completed without a category: other; unclassified: '')
     input_paths{status}                    input paths by their latest outcome
     failed_documents{stage}                failed documents by the stage that failed
     chunks                                 embedded chunks
@@ -70,7 +71,9 @@ def beam_stage_metrics(result, namespace: str = "docpipe") -> dict:
 def _store_totals(dsn: str) -> dict:
     with store.session(dsn) as conn:
         documents = conn.execute(
-            "SELECT status, coalesce(category, '') AS category, count(*) AS n FROM documents GROUP BY 1, 2"
+            # Completed but unclassified counts as 'other', as in pipeline.status; unfinished ones as ''.
+            """SELECT status, coalesce(category, CASE WHEN status = 'completed' THEN 'other' ELSE '' END)
+                      AS category, count(*) AS n FROM documents GROUP BY 1, 2"""
         ).fetchall()
         inputs = conn.execute("SELECT status, count(*) AS n FROM inputs GROUP BY 1").fetchall()
         failed = conn.execute(
@@ -98,7 +101,7 @@ class StoreCollector:
         totals = _store_totals(self.dsn)
 
         docs = GaugeMetricFamily(f"{PREFIX}_documents", "Documents in the store (one per distinct content) "
-                                 "by status and category ('' when not classified)", labels=["status", "category"])
+                                 "by status and category (completed without one: 'other'; not classified: '')", labels=["status", "category"])
         for r in totals["documents"]:
             docs.add_metric([r["status"], r["category"]], r["n"])
         yield docs
