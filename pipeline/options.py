@@ -79,6 +79,15 @@ class DocPipelineOptions(PipelineOptions):
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
                             help="Documents per database transaction (upper bound). Default: %(default)s")
+        # -- cluster runs (pipeline/launch.py, launch/README.md) --
+        parser.add_argument("--profile", default=None,
+                            help="Fill runner options from this profile of the profiles file (local, portable, "
+                                 "dask, flink, spark, ...); flags given on the command line win.")
+        parser.add_argument("--profiles-file", dest="profiles_file", default=None,
+                            help="YAML file of profiles. Default: $DOCPIPE_PROFILES, else launch/profiles.yaml")
+        parser.add_argument("--input-is-shared", dest="input_is_shared", action="store_true", default=False,
+                            help="On a runner whose workers run elsewhere: the local paths given (--input, "
+                                 "--categories) are mounted at the same place on every worker (NFS, a volume).")
         # -- OpenSearch sink and search backend (credentials/TLS from OPENSEARCH_* env, see README) --
         parser.add_argument("--opensearch-url", dest="opensearch_url", default=None,
                             help="Also index documents into OpenSearch at this URL (http(s)://host:9200); "

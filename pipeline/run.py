@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
                                                   WorkerOptions)
 
-from pipeline import embedded, store
+from pipeline import embedded, launch, store
 from pipeline.graph import build
 from pipeline.options import DocPipelineOptions, opensearch_settings, stage_config
 from pipeline.progress import ProgressReporter
@@ -105,10 +105,11 @@ def validate(opts: DocPipelineOptions) -> None:
 
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline; returns the run's summary (also printed). Raises UsageError/StoreError."""
-    argv = with_local_defaults(list(sys.argv[1:] if argv is None else argv))
+    argv = with_local_defaults(launch.apply_profile(list(sys.argv[1:] if argv is None else argv)))
     options = PipelineOptions(argv)
     opts = options.view_as(DocPipelineOptions)
     validate(opts)
+    launch.check_remote(options, opts)  # workers elsewhere: network DSN, shared paths, project image
     input_spec = absolute_input(opts.input)
     if opts.categories_file:  # fail now, not in every worker
         from transforms.classify import load_categories

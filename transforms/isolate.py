@@ -54,6 +54,12 @@ def _child_main(conn, config: StageConfig) -> None:
 
 class IsolatedConverter:
     def __init__(self, config: StageConfig):
+        if multiprocessing.current_process().daemon:
+            # Python forbids children of daemonic processes; say so once, at set-up, instead of
+            # failing every document. Dask's worker processes are daemonic unless configured not to be.
+            raise RuntimeError(
+                "this worker process is daemonic and cannot start the converter process: on Dask set "
+                "DASK_DISTRIBUTED__WORKER__DAEMON=False for the workers, or run with --no-isolate-convert")
         self.config = config
         self.context = multiprocessing.get_context("spawn")  # no fork: parent holds threads and models
         self.process = None
@@ -62,9 +68,10 @@ class IsolatedConverter:
 
     def _start(self) -> None:
         parent_conn, child_conn = self.context.Pipe()
-        self.process = self.context.Process(target=_child_main, args=(child_conn, self.config),
-                                            name="docpipe-converter", daemon=True)
-        self.process.start()
+        process = self.context.Process(target=_child_main, args=(child_conn, self.config),
+                                       name="docpipe-converter", daemon=True)
+        process.start()
+        self.process = process  # only once started: _kill must not kill a process that never ran
         child_conn.close()
         self.conn = parent_conn
         self.converted = 0
