@@ -7,6 +7,7 @@ summary. Exit status: 0 when the run completed (even if some documents failed: t
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -23,6 +24,7 @@ from pipeline import embedded, launch, store
 from pipeline.graph import build
 from pipeline.options import DocPipelineOptions, opensearch_settings, stage_config
 from pipeline.progress import ProgressReporter
+from pipeline.watch import WorkerDied, WorkerWatch
 from transforms import read
 
 log = logging.getLogger("pipeline.run")
@@ -149,13 +151,18 @@ def run(argv: list[str] | None = None) -> dict:
     if opts.bulk_load:
         store.drop_vector_index(dsn)
     try:
-        with ProgressReporter(dsn, run_id), beam.Pipeline(options=options) as p:
+        # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
+        with (WorkerWatch() if workers else contextlib.nullcontext()), ProgressReporter(dsn, run_id), \
+                beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"  # what was written stays; the next run skips it
+        raise
+    except WorkerDied:
+        status = "failed"
         raise
     finally:
         if search_index:
@@ -208,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: documents written so far are kept; run again to finish the rest",
               file=sys.stderr)
         return 130
+    except WorkerDied as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

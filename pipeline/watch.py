@@ -1,0 +1,79 @@
+"""Notice when a local worker process dies, instead of waiting for it forever.
+
+Beam's FnApiRunner (the default local runner, multi-processing) starts one SDK worker process per
+core. If one of them is killed (the OOM killer, a kill -9, a crash in native code), the runner's
+thread that started it raises "Worker subprocess exited with return code N" and dies quietly, while
+the main thread keeps waiting for results that will never come: the run hangs. This watch turns
+that into a prompt, clear failure: it interrupts the main thread, stops the remaining workers, and
+the run ends as `failed` with the reason. Everything already written stays; a rerun skips it.
+
+On Flink/Spark/Dask the engine itself restarts failed tasks; this watch only matters locally.
+"""
+from __future__ import annotations
+
+import _thread
+import logging
+import os
+import threading
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+_WORKER_EXIT = "Worker subprocess exited with return code"
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class WorkerWatch:
+    """Context manager around a local pipeline run; `.died` is the reason once a worker died."""
+
+    def __init__(self):
+        self.died: str | None = None
+        self.stopping = False
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = threading.excepthook
+        threading.excepthook = self._hook
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.stopping = True
+        threading.excepthook = self._previous
+        if self.died:
+            stop_local_workers()
+            raise WorkerDied(f"a worker process died ({self.died}); documents written so far are kept, "
+                             "run again to finish the rest") from exc
+        return False
+
+    def _hook(self, args) -> None:
+        message = str(args.exc_value)
+        if not message.startswith(_WORKER_EXIT):
+            if (self.stopping or self.died) and "grpc" in type(args.exc_value).__module__:
+                return  # the runner's channels to the dead/stopped workers breaking: noise
+            self._previous(args)
+            return
+        if self.stopping or self.died:
+            return  # workers stopping after Ctrl-C or after the first death: expected
+        code = message[len(_WORKER_EXIT):].strip()
+        if code in ("-2", "130"):  # SIGINT: the user's Ctrl-C reached the workers too
+            self.stopping = True
+            return
+        self.died = f"exit code {code}" + (" (killed)" if code in ("-9", "137") else "")
+        log.error("a worker process died (%s); stopping the run", self.died)
+        _thread.interrupt_main()
+
+
+def stop_local_workers() -> None:
+    """Kill what is left of this process's SDK workers (and their converter children)."""
+    me = psutil.Process(os.getpid())
+    for child in me.children(recursive=True):
+        try:
+            if "sdk_worker_main" in " ".join(child.cmdline()):
+                for proc in child.children(recursive=True) + [child]:
+                    proc.kill()
+        except psutil.Error:
+            pass
