@@ -145,8 +145,7 @@ def main(argv=None) -> int:
         result = reindex(cli.dsn_from_args(args), settings, everything=args.everything,
                          new_index=args.new_index, delete_old=args.delete_old, batch_size=args.batch_size)
     except TransportError as exc:
-        raise wos.OpenSearchError(f"OpenSearch at {wos.mask_url(settings.url)}: "
-                                  f"{getattr(exc, 'error', '') or exc}") from None
+        raise wos.OpenSearchError(f"OpenSearch at {wos.mask_url(settings.url)}: {wos.describe_error(exc)}") from None
     if args.json:
         print(cli.to_json(result))
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 
-from transforms.write_opensearch import OpenSearchError, OpenSearchSettings, mask_url
+from transforms.write_opensearch import OpenSearchError, OpenSearchSettings, describe_error, mask_url
 
 RRF_K = 60
 RESULT_SOURCE = ["id", "filename", "path", "category", "confidence", "doc_date", "title", "fields", "snippet"]
@@ -117,7 +117,7 @@ class OpenSearchBackend:
             return self._search(query, query_vector, **kwargs)
         except TransportError as exc:  # one clear line for the commands (a ValueError: exit 2)
             raise OpenSearchError(f"OpenSearch search failed at {mask_url(self.url)}: "
-                                  f"{getattr(exc, 'error', '') or exc}") from None
+                                  f"{describe_error(exc)}") from None
 
     def _search(self, query: str, query_vector=None, *, category=None, date_from=None, date_to=None,
                 fields=None, limit: int = 10, offset: int = 0, candidates: int = 100) -> list[dict]:

@@ -241,9 +241,11 @@ def relax_refresh(client, layout: IndexLayout) -> dict[str, str | None]:
     """
     previous: dict[str, str | None] = {}
     for alias in layout.aliases:
-        settings = client.indices.get_settings(index=alias, name="index.refresh_interval")
-        for index, body in settings.items():
-            value = body.get("settings", {}).get("index", {}).get("refresh_interval")
+        indices = sorted(client.indices.get_alias(name=alias))
+        # Only explicitly set values come back; an index missing here uses the default.
+        settings = client.indices.get_settings(index=",".join(indices), name="index.refresh_interval")
+        for index in indices:
+            value = settings.get(index, {}).get("settings", {}).get("index", {}).get("refresh_interval")
             previous[index] = None if value in (None, "-1") else value
     if previous:
         client.indices.put_settings(index=",".join(previous), body={"index": {"refresh_interval": "-1"}})
@@ -319,6 +321,8 @@ def _vectored(doc: Document):
 
 def vector_list(vector) -> list[float]:
     # Rounded to 7 decimals: float32 carries no more, and the JSON body is about half the size.
+    if hasattr(vector, "to_numpy"):  # pgvector's Vector, as read back from PostgreSQL on reindex
+        vector = vector.to_numpy()
     return np.round(np.asarray(vector, dtype=np.float64), 7).tolist()
 
 
@@ -439,7 +443,16 @@ def _transport_reason(exc, url: str) -> str:
     if isinstance(exc, OSConnectionError):
         return f"OpenSearch unreachable at {mask_url(url)}"
     status = getattr(exc, "status_code", "?")
-    return f"OpenSearch error {status}: {getattr(exc, 'error', '') or exc}"[:500]
+    return f"OpenSearch error {status}: {describe_error(exc)}"[:500]
+
+
+def describe_error(exc) -> str:
+    """`type: reason` of an opensearch-py TransportError (the reason sits in the response body)."""
+    info = getattr(exc, "info", None)
+    error = info.get("error") if isinstance(info, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+    return str(getattr(exc, "error", "") or exc)
 
 
 # -- the indexer --------------------------------------------------------------------------------
@@ -513,9 +526,14 @@ class OpenSearchIndexer:
             outcome.failed = {d.id: reason for d in pending}
             return outcome
 
+        # Two rounds: chunks (and everything else) first, then the document entries of the documents
+        # whose chunks all went in, so search never lists a document with missing chunks.
         actions: list[Action] = []
+        entries: dict[str, Action] = {}
         for doc in pending:
-            actions += self._index_actions(doc, existing.get(doc.id), *stamps.get(doc.id, (now, self.run_id)))
+            chunk_actions, entries[doc.id] = self._index_actions(
+                doc, existing.get(doc.id), *stamps.get(doc.id, (now, self.run_id)))
+            actions += chunk_actions
         for doc in others:
             old = existing.get(doc.id)
             if doc.status == FAILED and old is not None:
@@ -535,6 +553,10 @@ class OpenSearchIndexer:
         for action, error in zip(actions, self.sender.send(actions)):
             if error and action.doc_id not in errors:
                 errors[action.doc_id] = error
+        second = [entry for doc_id, entry in entries.items() if doc_id not in errors]
+        for action, error in zip(second, self.sender.send(second)):
+            if error:
+                errors[action.doc_id] = error
         for doc in pending:
             if doc.id in errors:
                 outcome.failed[doc.id] = errors[doc.id]
@@ -545,11 +567,12 @@ class OpenSearchIndexer:
                 log.warning("OpenSearch: could not update %s (%s): %s", doc.id[:12], doc.status, errors[doc.id])
         return outcome
 
-    def _index_actions(self, doc: Document, old: dict | None, processed_at: str, run_id: str | None) -> list[Action]:
+    def _index_actions(self, doc: Document, old: dict | None, processed_at: str,
+                       run_id: str | None) -> tuple[list[Action], Action]:
+        """(chunk actions, the document entry's action)."""
         paths = sorted(set((old or {}).get("paths") or []) | {path_text(p) for p in doc.paths})
         source = document_source(doc, paths, processed_at, run_id)
         filters = {k: source[k] for k in _FILTER_FIELDS}
-        # Chunks first: the document entry is what search lists, so it appears once its chunks are in.
         chunks = _vectored(doc)
         actions = [Action.make(doc.id, "index", self.chunks, chunk_id(doc.id, c.index),
                                {"document_id": doc.id, "idx": c.index, "text": _clean(c.text) or "",
@@ -558,8 +581,7 @@ class OpenSearchIndexer:
         kept = {c.index for c in chunks}
         actions += [Action.make(doc.id, "delete", self.chunks, chunk_id(doc.id, i))
                     for i in range((old or {}).get("chunk_count") or 0) if i not in kept]
-        actions.append(Action.make(doc.id, "index", self.documents, doc.id, source))
-        return actions
+        return actions, Action.make(doc.id, "index", self.documents, doc.id, source)
 
     def _with_retries(self, fn, *args):
         from opensearchpy.exceptions import ConnectionError as OSConnectionError
