@@ -68,6 +68,12 @@ def test_every_profile_parses_into_options_beam_accepts():
         assert options.view_as(DocPipelineOptions).profile == name
 
 
+def test_local_profile_is_what_runs_without_a_runner():
+    argv = launch.apply_profile(["--profile", "local"])[2:]
+    assert argv == run_module.LOCAL_DEFAULTS
+    assert run_module.with_local_defaults(argv) == argv
+
+
 def test_profile_fills_options_and_explicit_flags_win(monkeypatch):
     monkeypatch.setenv("FLINK_MASTER", "flink-jm.example:8081")
     argv = launch.apply_profile(["--profile", "flink", "--input", "gs://b/in/", "--environment_config=pool:50000"])
