@@ -213,33 +213,37 @@ def _handler_for(server: OllamaTestServer):
                     busy = False
             if busy:
                 return self._send(503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
-            try:
-                with server._slots:
+            with server._slots:
+                with server._lock:
+                    server._waiting -= 1
+                    server._active += 1
+                    server.stats["peak_active"] = max(server.stats["peak_active"], server._active)
+                try:
+                    time.sleep(server.latency.get(endpoint, 0.0) + (server.slow_seconds if fault == "slow" else 0))
+                    if fault == "bad_body":
+                        reply = (200, None, b'{"model": "' + model.encode() + b'", "message": {')
+                    else:
+                        reply = self._answer(endpoint, kind, body, fault)
+                finally:
+                    # Leave the slot before answering: the slot counts work, not bytes in flight.
                     with server._lock:
-                        server._waiting -= 1
-                        server._active += 1
-                        server.stats["peak_active"] = max(server.stats["peak_active"], server._active)
-                    try:
-                        time.sleep(server.latency.get(endpoint, 0.0) + (server.slow_seconds if fault == "slow" else 0))
-                        if fault == "bad_body":
-                            return self._send(200, raw=b'{"model": "' + model.encode() + b'", "message": {')
-                        self._answer(endpoint, kind, body, fault)
-                    finally:
-                        with server._lock:
-                            server._active -= 1
+                        server._active -= 1
+            try:
+                self._send(*reply)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout): nothing to answer
 
-        def _answer(self, endpoint: str, kind: str, body: dict, fault: str | None):
+        def _answer(self, endpoint: str, kind: str, body: dict, fault: str | None) -> tuple:
+            """(status, payload, None)."""
             model = body["model"]
             if endpoint == "embed":
                 if kind != "embed":
-                    return self._send(400, {"error": f"\"{model}\" does not support embeddings"})
+                    return 400, {"error": f"\"{model}\" does not support embeddings"}, None
                 texts = body.get("input")
                 texts = [texts] if isinstance(texts, str) else list(texts or [])
                 vectors = server.embed(texts) if texts else np.zeros((0, 384))
-                return self._send(200, {"model": model, "embeddings": vectors.tolist(),
-                                        "prompt_eval_count": sum(len(t.split()) for t in texts)})
+                return 200, {"model": model, "embeddings": vectors.tolist(),
+                             "prompt_eval_count": sum(len(t.split()) for t in texts)}, None
             schema = body.get("format")
             if endpoint == "chat":
                 messages = body.get("messages") or []
@@ -261,9 +265,8 @@ def _handler_for(server: OllamaTestServer):
                 answer = server.classify(prompt, enum) if enum else server.extract(prompt, schema)
                 content = json.dumps(answer)
             if endpoint == "chat":
-                return self._send(200, {"model": model, "message": {"role": "assistant", "content": content},
-                                        "done": True})
-            return self._send(200, {"model": model, "response": content, "done": True})
+                return 200, {"model": model, "message": {"role": "assistant", "content": content}, "done": True}, None
+            return 200, {"model": model, "response": content, "done": True}, None
 
         def _record_image(self, b64: str) -> None:
             from PIL import Image
