@@ -11,15 +11,26 @@ from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments,
                               merge_paths)
 
 
-# Runners that drop what a DoFn emits in finish_bundle. Beam's DaskRunner (2.77) collects a bundle's
-# output before it calls finish_bundle, so BatchElements, which emits its last (on small inputs its
-# only) batch there, loses documents. On these runners batches are formed by a GroupByKey instead.
-FINISH_BUNDLE_LOSSY_RUNNERS = {"DaskRunner"}
-KEYED_BATCH_SHARDS = 16
+# Beam's DaskRunner (2.77) translates the graph into Dask bags, with two consequences for this graph:
+# - it drops what a DoFn emits in finish_bundle (a partition's output is collected before the call),
+#   and BatchElements emits its last batch (on small inputs its only one) there: documents were lost.
+#   On it, batches are formed by a GroupByKey instead (KeyedBatches);
+# - partitions are made only by Create (Reshuffle is a no-op), so from one input spec the whole run
+#   would be one partition on one Dask worker: on it, the listing happens at submission instead.
+BAG_RUNNERS = {"DaskRunner"}
 
 
-def _shard_key(doc, shards: int = KEYED_BATCH_SHARDS):
-    """(shard, doc): a stable shard from the content id, so a shard's documents group together."""
+def _on_bags(p: beam.Pipeline) -> bool:
+    return type(p.runner).__name__ in BAG_RUNNERS
+
+
+# On bag runners, documents per keyed batch on average: small enough that the shards (number of
+# listed paths / 16) spread over every partition, large enough to feed the model many chunks per call.
+KEYED_BATCH_DOCS = 16
+
+
+def _shard_key(doc, shards: int):
+    """(shard, doc): a stable shard from the content id."""
     return zlib.crc32(doc.id.encode()) % shards, doc
 
 
@@ -31,23 +42,24 @@ def _split(item, max_size: int):
 
 
 class KeyedBatches(beam.PTransform):
-    """Lists of at most max_size elements, formed by a GroupByKey over a few shards (see above)."""
+    """Lists of at most max_size elements, formed by a GroupByKey over `shards` keys (see above)."""
 
-    def __init__(self, max_size: int):
+    def __init__(self, max_size: int, shards: int):
         super().__init__()
         self.max_size = max_size
+        self.shards = max(1, shards)
 
     def expand(self, pcoll):
         return (pcoll
-                | "Shard" >> beam.Map(_shard_key)
+                | "Shard" >> beam.Map(_shard_key, self.shards)
                 | "Group" >> beam.GroupByKey()
                 | "Split" >> beam.FlatMap(_split, self.max_size))
 
 
-def batches(p: beam.Pipeline, max_size: int) -> beam.PTransform:
-    """BatchElements (adaptive sizes, no shuffle) where the runner keeps finish_bundle output."""
-    if type(p.runner).__name__ in FINISH_BUNDLE_LOSSY_RUNNERS:
-        return KeyedBatches(max_size)
+def batches(p: beam.Pipeline, max_size: int, paths: int) -> beam.PTransform:
+    """BatchElements (adaptive sizes, no shuffle), except on runners that lose its last batch."""
+    if _on_bags(p):
+        return KeyedBatches(max_size, shards=-(-paths // KEYED_BATCH_DOCS))
     return beam.BatchElements(min_batch_size=1, max_batch_size=max_size)
 
 
@@ -56,11 +68,22 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
     """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs.
 
     `opensearch` (OpenSearchSettings) adds WriteToOpenSearch after WriteToPostgres."""
+    if _on_bags(p):
+        # Listed here, at submission, so that Create spreads the paths over partitions (Dask's
+        # --dask_npartitions sets how many; by default one per 128 paths).
+        refs = list(ExpandInput(dsn, run_id).process(input_spec))
+        listed = len(refs)
+        files = p | "Input" >> beam.Create(refs)
+    else:
+        listed = 0  # not known while the graph is built, and not needed: BatchElements adapts
+        files = (
+            p
+            | "Input" >> beam.Create([input_spec])
+            | "ListFiles" >> beam.ParDo(ExpandInput(dsn, run_id))
+            | "SpreadPaths" >> beam.Reshuffle()
+        )
     documents = (
-        p
-        | "Input" >> beam.Create([input_spec])
-        | "ListFiles" >> beam.ParDo(ExpandInput(dsn, run_id))
-        | "SpreadPaths" >> beam.Reshuffle()
+        files
         | "HashContent" >> beam.ParDo(HashFile(config.max_file_size))
         | "GroupByContent" >> beam.GroupByKey()
         | "MergePaths" >> beam.Map(merge_paths)
@@ -68,7 +91,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
     if not reprocess:
         documents = (
             documents
-            | "BatchForLookup" >> batches(p, 500)
+            | "BatchForLookup" >> batches(p, 500, listed)
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id))
         )
     written = (
@@ -76,11 +99,11 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         | "SpreadDocuments" >> beam.Reshuffle()
         | "Convert" >> beam.ParDo(ConvertDocument(config))
         # Embedding is the costly step: batching feeds the model many chunks per call.
-        | "BatchForEmbedding" >> batches(p, 16)
+        | "BatchForEmbedding" >> batches(p, 16, listed)
         | "Embed" >> beam.ParDo(EmbedDocuments(config))
         | "Classify" >> beam.ParDo(ClassifyDocument(config))
         | "Extract" >> beam.ParDo(ExtractMetadata(config))
-        | "BatchForWrite" >> batches(p, write_batch_size)
+        | "BatchForWrite" >> batches(p, write_batch_size, listed)
         | "WriteToPostgres" >> beam.ParDo(WriteToPostgres(dsn, run_id, index_after=opensearch is not None))
     )
     if opensearch is None:

@@ -136,12 +136,31 @@ def dask_cluster():
         cluster.close()
 
 
+def dofn_task_workers():
+    """A scheduler plugin that collects the workers that completed tasks running Beam DoFns."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class DoFnTaskWorkers(SchedulerPlugin):
+        def __init__(self):
+            self.workers = set()
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            if start == "processing" and finish == "memory" and "apply_dofn_to_bundle" in str(key):
+                self.workers.add(kwargs.get("worker"))
+
+    return DoFnTaskWorkers()
+
+
 def test_dask_runner_equals_local_run(reference, pg_server, dask_cluster):
     dsn = fresh_database(pg_server, "runners_dask")
+    seen = dofn_task_workers()
+    dask_cluster.scheduler.add_plugin(seen, name="docpipe-test")
     on_dask = run_module.run(["--input", str(reference["folder"]), "--pg-dsn", dsn, "--profile", "dask",
-                              f"--dask_client_address={dask_cluster.scheduler_address}"])
+                              f"--dask_client_address={dask_cluster.scheduler_address}",
+                              "--dask_npartitions=2"])
     assert on_dask["status"] == "completed"
     assert runner_of(dsn, on_dask["run_id"]).endswith("DaskRunner")
-    # The DoFns ran as tasks of this cluster's workers (not of a cluster the runner made itself).
-    assert any(name.startswith("apply_dofn_to_bundle") for name in dask_cluster.scheduler.task_prefixes)
+    # The DoFns ran as tasks of this cluster, on both its workers (the paths are listed at
+    # submission so that the run is spread over partitions: see pipeline/graph.py).
+    assert seen.workers == set(dask_cluster.scheduler.workers)
     assert_same_results(reference, dsn, on_dask)
