@@ -62,7 +62,9 @@ def _path_text(path: str) -> str:
 class PostgresWriter:
     """One connection per worker; `write_batch` is one transaction."""
 
-    def __init__(self, dsn: str, run_id: str, retries: int = 5, backoff: float = 0.5,
+    # Retries span about 45 s (waits of 0.5, 1, 2, 4, 8, then 10 s): long enough for a database
+    # restart or a fail-over, short enough that a database that is really gone fails the run.
+    def __init__(self, dsn: str, run_id: str, retries: int = 8, backoff: float = 0.5,
                  index_after: bool = False):
         self.dsn = dsn
         self.run_id = run_id
@@ -93,7 +95,7 @@ class PostgresWriter:
                 self.close()
                 if attempt == self.retries:
                     raise
-                delay = self.backoff * 2 ** attempt
+                delay = min(10.0, self.backoff * 2 ** attempt)
                 log.warning("PostgreSQL error (%s); retry %d/%d in %.1fs", str(exc).strip(),
                             attempt + 1, self.retries, delay)
                 time.sleep(delay)
