@@ -109,8 +109,14 @@ class OllamaTestServer:
         return self._embedder
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """MiniLM vectors; like Ollama's `truncate: true`, input beyond the model's window is cut."""
         with self._embed_lock:
-            return self.embedder.embed(texts)
+            cut = []
+            for text in texts:
+                offsets = self.embedder.token_offsets(text)
+                limit = self.embedder.max_tokens
+                cut.append(text[:offsets[limit - 1][1]] if len(offsets) > limit else text)
+            return self.embedder.embed(cut)
 
     def classify(self, prompt: str, enum: list[str]) -> dict:
         """The enum value whose description (from the prompt) is most similar to the document."""
@@ -224,6 +230,8 @@ def _handler_for(server: OllamaTestServer):
                         reply = (200, None, b'{"model": "' + model.encode() + b'", "message": {')
                     else:
                         reply = self._answer(endpoint, kind, body, fault)
+                except Exception as exc:  # as Ollama does: a 500 with the reason, not a dropped connection
+                    reply = (500, {"error": f"{type(exc).__name__}: {exc}"}, None)
                 finally:
                     # Leave the slot before answering: the slot counts work, not bytes in flight.
                     with server._lock:
