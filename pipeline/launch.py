@@ -87,7 +87,8 @@ def profile_flags(profile: dict) -> list[str]:
 
 
 def _given(argv: list[str]) -> set[str]:
-    """Option names present on the command line, with - and _ treated alike (Beam accepts both)."""
+    """Option names present on the command line, with - and _ treated alike, so that a profile key
+    and a flag match however each is spelt (docpipe's flags use -, Beam's _)."""
     return {a.split("=", 1)[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
 
 
@@ -103,17 +104,20 @@ def apply_profile(argv: list[str]) -> list[str]:
         given = _given(argv)
         argv = argv + [f for f in profile_flags(profiles[name])
                        if f.split("=", 1)[0].lstrip("-").replace("-", "_") not in given]
-    return [_resolve_alias(a) for a in argv]
+    return _resolve_aliases(argv)
 
 
-def _resolve_alias(arg: str) -> str:
-    if arg.startswith("--runner="):
-        runner = arg.split("=", 1)[1]
+def _resolve_aliases(argv: list[str]) -> list[str]:
+    out = []
+    for i, arg in enumerate(argv):
+        runner = arg.split("=", 1)[1] if arg.startswith("--runner=") else (
+            arg if i and argv[i - 1] == "--runner" else None)
         if runner in RUNNER_ALIASES:
             import apache_beam.runners.dask.dask_runner  # noqa: F401  (registers --dask_* options)
 
-            return "--runner=" + RUNNER_ALIASES[runner]
-    return arg
+            arg = arg.replace(runner, RUNNER_ALIASES[runner])
+        out.append(arg)
+    return out
 
 
 # -- where the workers are ----------------------------------------------------------------------

@@ -109,6 +109,8 @@ def test_profiles_file_from_flag_and_unknown_profile(tmp_path):
 def test_dask_alias_resolves_to_beams_runner_class():
     argv = launch.apply_profile(["--runner=DaskRunner"])
     assert argv == ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner"]
+    assert launch.apply_profile(["--input", "DaskRunner", "--runner", "DaskRunner"]) == [
+        "--input", "DaskRunner", "--runner", "apache_beam.runners.dask.dask_runner.DaskRunner"]
     options = PipelineOptions(argv + ["--dask_client_address=tcp://dask-scheduler:8786"])
     assert options.get_all_options()["address"] == "tcp://dask-scheduler:8786"
 
