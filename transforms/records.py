@@ -77,13 +77,13 @@ class Document:
     chunks: list[Chunk] = dataclasses.field(default_factory=list)
     error_stage: str | None = None
     error_message: str | None = None
+    # The first page as a small PNG, only for a classifier that looks at it; dropped after Classify
+    # and never written.
+    page_image: bytes | None = None
 
     @property
     def primary_path(self) -> str:
         return self.paths[0]
-    # The first page as a small PNG, only for a classifier that looks at it; dropped after Classify
-    # and never written.
-    page_image: bytes | None = None
 
     @property
     def is_pending(self) -> bool:
