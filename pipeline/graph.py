@@ -6,6 +6,7 @@ import zlib
 import apache_beam as beam
 
 from transforms.config import StageConfig
+from transforms.records import FileRef
 from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandInput,
                               ExtractMetadata, HashFile, SkipCompleted, WriteToOpenSearch, WriteToPostgres,
                               merge_paths)
@@ -64,11 +65,19 @@ def batches(p: beam.Pipeline, max_size: int, paths: int) -> beam.PTransform:
 
 
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
-          reprocess: bool = False, write_batch_size: int = 200, opensearch=None) -> beam.PCollection:
+          reprocess: bool = False, write_batch_size: int = 200, opensearch=None,
+          retry_paths: list[str] | None = None) -> beam.PCollection:
     """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs.
 
+    `retry_paths` replaces the listing of `input_spec` with these paths (--retry-failed).
     `opensearch` (OpenSearchSettings) adds WriteToOpenSearch after WriteToPostgres."""
-    if _on_bags(p):
+    if retry_paths is not None:
+        # --retry-failed: the paths come from the store (failed earlier), not from a listing.
+        listed = len(retry_paths)
+        files = (p
+                 | "Input" >> beam.Create([FileRef(path) for path in retry_paths])
+                 | "SpreadPaths" >> beam.Reshuffle())
+    elif _on_bags(p):
         # Listed here, at submission, so that Create spreads the paths over partitions (Dask's
         # --dask_npartitions sets how many; by default one per 128 paths).
         refs = list(ExpandInput(dsn, run_id).process(input_spec))

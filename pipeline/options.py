@@ -32,11 +32,16 @@ class DocPipelineOptions(PipelineOptions):
                             help="Name of this run (default: a timestamp).")
         parser.add_argument("--reprocess", action="store_true", default=False,
                             help="Process every document again, even those completed by an earlier run.")
+        parser.add_argument("--retry-failed", dest="retry_failed", action="store_true", default=False,
+                            help="Instead of listing --input, process again every path whose last outcome "
+                                 "is failed (after fixing a cause: more memory, a longer time limit, ...).")
         parser.add_argument("--bulk-load", dest="bulk_load", action="store_true", default=False,
                             help="Drop the chunks' vector index during the run and build it once at the end: "
                                  "much faster for large first loads; search is slow until the run ends.")
         parser.add_argument("--max-file-size", dest="max_file_size", type=int, default=d.max_file_size,
                             help="Bytes; larger files are recorded as failed. Default: %(default)s")
+        parser.add_argument("--max-pages", dest="max_pages", type=int, default=d.max_pages,
+                            help="PDFs with more pages are recorded as failed. Default: %(default)s")
         parser.add_argument("--pdf-pipeline", dest="pdf_pipeline", choices=("native", "standard"),
                             default=d.pdf_pipeline,
                             help="native: docling's model-free text-layer reader (default, works offline). "
@@ -121,7 +126,7 @@ class DocPipelineOptions(PipelineOptions):
 def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
         pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages,
-        max_file_size=opts.max_file_size, isolate_convert=opts.isolate_convert,
+        max_file_size=opts.max_file_size, max_pages=opts.max_pages, isolate_convert=opts.isolate_convert,
         convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
         recycle_after=opts.recycle_after, classifier=opts.classifier,
         categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,

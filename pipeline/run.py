@@ -94,6 +94,11 @@ def absolute_input(spec: str) -> str:
 
 
 def validate(opts: DocPipelineOptions) -> None:
+    if opts.retry_failed:
+        if opts.input:
+            raise UsageError("--retry-failed takes its paths from the store (those whose last outcome is "
+                             "failed): give no --input with it")
+        return
     if not opts.input:
         raise UsageError("--input is required (a folder, a glob, a file or @manifest.txt)")
     spec = opts.input[1:] if opts.input.startswith("@") else opts.input
@@ -112,7 +117,7 @@ def run(argv: list[str] | None = None) -> dict:
     opts = options.view_as(DocPipelineOptions)
     validate(opts)
     launch.check_remote(options, opts)  # workers elsewhere: network DSN, shared paths, project image
-    input_spec = absolute_input(opts.input)
+    input_spec = absolute_input(opts.input) if opts.input else store.RETRY_FAILED_INPUT
     if opts.categories_file:  # fail now, not in every worker
         from transforms.classify import load_categories
         load_categories(opts.categories_file)
@@ -136,7 +141,10 @@ def run(argv: list[str] | None = None) -> dict:
         quieten_local_workers(options.view_as(WorkerOptions).default_sdk_harness_log_level or "WARNING",
                               opts.data_dir)
     recorded = {k: v for k, v in opts.get_all_options(drop_default=True).items() if k != "pg_dsn"}
+    retry_paths = store.failed_paths(dsn) if opts.retry_failed else None
     store.start_run(dsn, run_id, input_spec, recorded)
+    if retry_paths is not None:  # known now; a listing would record it otherwise
+        store.record_paths_total(dsn, run_id, len(retry_paths))
 
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     refresh = None
@@ -155,7 +163,8 @@ def run(argv: list[str] | None = None) -> dict:
         with (WorkerWatch() if workers else contextlib.nullcontext()), ProgressReporter(dsn, run_id), \
                 beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
-                  write_batch_size=opts.write_batch_size, opensearch=search_index)
+                  write_batch_size=opts.write_batch_size, opensearch=search_index,
+                  retry_paths=retry_paths)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:

@@ -84,6 +84,8 @@ def verify(dsn: str, run: dict, as_json: bool) -> int:
     it at most one); list the paths that have none."""
     from transforms import read
 
+    if run["input"] == store.RETRY_FAILED_INPUT:
+        return verify_retry(dsn, run, as_json)
     listed = 0
 
     def listing():
@@ -103,6 +105,21 @@ def verify(dsn: str, run: dict, as_json: bool) -> int:
         if len(missing) > 100:
             print(f"  ... and {len(missing) - 100} more (--json lists all)")
     return 1 if missing else 0
+
+
+def verify_retry(dsn: str, run: dict, as_json: bool) -> int:
+    """A --retry-failed run has no listing to redo: each of the paths it took must have an outcome
+    from it (a path's row moves to the latest run that saw it)."""
+    with store.session(dsn) as conn:
+        total = conn.execute("SELECT paths_total FROM runs WHERE id = %s", (run["id"],)).fetchone()["paths_total"]
+        seen = conn.execute("SELECT count(*) AS n FROM inputs WHERE run_id = %s", (run["id"],)).fetchone()["n"]
+    total = total or 0
+    if as_json:
+        print(cli.to_json({"run": run["id"], "paths_listed": total, "missing_count": max(0, total - seen)}))
+    else:
+        print(f"Run {run['id']}: retried {total} failed paths, {seen} with an outcome from this run, "
+              f"{max(0, total - seen)} without")
+    return 1 if seen < total else 0
 
 
 def main(argv=None) -> int:

@@ -222,6 +222,11 @@ def start_run(dsn: str, run_id: str, input_spec: str, options: dict) -> None:
             (run_id, input_spec, json.dumps(options, default=str)))
 
 
+def record_paths_total(dsn: str, run_id: str, paths_total: int) -> None:
+    with connect(dsn) as conn:
+        conn.execute("UPDATE runs SET paths_total = %s WHERE id = %s", (paths_total, run_id))
+
+
 def run_counts(dsn: str, run_id: str) -> dict:
     """Outcome counts of one run, from the inputs it recorded."""
     with session(dsn) as conn:
@@ -435,3 +440,27 @@ def paths_without_outcome(dsn: str, run_id: str, paths) -> list[str]:
                 "SELECT path FROM inputs WHERE run_id = %s AND path = ANY(%s)", (run_id, batch)).fetchall()}
             missing += [p for p in batch if p not in seen]
     return missing
+
+
+# What the runs table records as the input of a --retry-failed run.
+RETRY_FAILED_INPUT = "failed paths of earlier runs (--retry-failed)"
+
+
+def failed_paths(dsn: str) -> list[str]:
+    """Every input path whose latest outcome is `failed` (what --retry-failed processes again)."""
+    with session(dsn) as conn:
+        rows = conn.execute("SELECT path FROM inputs WHERE status = 'failed' ORDER BY path").fetchall()
+    return [path_from_text(r["path"]) for r in rows]
+
+
+def path_from_text(stored: str) -> str:
+    """The OS path behind a stored path. Non-UTF-8 file names are stored with their odd bytes as
+    `\\xNN` (the writer's backslashreplace); they come back as surrogate escapes, as the OS gave them,
+    when such a file exists (a real name may contain a literal backslash too)."""
+    if "\\x" not in stored:
+        return stored
+    import os
+    import re
+
+    original = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), stored)
+    return original if os.path.lexists(original) else stored

@@ -95,6 +95,15 @@ def scanned_pdf_bytes(text: str) -> bytes:
     return bytes(pdf.output())
 
 
+def bomb_png_bytes() -> bytes:
+    """A 30,000 x 30,000 pixel PNG in a few kilobytes: decoding it would take gigabytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (30000, 30000), 1).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def docx_bytes(title: str, paragraphs: list[str]) -> bytes:
     import docx
 

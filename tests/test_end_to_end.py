@@ -62,21 +62,26 @@ def test_bad_inputs_each_get_one_clear_outcome(tmp_path, pg_dsn):
     docs.write(folder, "empty.pdf", b"")
     docs.write(folder, "garbage.pdf", bytes(range(256)) * 40)
     docs.write(folder, "junk.docx", b"PK\x03\x04" + b"\x00not a zip" * 100)
-    docs.write(folder, "too-big.txt", "x" * 200_000)
+    docs.write(folder, "too-big.txt", "x" * 400_000)
     docs.write(folder, "blank.png", docs.png_bytes(""))
     docs.write(folder, "deep.html", "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>")
     docs.write(folder, "docx-named.pdf", docs.docx_bytes("Renamed", ["A Word file with a .pdf name."]))
+    invoice = docs.pdf_bytes(docs.INVOICE_TEXT)
+    docs.write(folder, "truncated.pdf", invoice[: len(invoice) // 2])
+    docs.write(folder, "encrypted.pdf", docs.encrypted_pdf_bytes())
+    docs.write(folder, "many-pages.pdf", docs.pdf_bytes("Page after page.", pages=60))
+    docs.write(folder, "bomb.png", docs.bomb_png_bytes())
     os.symlink(folder / "nowhere.pdf", folder / "broken-link.pdf")
     with open(os.fsencode(str(folder)) + b"/caf\xe9-latin1.txt", "wb") as fh:  # not a UTF-8 file name
         fh.write(b"Quarterly report: revenue grew by ten percent.")
 
     summary = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "bad",
-                              "--max-file-size", "100000"])
+                              "--max-file-size", "300000", "--max-pages", "50"])
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute("SELECT i.path, i.status, d.error_stage, d.error_message "
                             "FROM inputs i JOIN documents d ON d.id = i.document_id").fetchall()
     outcome = {os.path.basename(path): (status, stage, message) for path, status, stage, message in rows}
-    assert len(rows) == summary["paths"] == 10  # one outcome per path, none lost
+    assert len(rows) == summary["paths"] == 14  # one outcome per path, none lost
     assert outcome["good.txt"][0] == outcome["docx-named.pdf"][0] == "completed"
     assert outcome["caf\\xe9-latin1.txt"][0] == "completed"  # stored readable, not lost
     expected = {
@@ -84,8 +89,40 @@ def test_bad_inputs_each_get_one_clear_outcome(tmp_path, pg_dsn):
         "too-big.txt": ("read", "larger than the limit"), "garbage.pdf": ("convert", "binary content"),
         "junk.docx": ("convert", "corrupt ZIP"), "blank.png": ("convert", "no text found"),
         "deep.html": ("convert", "docling could not convert the html"),
+        "truncated.pdf": ("convert", "corrupt or unreadable PDF"),
+        "encrypted.pdf": ("convert", "encrypted PDF: a password is required"),
+        "many-pages.pdf": ("convert", "PDF has 60 pages, more than the limit of 50 (--max-pages)"),
+        "bomb.png": ("convert", "image is too large to decode safely"),
     }
     for name, (stage, reason) in expected.items():
         status, got_stage, message = outcome[name]
         assert (status, got_stage) == ("failed", stage) and reason in message, (name, outcome[name])
     assert good
+
+
+def test_retry_failed_processes_only_the_failed_paths(tmp_path, pg_dsn):
+    folder = tmp_path / "retry"
+    folder.mkdir()
+    docs.write(folder, "letter.txt", "Dear Ms. Smith, thank you for your letter. Yours sincerely, Bob Jones")
+    docs.write(folder, "long-report.txt", "Quarterly report: revenue grew by ten percent. " * 100)
+    with open(os.fsencode(str(folder)) + b"/r\xe9sum\xe9.txt", "wb") as fh:  # a non-UTF-8 name, failed too
+        fh.write(b"Jane Doe, software engineer. Experience: ten years of Python. " * 50)
+    in_memory = ["--runner", "FnApiRunner", "--direct_running_mode", "in_memory"]
+    first = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "small-limit",
+                            "--max-file-size", "1000", *in_memory])
+    assert (first["completed"], first["failed"]) == (1, 2)
+
+    retry = run_module.run(["--retry-failed", "--pg-dsn", pg_dsn, "--run-id", "retry", *in_memory])
+    assert (retry["paths"], retry["completed"], retry["failed"]) == (2, 2, 0)
+    with psycopg.connect(pg_dsn) as conn:
+        rows = dict(conn.execute("SELECT i.path, d.attempts FROM inputs i "
+                                 "JOIN documents d ON d.id = i.document_id").fetchall())
+        statuses = {r[0] for r in conn.execute("SELECT status FROM inputs")}
+    assert len(rows) == 3 and statuses == {"completed"}  # no stray row for the non-UTF-8 name
+    assert rows[str(folder / "letter.txt")] == 1  # the completed document was not touched
+    from pipeline import status
+    assert status.main(["retry", "--verify", "--pg-dsn", pg_dsn]) == 0
+
+    nothing = run_module.run(["--retry-failed", "--pg-dsn", pg_dsn, "--run-id", "nothing-left", *in_memory])
+    assert nothing["paths"] == 0
+    assert run_module.main(["--retry-failed", "--input", str(folder), "--pg-dsn", pg_dsn]) == 2

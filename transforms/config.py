@@ -15,6 +15,7 @@ class StageConfig:
     ocr_min_chars_per_page: int = 16      # a PDF page with fewer text characters is OCRed
     ocr_max_pages: int = 20               # OCR at most this many pages of one document
     max_file_size: int = 100 * 1024 * 1024
+    max_pages: int = 2000                 # longer PDFs fail clearly (~15 ms/page: 2,000 pages ~ 30 s)
     classifier: str = "embedding"
     categories_file: str | None = None    # YAML/JSON; None = the packaged default set
     classify_threshold: float = 0.30      # below this confidence the category is `other`

@@ -75,6 +75,8 @@ def _is_image(data: bytes) -> bool:
         with Image.open(io.BytesIO(data)) as image:
             image.size
         return True
+    except Image.DecompressionBombError:
+        return True  # an image, and too large to decode: the OCR step says so
     except Exception:
         return False
 
@@ -196,6 +198,9 @@ class Converter:
             raise ConversionError(f"corrupt or unreadable PDF: {exc}") from exc
         try:
             doc.pages = len(pdf)
+            if doc.pages > self.config.max_pages:
+                raise ConversionError(f"PDF has {doc.pages} pages, more than the limit of "
+                                      f"{self.config.max_pages} (--max-pages)")
             doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
             doc.converter = f"docling-{self.config.pdf_pipeline}"
             if self.config.ocr != "off":
