@@ -84,3 +84,33 @@ def test_recycling_replaces_the_child_process(files, tmp_path):
         assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
     finally:
         converter.close()
+
+
+def test_memory_stays_flat_over_hundreds_of_documents_with_recycling(tmp_path):
+    """300 conversions of mixed formats; the converter is recycled every 100 documents. The memory of
+    the converter process is sampled after each document: later generations peak no higher than the
+    first one (+10 %), so a long run does not creep towards the memory limit."""
+    import psutil
+
+    sources = [
+        docs.write(tmp_path, "invoice.pdf", docs.pdf_bytes(docs.INVOICE_TEXT, pages=3)),
+        docs.write(tmp_path, "contract.docx", docs.docx_bytes("Service Agreement", docs.CONTRACT_TEXT.split("\n"))),
+        docs.write(tmp_path, "resume.html", "<html><body><h1>Jane Doe</h1><p>"
+                   + "</p><p>".join(docs.RESUME_TEXT.split("\n")) + "</p></body></html>"),
+    ]
+    per_generation = 100
+    converter = IsolatedConverter(StageConfig(recycle_after=per_generation))
+    peaks: dict[int, int] = {}
+    try:
+        for i in range(3 * per_generation):
+            path = sources[i % len(sources)]
+            doc = Document(id="x", paths=[path], filename=path.rsplit("/", 1)[-1])
+            converter.convert(doc)
+            assert doc.text
+            generation = i // per_generation
+            rss = psutil.Process(converter.process.pid).memory_info().rss
+            peaks[generation] = max(peaks.get(generation, 0), rss)
+    finally:
+        converter.close()
+    assert len(peaks) == 3
+    assert max(peaks[1], peaks[2]) <= 1.10 * peaks[0], {g: round(p / 2**20) for g, p in peaks.items()}
