@@ -46,6 +46,11 @@ class DocPipelineOptions(PipelineOptions):
                             default=d.pdf_pipeline,
                             help="native: docling's model-free text-layer reader (default, works offline). "
                                  "standard: docling's layout/table models (they must be on the machine).")
+        parser.add_argument("--docling-artifacts", dest="docling_artifacts",
+                            default=os.environ.get("DOCLING_ARTIFACTS_PATH"),
+                            help="Folder of docling's models (`docling-tools models download -o DIR`) for "
+                                 "--pdf-pipeline standard on machines without internet. "
+                                 "Default: $DOCLING_ARTIFACTS_PATH")
         parser.add_argument("--ocr", choices=("auto", "off"), default=d.ocr,
                             help="auto: OCR images and PDF pages without a text layer (rapidocr). Default: auto")
         parser.add_argument("--ocr-max-pages", dest="ocr_max_pages", type=int, default=d.ocr_max_pages,
@@ -125,7 +130,8 @@ class DocPipelineOptions(PipelineOptions):
 
 def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
-        pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages,
+        pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr,
+        docling_artifacts=os.path.abspath(opts.docling_artifacts) if opts.docling_artifacts else None, ocr_max_pages=opts.ocr_max_pages,
         max_file_size=opts.max_file_size, max_pages=opts.max_pages, isolate_convert=opts.isolate_convert,
         convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
         recycle_after=opts.recycle_after, classifier=opts.classifier,

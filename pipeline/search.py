@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+import threading
 
 from pipeline import cli, store
 
@@ -30,13 +31,25 @@ def key_value(value: str) -> tuple[str, str]:
     return key.strip(), val.strip()
 
 
-def embed_query(query: str):
+_query_embedders: dict = {}
+_query_embedders_lock = threading.Lock()
+
+
+def query_embedder(dsn: str):
+    """The embedder that made the store's vectors (recorded by each run), loaded once per process."""
+    with _query_embedders_lock:
+        if dsn not in _query_embedders:
+            from transforms.backends import load_query_embedder
+
+            _query_embedders[dsn] = load_query_embedder(store.stored_embedder(dsn))
+        return _query_embedders[dsn]
+
+
+def embed_query(query: str, dsn: str):
     """The query's vector from the same model that embedded the chunks."""
     if not query.strip():
         return None
-    from transforms.backends.minilm import get_embedder
-
-    return get_embedder().embed([query])[0]
+    return query_embedder(dsn).embed([query])[0]
 
 
 def run_search(dsn: str, query: str, *, category=None, date_from=None, date_to=None, fields=None,
@@ -47,7 +60,7 @@ def run_search(dsn: str, query: str, *, category=None, date_from=None, date_to=N
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
         raise ValueError("offset must be >= 0")
-    vector = (embedder or embed_query)(query) if query.strip() else None
+    vector = (embedder(query) if embedder else embed_query(query, dsn)) if query.strip() else None
     if opensearch is not None:
         from pipeline.search_opensearch import backend
 

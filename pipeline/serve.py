@@ -24,7 +24,6 @@ import datetime as dt
 import hmac
 import os
 import sys
-import threading
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -47,15 +46,11 @@ def create_app(dsn: str, opensearch=None) -> FastAPI:
     """`opensearch` (OpenSearchSettings): /api/search answers from OpenSearch instead of PostgreSQL."""
     app = FastAPI(title="docpipe", version="0.1.0",
                   description="Search and status of documents processed by the docpipe pipeline.")
-    embedder_lock = threading.Lock()
-    state = {"embedder": None}
-
     def embed(query: str):
-        with embedder_lock:  # one model per server, loaded on the first query
-            if state["embedder"] is None:
-                from transforms.backends.minilm import get_embedder
-                state["embedder"] = get_embedder()
-        return state["embedder"].embed([query])[0]
+        # The model that made the store's vectors, loaded once per server on the first query.
+        from pipeline.search import query_embedder
+
+        return query_embedder(dsn).embed([query])[0]
 
     def token_required() -> bool:
         return bool(os.environ.get(TOKEN_ENV))

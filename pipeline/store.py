@@ -18,7 +18,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -90,6 +90,15 @@ MIGRATIONS: dict[int, str] = {
         finished_at timestamptz,
         paths_total integer,          -- set when the input listing is complete (progress percent)
         counts      jsonb
+    );
+    """,
+    # Settings of the store itself; first of them the embedder that made the chunks' vectors, so
+    # search embeds queries with the same model and a run with another model is refused.
+    2: """
+    CREATE TABLE settings (
+        key         text PRIMARY KEY,
+        value       jsonb NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now()
     );
     """,
 }
@@ -464,3 +473,28 @@ def path_from_text(stored: str) -> str:
 
     original = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), stored)
     return original if os.path.lexists(original) else stored
+
+
+def stored_embedder(dsn: str) -> dict | None:
+    """The embedder that made the store's vectors ({"embedder", "model", "dimension", "hosts"}), if any run recorded it."""
+    with session(dsn) as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = 'embedder'").fetchone()
+    return row["value"] if row else None
+
+
+def record_embedder(dsn: str, identity: dict) -> None:
+    """Record the run's embedder; refuse one that differs (backend or model) from the embedder of the
+    vectors already stored: two models' vectors in one index make similarity meaningless, even at
+    the same dimension."""
+    with connect(dsn) as conn, conn.transaction():
+        row = conn.execute("SELECT value FROM settings WHERE key = 'embedder' FOR UPDATE").fetchone()
+        previous = row[0] if row else None
+        same = previous and (previous.get("embedder"), previous.get("model")) == \
+            (identity.get("embedder"), identity.get("model"))
+        if previous and not same and conn.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0]:
+            raise StoreError(
+                f"the store's vectors were made by {previous.get('embedder')} {previous.get('model')!r}; this run "
+                f"embeds with {identity.get('embedder')} {identity.get('model')!r}: keep the embedder that filled "
+                "this store, or use a new store (another --data-dir or --pg-dsn) for the new one")
+        conn.execute("INSERT INTO settings (key, value) VALUES ('embedder', %s) ON CONFLICT (key) "
+                     "DO UPDATE SET value = EXCLUDED.value, updated_at = now()", (json.dumps(identity),))

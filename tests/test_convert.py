@@ -72,3 +72,17 @@ def test_detect_format():
     assert detect_format(b"%PDF-1.7 ...", "x.bin")[0] == "pdf"
     assert detect_format(b"<!DOCTYPE html><html>", "x.txt")[0] == "html"
     assert detect_format(b"a,b\n1,2", "x.csv")[0] == "csv"
+
+
+def test_standard_pdf_pipeline_without_its_models_is_one_clear_error_at_start(tmp_path, capsys):
+    """docling's standard pipeline needs layout/table models (not on this machine, and not
+    downloadable here): the start-up check names --docling-artifacts and the native fallback."""
+    from pipeline import run as run_module
+    from transforms.convert import PipelineSetupError, check_pdf_pipeline
+
+    check_pdf_pipeline(StageConfig(pdf_pipeline="native"))  # no models needed: nothing to check
+    with pytest.raises(PipelineSetupError, match=r"in .*empty-models .*--docling-artifacts DIR.*--pdf-pipeline native"):
+        check_pdf_pipeline(StageConfig(pdf_pipeline="standard", docling_artifacts=str(tmp_path / "empty-models")))
+    assert run_module.main(["--input", str(tmp_path), "--pdf-pipeline", "standard",
+                            "--docling-artifacts", str(tmp_path / "empty-models")]) == 2
+    assert "docling-tools models download" in capsys.readouterr().err

@@ -356,3 +356,16 @@ def test_pipeline_with_all_three_ollama_backends(srv, tmp_path, pg_dsn):
         MetricsFilter().with_namespace("docpipe"))["counters"]}
     assert metrics["ollama_chat_requests"] == 3 and metrics["ollama_generate_requests"] == 3
     assert metrics["ollama_embed_requests"] >= 2  # the dimension probe, then the chunks
+
+    # Search embeds the query with the embedder the store recorded (here: Ollama's, over HTTP).
+    from pipeline import search
+    from transforms.backends import embedder_identity
+
+    store.record_embedder(pg_dsn, embedder_identity(config, 384))
+    search._query_embedders.pop(pg_dsn, None)
+    embeds_before = srv.stats["/api/embed"]
+    results = search.run_search(pg_dsn, "Northwind Traders invoice")
+    assert results and results[0]["filename"] == "invoice.pdf"
+    assert srv.stats["/api/embed"] == embeds_before + 1
+    with pytest.raises(store.StoreError, match="keep the embedder that filled this store"):
+        store.record_embedder(pg_dsn, {"embedder": "minilm", "model": "all-MiniLM-L6-v2", "dimension": 384})

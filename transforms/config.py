@@ -11,6 +11,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class StageConfig:
     pdf_pipeline: str = "native"          # native (model-free) | standard (needs docling's models)
+    docling_artifacts: str | None = None  # folder of docling's models for the standard pipeline (offline)
     ocr: str = "auto"                     # auto: OCR images and pages without a text layer | off
     ocr_min_chars_per_page: int = 16      # a PDF page with fewer text characters is OCRed
     ocr_max_pages: int = 20               # OCR at most this many pages of one document

@@ -129,7 +129,7 @@ class Converter:
     @property
     def docling(self):
         if self._docling is None:
-            self._docling = _build_docling(self.config.pdf_pipeline)
+            self._docling = _build_docling(self.config.pdf_pipeline, self.config.docling_artifacts)
         return self._docling
 
     @property
@@ -260,7 +260,38 @@ class Converter:
         return "\n".join(result.txts or ())
 
 
-def _build_docling(pdf_pipeline: str):
+class PipelineSetupError(ValueError):
+    """The configured PDF pipeline cannot run on this machine (shown at start, before any document)."""
+
+
+def check_pdf_pipeline(config: StageConfig) -> None:
+    """Start-up check of docling's standard PDF pipeline: it needs layout and table models, which it
+    otherwise downloads on first use (impossible offline). Converting a one-page probe loads them
+    now, so a missing model is one clear error instead of every PDF failing. The native pipeline
+    needs no model: nothing to check."""
+    if config.pdf_pipeline != "standard":
+        return
+    import pypdfium2 as pdfium
+    from docling.datamodel.base_models import ConversionStatus, DocumentStream
+
+    probe = pdfium.PdfDocument.new()
+    probe.new_page(595, 842)
+    buffer = io.BytesIO()
+    probe.save(buffer)
+    try:
+        result = _build_docling("standard", config.docling_artifacts).convert(
+            DocumentStream(name="probe.pdf", stream=io.BytesIO(buffer.getvalue())), raises_on_error=False)
+        if result.status not in (ConversionStatus.SUCCESS, ConversionStatus.PARTIAL_SUCCESS):
+            raise RuntimeError("; ".join(e.error_message for e in result.errors) or result.status.value)
+    except Exception as exc:
+        where = f"in {config.docling_artifacts}" if config.docling_artifacts else "in the Hugging Face cache"
+        raise PipelineSetupError(
+            f"docling's standard PDF pipeline cannot load its models {where} ({' '.join(str(exc).split())[:300]}). "
+            "On a machine with internet run `docling-tools models download -o DIR`, copy DIR here and pass "
+            "--docling-artifacts DIR; or use --pdf-pipeline native (no models needed)") from None
+
+
+def _build_docling(pdf_pipeline: str, artifacts: str | None = None):
     from docling.datamodel.base_models import InputFormat
     from docling.datamodel.pipeline_options import NativePdfPipelineOptions, PdfPipelineOptions
     from docling.document_converter import DocumentConverter, NativePdfFormatOption, PdfFormatOption
@@ -269,8 +300,9 @@ def _build_docling(pdf_pipeline: str):
         pdf_option = NativePdfFormatOption(
             pipeline_options=NativePdfPipelineOptions(generate_page_images=False))
     elif pdf_pipeline == "standard":
-        # OCR is ours (rapidocr on text-less pages), so docling's own OCR stays off.
-        pdf_option = PdfFormatOption(pipeline_options=PdfPipelineOptions(do_ocr=False))
+        # OCR is ours (rapidocr on text-less pages), so docling's own OCR stays off. Models come from
+        # `artifacts` (offline) or docling's download cache.
+        pdf_option = PdfFormatOption(pipeline_options=PdfPipelineOptions(do_ocr=False, artifacts_path=artifacts))
     else:
         raise ValueError(f"unknown PDF pipeline {pdf_pipeline!r} (native or standard)")
     return DocumentConverter(

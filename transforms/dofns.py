@@ -35,8 +35,14 @@ class _StageMetrics:
 
 
 def _run_stage(doc: Document, stage: str, metrics: _StageMetrics, fn) -> None:
-    """Call fn(doc); any exception becomes the document's recorded failure for `stage`."""
+    """Call fn(doc), recording its outcome and latency; an exception fails the document (_guarded)."""
     start = time.perf_counter()
+    _guarded(doc, stage, fn)
+    metrics.record(doc, time.perf_counter() - start)
+
+
+def _guarded(doc: Document, stage: str, fn) -> None:
+    """Call fn(doc); any exception becomes the document's recorded failure for `stage`."""
     try:
         fn(doc)
     except Exception as exc:  # one bad document must never stop the run
@@ -45,7 +51,6 @@ def _run_stage(doc: Document, stage: str, metrics: _StageMetrics, fn) -> None:
             message = f"{type(exc).__name__}: {message}"
             log.warning("%s failed for %s: %s", stage, doc.primary_path, message, exc_info=True)
         doc.fail(stage, message)
-    metrics.record(doc, time.perf_counter() - start)
 
 
 def _is_expected(exc: Exception) -> bool:
@@ -199,16 +204,21 @@ class EmbedDocuments(beam.DoFn):
         if not pending:
             yield from batch
             return
+        start = time.perf_counter()
         for doc in pending:
-            _run_stage(doc, STAGE_EMBED, self.metrics, self.embedder.chunk)
+            _guarded(doc, STAGE_EMBED, self.embedder.chunk)
         ready = [d for d in pending if d.is_pending]
         try:
             self.embedder.embed_batch(ready)
         except Exception:
             # Find the document that broke the batch instead of failing all of them.
             for doc in ready:
-                _run_stage(doc, STAGE_EMBED, self.metrics, lambda d: self.embedder.embed_batch([d]))
-        self.chunks.inc(sum(len(doc.chunks) for doc in ready))
+                _guarded(doc, STAGE_EMBED, lambda d: self.embedder.embed_batch([d]))
+        # One model call serves the whole batch: each document is charged an equal share of it.
+        share = (time.perf_counter() - start) / len(pending)
+        for doc in pending:
+            self.metrics.record(doc, share)
+        self.chunks.inc(sum(len(doc.chunks) for doc in ready if doc.is_pending))
         yield from batch
 
 

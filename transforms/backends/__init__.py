@@ -74,3 +74,30 @@ def preflight(config: StageConfig) -> int:
     from transforms.backends.minilm import DIMENSION
 
     return DIMENSION
+
+
+def embedder_identity(config: StageConfig, dimension: int) -> dict:
+    """What the store records about the embedder of its vectors (see pipeline.store.record_embedder)."""
+    if config.embedder == "ollama":
+        from transforms.backends.ollama import config_hosts
+
+        return {"embedder": "ollama", "model": config.embed_model, "dimension": dimension,
+                "hosts": list(config_hosts(config))}
+    from transforms.backends.minilm import MODEL_NAME
+
+    return {"embedder": config.embedder, "model": MODEL_NAME, "dimension": dimension}
+
+
+def load_query_embedder(identity: dict | None):
+    """The embedder for search queries: the one recorded as having made the store's vectors (MiniLM
+    for a store without a record). An Ollama embedder's hosts: OLLAMA_HOST if set, else the run's."""
+    import os
+
+    if not identity or identity.get("embedder") == "minilm":
+        from transforms.backends.minilm import get_embedder
+
+        return get_embedder()
+    hosts = tuple(h for h in (os.environ.get("OLLAMA_HOST") or "").split(",") if h.strip()) \
+        or tuple(identity.get("hosts") or ())
+    return load_embedder(StageConfig(embedder=identity["embedder"], embed_model=identity["model"],
+                                     ollama_hosts=hosts))
