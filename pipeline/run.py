@@ -161,9 +161,18 @@ def run(argv: list[str] | None = None) -> dict:
     beam_result = None
     if opts.bulk_load:
         store.drop_vector_index(dsn)
+
+    def abandon(reason: str) -> None:
+        """The watch ends the process itself (the runner did not stop): leave the store as `finally` would."""
+        if search_index:
+            write_opensearch.finish_run(search_index, refresh)
+        if opts.bulk_load:
+            store.create_vector_index(dsn)
+        store.finish_run(dsn, run_id, "failed", {**store.run_counts(dsn, run_id), "error": f"worker died: {reason}"})
+
     try:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
-        with (WorkerWatch() if workers else contextlib.nullcontext()), ProgressReporter(dsn, run_id), \
+        with (WorkerWatch(abandon) if workers else contextlib.nullcontext()), ProgressReporter(dsn, run_id), \
                 beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,

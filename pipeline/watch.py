@@ -14,6 +14,7 @@ from __future__ import annotations
 import _thread
 import logging
 import os
+import sys
 import threading
 
 import psutil
@@ -30,9 +31,13 @@ class WorkerDied(Exception):
 class WorkerWatch:
     """Context manager around a local pipeline run; `.died` is the reason once a worker died."""
 
-    def __init__(self):
+    def __init__(self, on_abandon=None, grace_seconds: float = 30.0):
+        """`on_abandon(reason)` records the run as failed if the main thread cannot be stopped in
+        `grace_seconds` and the process has to exit from here."""
         self.died: str | None = None
         self.stopping = False
+        self.on_abandon = on_abandon
+        self.grace_seconds = grace_seconds
         self._previous = None
 
     def __enter__(self):
@@ -64,7 +69,26 @@ class WorkerWatch:
             return
         self.died = f"exit code {code}" + (" (killed)" if code in ("-9", "137") else "")
         log.error("a worker process died (%s); stopping the run", self.died)
+        stop_local_workers()  # the survivors would only wait for work the dead one never hands on
         _thread.interrupt_main()
+        # The runner's main thread does not always wake up from its waits (it can sit in a gRPC
+        # wait that ignores the interrupt): after a grace period, end the process from here.
+        timer = threading.Timer(self.grace_seconds, self._abandon)
+        timer.daemon = True
+        timer.start()
+
+    def _abandon(self) -> None:
+        if self.stopping:  # the main thread got there
+            return
+        message = (f"error: a worker process died ({self.died}); documents written so far are kept, "
+                   "run again to finish the rest")
+        try:
+            if self.on_abandon:
+                self.on_abandon(self.died)
+        finally:
+            stop_local_workers()
+            print(message, file=sys.stderr, flush=True)
+            os._exit(1)
 
 
 def stop_local_workers() -> None:
