@@ -31,7 +31,7 @@ class WorkerDied(Exception):
 class WorkerWatch:
     """Context manager around a local pipeline run; `.died` is the reason once a worker died."""
 
-    def __init__(self, on_abandon=None, grace_seconds: float = 30.0):
+    def __init__(self, on_abandon=None, grace_seconds: float = 10.0):
         """`on_abandon(reason)` records the run as failed if the main thread cannot be stopped in
         `grace_seconds` and the process has to exit from here."""
         self.died: str | None = None
