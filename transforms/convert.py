@@ -137,7 +137,11 @@ class Converter:
         if self._ocr is None:
             from rapidocr import RapidOCR
 
-            params = {"Global.log_level": "error"}
+            # Text detection runs on the page scaled to at most 1280 px (recognition still reads
+            # full-resolution crops, so small print stays readable): detection is the part of OCR
+            # that grows with the page's area. The line-orientation classifier stays on: without it
+            # a page scanned upside down (shared corpus: ocr_test_rotated_180.pdf) reads as garbage.
+            params = {"Global.log_level": "error", "Det.limit_type": "max", "Det.limit_side_len": 1280}
             if self.config.model_threads > 0:
                 params["EngineConfig.onnxruntime.intra_op_num_threads"] = self.config.model_threads
             self._ocr = RapidOCR(params=params)
