@@ -108,6 +108,19 @@ class OllamaTestServer:
             self._embedder = get_embedder()
         return self._embedder
 
+    def read_image(self, data: bytes) -> list[str]:
+        """Text lines of an image, by the packaged OCR (the test server's stand-in for a vision model)."""
+        from PIL import Image
+
+        with self._embed_lock:
+            if getattr(self, "_ocr", None) is None:
+                from rapidocr import RapidOCR
+
+                self._ocr = RapidOCR(params={"Global.log_level": "error"})
+            with Image.open(io.BytesIO(data)) as image:
+                result = self._ocr(np.asarray(image.convert("RGB")))
+        return list(result.txts or ())
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """MiniLM vectors; like Ollama's `truncate: true`, input beyond the model's window is cut."""
         with self._embed_lock:
@@ -197,6 +210,10 @@ def _handler_for(server: OllamaTestServer):
                     return self._send(404, {"error": f"model '{model}' not found"})
                 caps = {"vision": ["completion", "vision"], "text": ["completion"], "embed": ["embedding"]}[kind]
                 return self._send(200, {"capabilities": caps, "details": {"family": "test"}})
+            if self.path == "/v1/chat/completions":  # Ollama's OpenAI-compatible API (docling's VLM pipeline)
+                if kind != "vision":
+                    return self._send(404, {"error": {"message": f"model \"{model}\" not found or cannot see images"}})
+                return self._send(200, self._page_transcription(body))
             endpoint = self.path.rsplit("/", 1)[-1]
             if self.path not in ("/api/chat", "/api/generate", "/api/embed"):
                 return self._send(404, {"error": "not found"})
@@ -275,6 +292,22 @@ def _handler_for(server: OllamaTestServer):
             if endpoint == "chat":
                 return 200, {"model": model, "message": {"role": "assistant", "content": content}, "done": True}, None
             return 200, {"model": model, "response": content, "done": True}, None
+
+        def _page_transcription(self, body: dict) -> dict:
+            """An OpenAI-style chat completion whose answer is the page image's text, read with the
+            packaged OCR (standing in for a vision model): real text, deterministic."""
+            images = [part["image_url"]["url"].split(",", 1)[-1]
+                      for message in body.get("messages") or [] if isinstance(message.get("content"), list)
+                      for part in message["content"] if part.get("type") == "image_url"]
+            lines = []
+            for b64 in images:
+                self._record_image(b64)
+                lines += server.read_image(base64.b64decode(b64))
+            return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "\n\n".join(lines)}}],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": len(lines), "total_tokens": len(lines)}}
 
         def _record_image(self, b64: str) -> None:
             from PIL import Image

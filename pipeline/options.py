@@ -42,10 +42,14 @@ class DocPipelineOptions(PipelineOptions):
                             help="Bytes; larger files are recorded as failed. Default: %(default)s")
         parser.add_argument("--max-pages", dest="max_pages", type=int, default=d.max_pages,
                             help="PDFs with more pages are recorded as failed. Default: %(default)s")
-        parser.add_argument("--pdf-pipeline", dest="pdf_pipeline", choices=("native", "standard"),
+        parser.add_argument("--vlm-model", dest="vlm_model", default=d.vlm_model,
+                            help="--pdf-pipeline vlm: the vision model on the Ollama hosts (--ollama-host) that "
+                                 "transcribes each PDF page. Default: %(default)s")
+        parser.add_argument("--pdf-pipeline", dest="pdf_pipeline", choices=("native", "standard", "vlm"),
                             default=d.pdf_pipeline,
                             help="native: docling's model-free text-layer reader (default, works offline). "
-                                 "standard: docling's layout/table models (they must be on the machine).")
+                                 "standard: docling's layout/table models (they must be on the machine). "
+                                 "vlm: a vision model on Ollama transcribes each page (--vlm-model).")
         parser.add_argument("--docling-artifacts", dest="docling_artifacts",
                             default=os.environ.get("DOCLING_ARTIFACTS_PATH"),
                             help="Folder of docling's models (`docling-tools models download -o DIR`) for "
@@ -130,8 +134,8 @@ class DocPipelineOptions(PipelineOptions):
 
 def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
-        pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr,
-        docling_artifacts=os.path.abspath(opts.docling_artifacts) if opts.docling_artifacts else None, ocr_max_pages=opts.ocr_max_pages,
+        pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages, vlm_model=opts.vlm_model,
+        docling_artifacts=os.path.abspath(opts.docling_artifacts) if opts.docling_artifacts else None,
         max_file_size=opts.max_file_size, max_pages=opts.max_pages, isolate_convert=opts.isolate_convert,
         convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
         recycle_after=opts.recycle_after, classifier=opts.classifier,

@@ -369,3 +369,25 @@ def test_pipeline_with_all_three_ollama_backends(srv, tmp_path, pg_dsn):
     assert srv.stats["/api/embed"] == embeds_before + 1
     with pytest.raises(store.StoreError, match="keep the embedder that filled this store"):
         store.record_embedder(pg_dsn, {"embedder": "minilm", "model": "all-MiniLM-L6-v2", "dimension": 384})
+
+
+# -- docling's VLM pipeline over Ollama --------------------------------------------------------
+
+def test_vlm_pdf_pipeline_sends_each_page_to_the_vision_model(srv):
+    """--pdf-pipeline vlm: docling renders each page and a vision model on Ollama (its OpenAI-compatible
+    /v1/chat/completions) transcribes it. The test server answers with the page's text read by the
+    packaged OCR, standing in for the model: the text must come back through docling's VLM pipeline."""
+    from transforms.backends import preflight
+    from transforms.convert import Converter
+
+    config = StageConfig(pdf_pipeline="vlm", vlm_model=VISION_MODEL, ollama_hosts=(srv.url,), ollama_timeout=60)
+    preflight(config)  # the model is on the server
+    with pytest.raises(ollama.OllamaSetupError, match=r"'no-such-vlm' \(--vlm-model\).*ollama pull no-such-vlm"):
+        preflight(StageConfig(pdf_pipeline="vlm", vlm_model="no-such-vlm", ollama_hosts=(srv.url,)))
+
+    doc = Document(id="x", paths=["scan.pdf"], filename="scan.pdf")
+    before = srv.stats["/v1/chat/completions"]
+    Converter(config).convert(doc, docs.scanned_pdf_bytes("Quarterly report\nRevenue grew by ten percent"))
+    assert srv.stats["/v1/chat/completions"] == before + 1  # one page, one request
+    assert doc.converter == "docling-vlm" and doc.pages == 1
+    assert "Quarterly report" in doc.text and "Revenue grew" in doc.text

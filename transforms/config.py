@@ -12,6 +12,7 @@ import dataclasses
 class StageConfig:
     pdf_pipeline: str = "native"          # native (model-free) | standard (needs docling's models)
     docling_artifacts: str | None = None  # folder of docling's models for the standard pipeline (offline)
+    vlm_model: str = "granite3.2-vision:2b"  # --pdf-pipeline vlm: vision model on the Ollama hosts
     ocr: str = "auto"                     # auto: OCR images and pages without a text layer | off
     ocr_min_chars_per_page: int = 16      # a PDF page with fewer text characters is OCRed
     ocr_max_pages: int = 20               # OCR at most this many pages of one document

@@ -129,7 +129,7 @@ class Converter:
     @property
     def docling(self):
         if self._docling is None:
-            self._docling = _build_docling(self.config.pdf_pipeline, self.config.docling_artifacts)
+            self._docling = _build_docling(self.config.pdf_pipeline, self.config.docling_artifacts, self.config)
         return self._docling
 
     @property
@@ -207,7 +207,7 @@ class Converter:
                                       f"{self.config.max_pages} (--max-pages)")
             doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
             doc.converter = f"docling-{self.config.pdf_pipeline}"
-            if self.config.ocr != "off":
+            if self.config.ocr != "off" and self.config.pdf_pipeline != "vlm":  # a VLM reads scans itself
                 ocr_text = self._ocr_textless_pages(pdf)
                 if ocr_text:
                     doc.text = "\n\n".join(t for t in (doc.text.strip(), ocr_text) if t)
@@ -295,7 +295,31 @@ def check_pdf_pipeline(config: StageConfig) -> None:
             "--docling-artifacts DIR; or use --pdf-pipeline native (no models needed)") from None
 
 
-def _build_docling(pdf_pipeline: str, artifacts: str | None = None):
+def _vlm_format_option(config: StageConfig):
+    """docling's VLM pipeline with the page images sent to a vision model on Ollama (its
+    OpenAI-compatible /v1/chat/completions): each page is rendered and transcribed by the model.
+    granite-docling models answer in DocTags, the others in Markdown."""
+    from docling.datamodel.pipeline_options import VlmPipelineOptions
+    from docling.datamodel.pipeline_options_vlm_model import ApiVlmOptions, ResponseFormat
+    from docling.document_converter import PdfFormatOption
+    from docling.pipeline.vlm_pipeline import VlmPipeline
+
+    from transforms.backends.ollama import config_hosts
+
+    doctags = "granite-docling" in config.vlm_model
+    options = ApiVlmOptions(
+        url=config_hosts(config)[0].rstrip("/") + "/v1/chat/completions",
+        params={"model": config.vlm_model, **({"max_tokens": 4096} if doctags else {})},
+        prompt=("Convert this page to docling." if doctags else
+                "Convert this page to markdown. Do not miss any text and only output the bare markdown!"),
+        response_format=ResponseFormat.DOCTAGS if doctags else ResponseFormat.MARKDOWN,
+        scale=2.0 if doctags else 1.0, timeout=config.ollama_timeout,
+        concurrency=max(1, config.ollama_max_inflight), temperature=0.0)
+    return PdfFormatOption(pipeline_cls=VlmPipeline,
+                           pipeline_options=VlmPipelineOptions(vlm_options=options, enable_remote_services=True))
+
+
+def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: StageConfig | None = None):
     from docling.datamodel.base_models import InputFormat
     from docling.datamodel.pipeline_options import NativePdfPipelineOptions, PdfPipelineOptions
     from docling.document_converter import DocumentConverter, NativePdfFormatOption, PdfFormatOption
@@ -307,8 +331,10 @@ def _build_docling(pdf_pipeline: str, artifacts: str | None = None):
         # OCR is ours (rapidocr on text-less pages), so docling's own OCR stays off. Models come from
         # `artifacts` (offline) or docling's download cache.
         pdf_option = PdfFormatOption(pipeline_options=PdfPipelineOptions(do_ocr=False, artifacts_path=artifacts))
+    elif pdf_pipeline == "vlm":
+        pdf_option = _vlm_format_option(config or StageConfig(pdf_pipeline="vlm"))
     else:
-        raise ValueError(f"unknown PDF pipeline {pdf_pipeline!r} (native or standard)")
+        raise ValueError(f"unknown PDF pipeline {pdf_pipeline!r} (native, standard or vlm)")
     return DocumentConverter(
         allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.PPTX, InputFormat.XLSX,
                          InputFormat.HTML, InputFormat.MD, InputFormat.CSV],

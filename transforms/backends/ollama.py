@@ -350,6 +350,8 @@ def models_in_use(config: StageConfig) -> dict[str, str]:
         models["--extract-model"] = config.extract_model
     if config.embedder == "ollama":
         models["--embed-model"] = config.embed_model
+    if config.pdf_pipeline == "vlm":
+        models["--vlm-model"] = config.vlm_model
     return models
 
 
