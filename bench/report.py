@@ -64,6 +64,18 @@ def render(r: dict) -> str:
                   f"p95 {s['filtered_store_only']['p95_ms']} ms | |",
                   f"| search latency including the query embedding | median {s['with_query_embedding']['median_ms']} ms, "
                   f"p95 {s['with_query_embedding']['p95_ms']} ms | |"]
+    if "opensearch" in r:
+        o = r["opensearch"]
+        lines += [f"| OpenSearch sink into {o['target']}, bulks of {run['bulk_actions']} actions / {run['bulk_mb']:g} MB "
+                  f"({run['documents']} documents x {o['chunks_per_document']} chunks) | "
+                  f"{run['documents_per_second']:.0f} documents/s | |" for run in o["runs"]]
+    if "ollama" in r:
+        o = r["ollama"]
+        per = o["requests_per_document"]
+        lines += [f"| Ollama backends: requests per document (chat {per['chat']}, generate {per['generate']}, "
+                  f"embed {per['embed']}) | {o['requests_per_document_total']} | |",
+                  f"| Ollama backends against the loopback test server (no model time: client and HTTP cost) | "
+                  f"{o['documents_per_second']:.2f} documents/s, {o['requests_per_second']} requests/s | |"]
     lines += [f"| classification accuracy | {q['classification_accuracy']:.3f} | >= 0.95 |",
               f"| extraction field accuracy | {q['field_accuracy']:.3f} | >= 0.90 |",
               f"| chunk coverage of the text | {q['chunk_coverage_mean']:.3f} | |"]

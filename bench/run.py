@@ -277,7 +277,12 @@ def main(argv=None) -> int:
                         help="documents written in the batched sink test (a tenth of them one per transaction)")
     parser.add_argument("--search-docs", type=int, default=10000,
                         help="documents in the store the search latency is measured on")
-    parser.add_argument("--skip", nargs="*", default=[], choices=("ceiling", "scaling", "sink", "rerun", "search"),
+    parser.add_argument("--opensearch-docs", type=int, default=2000,
+                        help="documents bulk-indexed per bulk size into the OpenSearch imitation")
+    parser.add_argument("--ollama-docs", type=int, default=48,
+                        help="documents through the three Ollama backends against the Ollama-API test server")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=("ceiling", "scaling", "sink", "rerun", "search", "opensearch", "ollama"),
                         help="parts to leave out")
     parser.add_argument("--out", help="result file (default bench/results/<host>-<time>.json)")
     parser.add_argument("--data-dir", help="embedded PostgreSQL folder (default: a temporary one)")
@@ -313,6 +318,12 @@ def main(argv=None) -> int:
         from bench import search_latency
         result["search"] = search_latency.run(server, args.search_docs)
 
+    if "opensearch" not in args.skip:
+        result["opensearch"] = opensearch_bulk(args.opensearch_docs)
+    if "ollama" not in args.skip:
+        from bench import ollama_throughput
+        result["ollama"] = ollama_throughput.run(n_docs=args.ollama_docs)
+
     out = args.out or os.path.join(RESULTS_DIR, f"{platform.node()}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
@@ -323,6 +334,17 @@ def main(argv=None) -> int:
     if not args.data_dir:
         shutil.rmtree(data_dir, ignore_errors=True)
     return result
+
+
+def opensearch_bulk(n_docs: int) -> dict:
+    """Bulk throughput of the OpenSearch sink into osmem-server, an in-memory imitation of OpenSearch
+    (no real cluster runs here): the sink's own cost plus HTTP, not a cluster's indexing."""
+    from osmem_server import OsmemServer
+
+    from bench import opensearch_bulk as osb
+
+    with OsmemServer.start(japanese=False, addr="127.0.0.1:0") as server:
+        return osb.measure(server.url, n_docs, 384, target="osmem-server (imitation)")
 
 
 def scaling(paths: list[str], server: str, workers: int, data_dir: str) -> dict:
@@ -368,6 +390,14 @@ def format_table(r: dict) -> str:
         rows += [(f"search p95 ms ({s['documents']} docs)", s["store_only"]["p95_ms"], "< 100"),
                  ("search median ms", s["store_only"]["median_ms"], ""),
                  ("search p95 incl. embed", s["with_query_embedding"]["p95_ms"], "")]
+    if "opensearch" in r:
+        for run in r["opensearch"]["runs"]:
+            rows.append((f"OpenSearch bulk {run['bulk_actions']}/{run['bulk_mb']:g}MB docs/s", run["documents_per_second"],
+                         "imitation (osmem-server)"))
+    if "ollama" in r:
+        o = r["ollama"]
+        rows += [("Ollama requests/doc", o["requests_per_document_total"], "test server"),
+                 ("Ollama docs/s (test server)", o["documents_per_second"], "no model time")]
     q = r["quality"]
     rows += [("classification acc.", q["classification_accuracy"], ">= 0.95"),
              ("extraction field acc.", q["field_accuracy"], ">= 0.90"),
