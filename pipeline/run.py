@@ -124,12 +124,13 @@ def run(argv: list[str] | None = None) -> dict:
 
     # Remote models are checked (and the embedding dimension read) before any document is read.
     from transforms.backends import embedder_identity, preflight
-    embedding_dim = preflight(stage_config(opts, model_threads=0))
     from transforms.convert import check_pdf_pipeline
-    check_pdf_pipeline(stage_config(opts, model_threads=0))  # the standard pipeline's models are here
+    models = stage_config(opts, model_threads=0)
+    embedding_dim = preflight(models)
+    check_pdf_pipeline(models)  # docling's standard pipeline: its models must be on this machine
     dsn = resolve_dsn(opts)
     store.migrate(dsn, embedding_dim)
-    store.record_embedder(dsn, embedder_identity(stage_config(opts, model_threads=0), embedding_dim))
+    store.record_embedder(dsn, embedder_identity(models, embedding_dim))  # refuses a different embedder
     run_id = opts.run_id or new_run_id()
     workers = local_workers(options)
     # Inference threads per worker: as given, else the cores shared among local worker processes

@@ -5,11 +5,13 @@ One module owns the schema so every command sees the same tables:
 - documents: one row per distinct content (id = sha256), with every path it was seen under;
 - chunks:    the document's text windows with their embedding (pgvector, HNSW cosine index);
 - inputs:    one row per input path: the path's latest outcome, run and document;
-- runs:      one row per run: input, options (secrets masked), start/end, counts.
+- runs:      one row per run: input, options (secrets masked), start/end, counts;
+- settings:  the store's own settings (the embedder that made its vectors).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from contextlib import contextmanager
@@ -468,9 +470,6 @@ def path_from_text(stored: str) -> str:
     when such a file exists (a real name may contain a literal backslash too)."""
     if "\\x" not in stored:
         return stored
-    import os
-    import re
-
     original = re.sub(r"\\x([0-9a-f]{2})", lambda m: chr(0xDC00 + int(m.group(1), 16)), stored)
     return original if os.path.lexists(original) else stored
 
