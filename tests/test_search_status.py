@@ -1,9 +1,6 @@
 """Search, status and the HTTP API against the real embedded PostgreSQL and the real MiniLM model;
 the API is checked over real HTTP (uvicorn on a loopback port)."""
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -96,28 +93,13 @@ def test_status_counts_add_up(store_dsn, capsys):
     assert json.loads(capsys.readouterr().out)["category"] == "contract"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api(store_dsn):
-    import uvicorn
+    """The real HTTP API under uvicorn on a loopback port."""
+    from tests.webserver import serve
 
-    from pipeline.serve import create_app
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store_dsn), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(store_dsn) as url:
+        yield url
 
 
 def get(url):
