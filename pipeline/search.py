@@ -104,7 +104,9 @@ def main(argv=None) -> int:
     search_opensearch.add_args(parser)
     args = parser.parse_args(argv)
     opensearch = search_opensearch.settings_from_args(args)
-    dsn = None if opensearch else cli.dsn_from_args(args)  # OpenSearch answers alone
+    # Needed with OpenSearch too: PostgreSQL records which model embedded the vectors, and the
+    # query must be embedded by the same one.
+    dsn = cli.dsn_from_args(args)
     results = run_search(dsn, args.query, category=args.category, date_from=args.date_from,
                          date_to=args.date_to, fields=dict(args.field), limit=args.limit, offset=args.offset,
                          opensearch=opensearch)

@@ -48,11 +48,12 @@ class WorkerWatch:
     def __exit__(self, exc_type, exc, tb):
         self.stopping = True
         threading.excepthook = self._previous
-        if self.died:
-            stop_local_workers()
-            raise WorkerDied(f"a worker process died ({self.died}); documents written so far are kept, "
-                             "run again to finish the rest") from exc
+        if self.died:  # the hook has stopped the surviving workers already
+            raise WorkerDied(self.message()) from exc
         return False
+
+    def message(self) -> str:
+        return f"a worker process died ({self.died}); documents written so far are kept, run again to finish the rest"
 
     def _hook(self, args) -> None:
         message = str(args.exc_value)
@@ -80,14 +81,12 @@ class WorkerWatch:
     def _abandon(self) -> None:
         if self.stopping:  # the main thread got there
             return
-        message = (f"error: a worker process died ({self.died}); documents written so far are kept, "
-                   "run again to finish the rest")
         try:
             if self.on_abandon:
                 self.on_abandon(self.died)
         finally:
             stop_local_workers()
-            print(message, file=sys.stderr, flush=True)
+            print(f"error: {self.message()}", file=sys.stderr, flush=True)
             os._exit(1)
 
 
