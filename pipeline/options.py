@@ -89,6 +89,10 @@ class DocPipelineOptions(PipelineOptions):
                             help="Tokens shared by consecutive chunks. Default: %(default)s")
         parser.add_argument("--embed-batch-size", dest="embed_batch_size", type=int,
                             default=d.embed_batch_size, help="Chunks per model call. Default: %(default)s")
+        parser.add_argument("--embed-precision", dest="embed_precision", choices=("auto", "fp32", "bf16"),
+                            default=d.embed_precision,
+                            help="MiniLM arithmetic: auto = bf16 on CPUs with AMX (2.6-3x faster, vectors at "
+                                 "cosine 0.99998 to fp32), fp32 elsewhere. Default: %(default)s")
         parser.add_argument("--model-threads", dest="model_threads", type=int, default=d.model_threads,
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
@@ -142,7 +146,8 @@ def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
         categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,
         classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
         chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,
-        embed_batch_size=opts.embed_batch_size, model_threads=model_threads,
+        embed_batch_size=opts.embed_batch_size, embed_precision=opts.embed_precision,
+        model_threads=model_threads,
         **ollama_config(opts),
     )
 

@@ -90,3 +90,25 @@ def test_classification_quality_floor_on_generated_corpus(embedder, tmp_path):
         stage.embed_batch([doc])
         correct += classifier.classify(doc)[0] == truth["category"]
     assert correct / 48 >= 0.85
+
+
+def test_bf16_and_fp32_vectors_are_the_same_model(embedder):
+    """`--embed-precision auto` picks bf16 on AMX CPUs (this CI machine has AMX): its vectors must be
+    interchangeable with fp32 ones, since one store may hold both and queries may use either."""
+    from transforms.backends.minilm import get_embedder
+
+    texts = [docs.INVOICE_TEXT, docs.CONTRACT_TEXT, "a short query about payment terms", "x"]
+    fp32 = get_embedder(precision="fp32").embed(texts)
+    bf16 = get_embedder(precision="bf16").embed(texts)
+    assert bf16.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert (fp32 * bf16).sum(axis=1).min() > 0.9995
+
+
+def test_text_longer_than_the_model_window_is_truncated_not_an_error(embedder):
+    """Queries and category descriptions are embedded whole: past 256 tokens the model sees the
+    first window (beyond 512 tokens this used to crash on the position embeddings)."""
+    head = "payment due within thirty days of the invoice date. " * 30
+    vectors = embedder.embed([head, head + " unrelated words about gardening and tomatoes" * 200])
+    assert len(embedder.token_offsets(head + " tail" * 600)) > 600  # chunking still sees every token
+    assert float(vectors[0] @ vectors[1]) > 0.999

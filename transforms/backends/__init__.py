@@ -20,7 +20,8 @@ def load_embedder(config: StageConfig):
     if config.embedder == "minilm":
         from transforms.backends.minilm import get_embedder
 
-        return get_embedder(threads=config.model_threads, batch_size=config.embed_batch_size)
+        return get_embedder(threads=config.model_threads, batch_size=config.embed_batch_size,
+                            precision=config.embed_precision)
     if config.embedder == "ollama":
         from transforms.backends import ollama
 
