@@ -230,10 +230,7 @@ class Converter:
                 if ocred >= self.config.ocr_max_pages:
                     log.info("OCR page limit (%d) reached", self.config.ocr_max_pages)
                     break
-                # ~144 dpi for A4: enough for body text, and OCR time grows with the area.
-                scale = min(2.0, OCR_MAX_SIDE / max(page.get_width(), page.get_height(), 1))
-                image = page.render(scale=scale).to_pil()
-                text = self._run_ocr(image)
+                text = self._run_ocr(render_page_for_ocr(page))
                 ocred += 1
                 if text:
                     parts.append(f"<!-- page {index + 1} (OCR) -->\n{text}")
@@ -244,24 +241,36 @@ class Converter:
     def _ocr_image(self, data: bytes) -> str:
         if self.config.ocr == "off":
             raise ConversionError("image file and OCR is off (--ocr off)")
-        from PIL import Image
-
-        try:
-            image = Image.open(io.BytesIO(data))
-            image.load()
-        except Image.DecompressionBombError as exc:
-            raise ConversionError(f"image is too large to decode safely: {exc}") from exc
-        except Exception as exc:
-            raise ConversionError(f"corrupt or unreadable image: {exc}") from exc
-        if max(image.size) > OCR_MAX_SIDE:
-            image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE))
-        return self._run_ocr(image)
+        return self._run_ocr(load_image_for_ocr(data))
 
     def _run_ocr(self, image) -> str:
         import numpy as np
 
         result = self.ocr(np.asarray(image.convert("RGB")))
         return "\n".join(result.txts or ())
+
+
+def render_page_for_ocr(page):
+    """A PDF page (pypdfium2) as the PIL image OCR reads."""
+    # ~144 dpi for A4: enough for body text, and OCR time grows with the area.
+    scale = min(2.0, OCR_MAX_SIDE / max(page.get_width(), page.get_height(), 1))
+    return page.render(scale=scale).to_pil()
+
+
+def load_image_for_ocr(data: bytes):
+    """An image file as the PIL image OCR reads; ConversionError if it cannot be decoded."""
+    from PIL import Image
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ConversionError(f"image is too large to decode safely: {exc}") from exc
+    except Exception as exc:
+        raise ConversionError(f"corrupt or unreadable image: {exc}") from exc
+    if max(image.size) > OCR_MAX_SIDE:
+        image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE))
+    return image
 
 
 class PipelineSetupError(ValueError):
