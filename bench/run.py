@@ -46,13 +46,30 @@ STAGES = ("read", "convert", "embed", "classify", "extract", "write")
 
 # -- memory -------------------------------------------------------------------------------------
 
+def proportional_set_size(pid: int) -> int | None:
+    """Bytes of memory a process costs, with pages shared between processes (the shared libraries
+    that a worker and its converter process both map, such as torch's) split among them; RSS counts
+    such pages in full in every process. From /proc/PID/smaps_rollup (Linux 4.14+); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class WorkerMemorySampler:
-    """Samples the resident memory of each Beam worker process (children running sdk_worker_main)
-    together with its own children (the converter process), i.e. what one worker costs."""
+    """Samples the memory of each Beam worker process (children running sdk_worker_main) together
+    with its own children (the converter process), i.e. what one worker costs: resident set size
+    (RSS, the conservative figure: shared library pages counted in each process) and proportional
+    set size (PSS: shared pages split among the processes that map them)."""
 
     def __init__(self, interval: float = 0.5):
         self.interval = interval
         self.samples: dict[int, list[int]] = defaultdict(list)  # worker pid -> tree RSS samples
+        self.pss_peaks: dict[int, int] = defaultdict(int)       # worker pid -> peak tree PSS
         self.largest_process = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -72,18 +89,21 @@ class WorkerMemorySampler:
                 try:
                     if "sdk_worker_main" not in " ".join(child.cmdline()):
                         continue
-                    sizes = [child.memory_info().rss]
-                    sizes += [p.memory_info().rss for p in child.children(recursive=True)]
+                    tree = [child, *child.children(recursive=True)]
+                    sizes = [p.memory_info().rss for p in tree]
                 except psutil.Error:
                     continue
                 self.samples[child.pid].append(sum(sizes))
                 self.largest_process = max(self.largest_process, *sizes)
+                pss = [proportional_set_size(p.pid) for p in tree]
+                if None not in pss:
+                    self.pss_peaks[child.pid] = max(self.pss_peaks[child.pid], sum(pss))
             self._stop.wait(self.interval)
 
     def report(self) -> dict:
-        """Peak RSS per worker (with its converter process), and growth: the peak of the last tenth
-        of its samples vs the peak of the first tenth after its models were loaded (the first
-        sample at >= 50% of its overall peak)."""
+        """Peak RSS and PSS per worker (with its converter process), and growth: the peak RSS of the
+        last tenth of its samples vs the peak of the first tenth after its models were loaded (the
+        first sample at >= 50% of its overall peak)."""
         workers = []
         for pid, rss in self.samples.items():
             peak = max(rss)
@@ -92,10 +112,12 @@ class WorkerMemorySampler:
             tenth = max(1, len(live) // 10)
             first, last = max(live[:tenth]), max(live[-tenth:])
             workers.append({"pid": pid, "peak_mb": round(peak / 2**20, 1),
+                            "peak_pss_mb": round(self.pss_peaks[pid] / 2**20, 1) if self.pss_peaks.get(pid) else None,
                             "growth_pct": round(100 * (last - first) / first, 1), "samples": len(rss)})
         active = [w for w in workers if w["peak_mb"] > 50]  # idle helper processes hold no models
         return {"workers": workers,
                 "peak_mb_max": max((w["peak_mb"] for w in active), default=None),
+                "peak_pss_mb_max": max((w["peak_pss_mb"] or 0 for w in active), default=None) or None,
                 "largest_process_mb": round(self.largest_process / 2**20, 1),
                 "growth_pct_max": max((w["growth_pct"] for w in active), default=None)}
 
@@ -371,6 +393,7 @@ def format_table(r: dict) -> str:
         ("pipeline docs/s", p["documents_per_second"], ">= 5"),
         ("pipeline wall s", p["wall_seconds"], ""),
         ("peak MB per worker", p["memory"]["peak_mb_max"], "<= 1536 (worker + converter process)"),
+        ("peak MB per worker, PSS", p["memory"].get("peak_pss_mb_max"), "(shared library pages split)"),
         ("largest process MB", p["memory"]["largest_process_mb"], ""),
         ("memory growth %", p["memory"]["growth_pct_max"], "<= 10"),
     ]
