@@ -134,7 +134,8 @@ def create_app(dsn: str, opensearch=None) -> FastAPI:
     def prometheus_metrics():
         return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
 
-    web.add_pages(app, dsn, embed=embed, authorized=authorized, token_required=token_required)
+    web.add_pages(app, dsn, embed=embed, authorized=authorized, token_required=token_required,
+                  opensearch=opensearch)
     return app
 
 

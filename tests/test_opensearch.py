@@ -322,6 +322,31 @@ def test_listing_matches_postgres_search(pg_dsn, settings, client, embedder):
     assert len(backend.search("", None, limit=10)) == 4
 
 
+def test_web_page_and_api_list_from_opensearch_when_configured(pg_dsn, settings, client, embedder):
+    """pipeline.serve with --opensearch-url: the page's search box and /api/search both read OpenSearch.
+    One document is only in OpenSearch, one only in PostgreSQL: only the first may be listed."""
+    from fastapi.testclient import TestClient
+
+    from pipeline.serve import create_app
+
+    only_opensearch = make_doc(embedder, "Invoice 77. Kept only in the search index.")
+    only_postgres = make_doc(embedder, "Invoice 78. Kept only in the database.")
+    only_postgres.status = "pending"
+    PostgresWriter(pg_dsn, "r").write_batch([only_postgres])
+    wos.ensure_indices(client, settings.layout, embedder.dimension)
+    wos.OpenSearchIndexer(settings, client=client).write([only_opensearch])
+    client.indices.refresh(index=",".join(settings.layout.aliases))
+    with TestClient(create_app(pg_dsn, settings)) as http:
+        page = http.get("/", params={"category": "invoice"})
+        assert page.status_code == 200
+        assert "Invoice 77" in page.text and "Invoice 78" not in page.text
+        listed = http.get("/api/search", params={"category": "invoice"}).json()
+        assert [r["id"] for r in listed["results"]] == [only_opensearch.id]
+    with TestClient(create_app(pg_dsn)) as http:  # without OpenSearch: the database answers
+        page = http.get("/", params={"category": "invoice"})
+        assert "Invoice 78" in page.text and "Invoice 77" not in page.text
+
+
 def test_word_ranking_runs_on_the_imitation(settings, client, embedder):
     """The BM25 half of the hybrid search (the k-NN half needs a real cluster)."""
     wos.ensure_indices(client, settings.layout, embedder.dimension)

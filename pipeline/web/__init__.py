@@ -66,10 +66,11 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required) -> None:
+def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, opensearch=None) -> None:
     """Register the HTML routes and /static on `app`.
 
-    embed(query) -> vector; authorized(request) -> bool; token_required() -> bool.
+    embed(query) -> vector; authorized(request) -> bool; token_required() -> bool; opensearch
+    (OpenSearchSettings or None): the search box asks OpenSearch, like /api/search does.
     """
     env = _environment()
     app.mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static")
@@ -117,7 +118,8 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required) -> N
         if error is None:
             # One more than a page: tells whether a next page exists without counting everything.
             found = run_search(dsn, q, category=category or None, date_from=dates[0], date_to=dates[1],
-                               limit=PAGE_SIZE + 1, offset=offset, embedder=embed)
+                               limit=PAGE_SIZE + 1, offset=offset, embedder=embed,
+                               opensearch=opensearch)
             results, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
 
         def page_url(at: int) -> str:
