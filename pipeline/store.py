@@ -6,7 +6,9 @@ One module owns the schema so every command sees the same tables:
 - chunks:    the document's text windows with their embedding (pgvector, HNSW cosine index);
 - inputs:    one row per input path: the path's latest outcome, run and document;
 - runs:      one row per run: input, options (secrets masked), start/end, counts;
-- settings:  the store's own settings (the embedder that made its vectors).
+- settings:  the store's own settings (the embedder that made its vectors);
+- run_stage_stats: per run and stage, documents ok/failed and latency (count, sum, max), added to
+             by the writer with every batch, so stage metrics are live while a run goes.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -101,6 +103,22 @@ MIGRATIONS: dict[int, str] = {
         key         text PRIMARY KEY,
         value       jsonb NOT NULL,
         updated_at  timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+    # Per-stage figures of each run, added to by the PostgreSQL writer inside every batch's transaction
+    # (transforms.write_postgres.PostgresWriter._add_stage_stats): live, whatever the runner. No foreign
+    # key to runs: a writer may write for a run id the runs table does not know (tests, tools).
+    3: """
+    CREATE TABLE run_stage_stats (
+        run_id           text NOT NULL,
+        stage            text NOT NULL,
+        documents_ok     bigint NOT NULL DEFAULT 0,
+        documents_failed bigint NOT NULL DEFAULT 0,
+        ms_count         bigint NOT NULL DEFAULT 0,   -- documents timed (a read failure is not)
+        ms_sum           double precision NOT NULL DEFAULT 0,
+        ms_max           double precision NOT NULL DEFAULT 0,
+        updated_at       timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (run_id, stage)
     );
     """,
 }
@@ -342,6 +360,22 @@ def run_status(dsn: str, run_id: str) -> dict | None:
         "eta_seconds": round(remaining / rate) if rate and remaining is not None and run["status"] == "running" else None,
         "failures": failures, "by_category": {r["category"]: r["documents"] for r in categories},
     }
+
+
+def stage_stats(dsn: str, run_ids: list[str]) -> dict[str, list[dict]]:
+    """{run id: [{stage, documents_ok, documents_failed, ms_count, ms_sum, ms_max}, ...]} for the
+    given runs, from run_stage_stats (live: the writer adds to it with every batch). Figures are
+    "attempted": a batch the runner retried after it was committed counts twice."""
+    if not run_ids:
+        return {}
+    with session(dsn) as conn:
+        rows = conn.execute(
+            """SELECT run_id, stage, documents_ok, documents_failed, ms_count, ms_sum, ms_max
+               FROM run_stage_stats WHERE run_id = ANY(%s) ORDER BY run_id, stage""", (list(run_ids),)).fetchall()
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r.pop("run_id"), []).append(r)
+    return out
 
 
 def document_status(dsn: str, id_or_path: str) -> dict | None:

@@ -24,13 +24,19 @@ NAMESPACE = "docpipe"
 
 
 class _StageMetrics:
+    """Beam metrics of one stage, and the document's own timing of it (Document.timings), which the
+    PostgreSQL writer aggregates into run_stage_stats: Beam's figures reach the store only when the
+    run ends, the document's go with it and make the stage metrics live on any runner."""
+
     def __init__(self, stage: str):
+        self.stage = stage
         self.ok = Metrics.counter(NAMESPACE, f"{stage}_ok")
         self.failed = Metrics.counter(NAMESPACE, f"{stage}_failed")
         self.millis = Metrics.distribution(NAMESPACE, f"{stage}_ms")
 
     def record(self, doc: Document, seconds: float) -> None:
         self.millis.update(int(seconds * 1000))
+        doc.timings[self.stage] = round(seconds * 1000, 3)
         (self.failed if doc.status == "failed" else self.ok).inc()
 
 

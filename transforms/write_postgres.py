@@ -243,6 +243,42 @@ class PostgresWriter:
                 cur.execute(UPSERT_INPUTS_STAGED)
             else:
                 cur.executemany(UPSERT_INPUT, inputs)
+            self._add_stage_stats(cur, docs)  # last: holds the shared per-stage rows' locks only until commit
+
+    # Per (run, stage) figures, added to in the batch's own transaction: they are in the store the
+    # moment the batch is, whichever runner and worker wrote it (pipeline.metrics reads them live).
+    # Rows in stage order, so two writers adding to the same rows lock them in the same order.
+    UPSERT_STAGE_STATS = """
+    INSERT INTO run_stage_stats AS s (run_id, stage, documents_ok, documents_failed, ms_count, ms_sum, ms_max)
+    SELECT %s, stage, ok, failed, n, total, slowest
+    FROM unnest(%s::text[], %s::int8[], %s::int8[], %s::int8[], %s::float8[], %s::float8[])
+         AS t(stage, ok, failed, n, total, slowest)
+    ORDER BY stage
+    ON CONFLICT (run_id, stage) DO UPDATE SET
+        documents_ok = s.documents_ok + EXCLUDED.documents_ok,
+        documents_failed = s.documents_failed + EXCLUDED.documents_failed,
+        ms_count = s.ms_count + EXCLUDED.ms_count, ms_sum = s.ms_sum + EXCLUDED.ms_sum,
+        ms_max = GREATEST(s.ms_max, EXCLUDED.ms_max), updated_at = now()
+    """
+
+    def _add_stage_stats(self, cur: psycopg.Cursor, docs: list[Document]) -> None:
+        """Add the batch's per-stage outcomes and timings (Document.stage_outcomes) to run_stage_stats,
+        with one statement. Like Beam's attempted metrics these count attempts: a bundle the runner
+        retries after its batch committed is counted twice (a retry inside write_batch is not: its
+        transaction rolled back)."""
+        stats: dict[str, list] = {}  # stage -> [ok, failed, timed, ms sum, ms max]
+        for doc in docs:
+            for stage, ok, ms in doc.stage_outcomes():
+                entry = stats.setdefault(stage, [0, 0, 0, 0.0, 0.0])
+                entry[0 if ok else 1] += 1
+                if ms is not None:
+                    entry[2] += 1
+                    entry[3] += ms
+                    entry[4] = max(entry[4], ms)
+        if stats:
+            stages = sorted(stats)
+            cur.execute(self.UPSERT_STAGE_STATS,
+                        [self.run_id, stages, *([stats[st][i] for st in stages] for i in range(5))])
 
     @staticmethod
     def _copy_rows(cur: psycopg.Cursor, table: str, types: list[str], rows: list[tuple]) -> None:
