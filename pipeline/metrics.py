@@ -21,13 +21,21 @@ Exported (all prefixed `docpipe_`):
     run_elapsed_seconds{run}               time since the run started (until it finished)
     run_failures{run,stage}                failed documents of the run by stage
     stage_seconds{run,stage}               summary (_count, _sum) of per-document stage latency
-                                           (stage write_batch: per batch of documents)
+                                           (stages write_batch, index_batch: per batch of documents)
     stage_seconds_max{run,stage}           slowest document of the stage
     stage_documents{run,stage,outcome}     documents through each stage, ok or failed
 
-The stage_* families come from the run's Beam metrics (counters `<stage>_ok`/`<stage>_failed`,
-distributions `<stage>_ms`), which pipeline.run records with the run when it ends: they exist
-for finished runs, not while a run goes.
+The stage_* families are live. Every document carries its own stage timings (Document.timings);
+the PostgreSQL writer adds them, with each stage's ok/failed outcome, to the run_stage_stats table
+in each batch's transaction, so the figures of the stages read, convert, embed, classify and
+extract grow while the run goes, whichever runner runs it. They count attempts (like Beam's
+attempted metrics): a bundle the runner retries after its batch was committed counts twice.
+
+For stages that table does not have (write_batch, index, index_batch), and for runs written before
+it existed (schema v2), the figures come from the run's Beam metrics (counters `<stage>_ok`/
+`<stage>_failed`, distributions `<stage>_ms`), which pipeline.run records with the run when it
+ends: those appear once the run has finished. A (run, stage) takes its figures from one source
+only, the live table when it has that stage, so a series never jumps when the run ends.
 """
 from __future__ import annotations
 
@@ -132,10 +140,12 @@ class StoreCollector:
         elapsed = gauge("run_elapsed_seconds", "Seconds from the run's start to its last outcome or end")
         failures = gauge("run_failures", "Failed documents of the run by stage", ("run", "stage"))
         latency = SummaryMetricFamily(f"{PREFIX}_stage_seconds", "Per-document latency of each stage "
-                                      "(from the run's Beam metrics; finished runs)", labels=["run", "stage"])
-        slowest = gauge("stage_seconds_max", "Slowest document of each stage (finished runs)", ("run", "stage"))
-        through = gauge("stage_documents", "Documents through each stage by outcome (finished runs)",
+                                      "(live; write_batch and index_batch per batch, once the run ends)",
+                                      labels=["run", "stage"])
+        slowest = gauge("stage_seconds_max", "Slowest document of each stage", ("run", "stage"))
+        through = gauge("stage_documents", "Documents through each stage by outcome (attempts)",
                         ("run", "stage", "outcome"))
+        live = store.stage_stats(self.dsn, run_ids)
         for run_id in run_ids:
             s = store.run_status(self.dsn, run_id)
             if s is None:  # deleted between the two queries
@@ -158,15 +168,26 @@ class StoreCollector:
                 by_stage[f["stage"] or "unknown"] = by_stage.get(f["stage"] or "unknown", 0) + f["documents"]
             for stage, n in sorted(by_stage.items()):
                 failures.add_metric([run_id, stage], n)
+            live_stages = set()
+            for r in live.get(run_id, []):
+                stage = r["stage"]
+                live_stages.add(stage)
+                if r["documents_ok"] or r["ms_count"]:  # read: only its failures are recorded
+                    through.add_metric([run_id, stage, "ok"], r["documents_ok"])
+                through.add_metric([run_id, stage, "failed"], r["documents_failed"])
+                if r["ms_count"]:  # a stage seen only through untimed failures (read) has no latency
+                    latency.add_metric([run_id, stage], count_value=r["ms_count"], sum_value=r["ms_sum"] / 1000.0)
+                    slowest.add_metric([run_id, stage], r["ms_max"] / 1000.0)
+            # The end-of-run Beam figures, for the stages the live table does not cover.
             beam = (run.get("counts") or {}).get("beam") or {}
             for name, d in sorted((beam.get("distributions") or {}).items()):
-                if name.endswith("_ms"):
+                if name.endswith("_ms") and name[:-3] not in live_stages:
                     stage = name[:-3]
                     latency.add_metric([run_id, stage], count_value=d["count"], sum_value=d["sum"] / 1000.0)
                     slowest.add_metric([run_id, stage], d["max"] / 1000.0)
             for name, n in sorted((beam.get("counters") or {}).items()):
                 stage, _, result = name.rpartition("_")
-                if stage and stage != "outcome" and result in ("ok", "failed"):
+                if stage and stage != "outcome" and result in ("ok", "failed") and stage not in live_stages:
                     through.add_metric([run_id, stage, result], n)
         yield from (info, outcome, listed, progress, rate, eta, elapsed, failures, latency, slowest, through)
 

@@ -1,8 +1,9 @@
 """python -m pipeline.status [RUN_ID] [--doc ID_OR_PATH] [--failed] [--json]
 
 Without arguments: recent runs with counts and progress. With a run id: its totals by status,
-progress, throughput, ETA while running, and failures grouped by stage and reason (--failed lists
-them all). With --doc: everything about one document (by id, id prefix, or any of its paths).
+progress, throughput, ETA while running, per-stage latency and outcomes (live), and failures grouped
+by stage and reason (--failed lists them all). With --doc: everything about one document (by id,
+id prefix, or any of its paths).
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def format_run(s: dict, all_failures: bool) -> str:
         + (f", ETA {_fmt_seconds(s['eta_seconds'])}" if s["eta_seconds"] is not None else ""),
         "  by category      " + (", ".join(f"{k} {v}" for k, v in s["by_category"].items()) or "-"),
     ]
+    lines += format_stages(s.get("stages") or [])
     if s["failures"]:
         lines.append("  failures by stage and reason:")
         for f in s["failures"] if all_failures else s["failures"][:10]:
@@ -59,6 +61,27 @@ def format_run(s: dict, all_failures: bool) -> str:
         if not all_failures and len(s["failures"]) > 10:
             lines.append(f"    ... {len(s['failures']) - 10} more reasons (--failed lists all)")
     return "\n".join(lines)
+
+
+STAGE_ORDER = ("read", "convert", "embed", "classify", "extract")
+
+
+def _fmt_ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def format_stages(stages: list[dict]) -> list[str]:
+    """Per-stage lines from store.stage_stats (live while the run goes): mean and max latency, and
+    documents ok/failed."""
+    if not stages:
+        return []
+    order = {name: i for i, name in enumerate(STAGE_ORDER)}
+    lines = ["  stages           mean, max per document; documents ok / failed (attempts)"]
+    for r in sorted(stages, key=lambda r: (order.get(r["stage"], len(order)), r["stage"])):
+        timing = (f"{_fmt_ms(r['ms_sum'] / r['ms_count'])} mean, max {_fmt_ms(r['ms_max'])}"
+                  if r["ms_count"] else "-")
+        lines.append(f"    {r['stage']:<13}{timing:<28}{r['documents_ok']} ok, {r['documents_failed']} failed")
+    return lines
 
 
 def format_document(d: dict) -> str:
@@ -148,6 +171,7 @@ def main(argv=None) -> int:
             return 1
         if args.verify:
             return verify(dsn, result["run"], args.json)
+        result["stages"] = store.stage_stats(dsn, [args.run_id]).get(args.run_id, [])
         print(cli.to_json(result) if args.json else format_run(result, args.failed))
     else:
         runs = store.list_runs(dsn, args.limit)
