@@ -234,32 +234,41 @@ def synthetic_documents(n: int, chunks: int = 4, seed: int = 0) -> list[Document
     return docs
 
 
-def sink(server_dsn: str, n_batched: int = 4000, n_single: int = 400, batch: int = 200) -> dict:
+def sink(server_dsn: str, n_batched: int = 4000, n_single: int = 400, batch: int = 200, repeats: int = 3) -> dict:
     """The writer alone on synthetic documents (4 chunks of random unit vectors each).
 
     Measured with the HNSW vector index dropped during the load (as `--bulk-load` does), batched
-    and one transaction per document, then the index build; and batched with the index maintained
-    row by row, which is what an incremental run into an indexed store pays.
+    and one transaction per document (the same writer, batches of 1), then the index build; and
+    batched with the index maintained row by row, which is what an incremental run into an indexed
+    store pays. Each mode runs `repeats` times, the modes interleaved (the order rotates each round)
+    so that they share the machine's noise; the figures are medians, the single runs are listed.
     """
-    out = {}
+    import statistics
+
     modes = (("batched", n_batched, batch, False), ("one_per_transaction", n_single, 1, False),
              ("batched_live_index", max(n_single, n_batched // 4), batch, True))
-    for mode, n, size, live_index in modes:
-        dsn = fresh_database(server_dsn, f"bench_sink_{mode}")
-        store.migrate(dsn)
-        if not live_index:
-            store.drop_vector_index(dsn)
-        writer = PostgresWriter(dsn, "sink")
-        docs = synthetic_documents(n, seed=size)
-        started = time.monotonic()
-        for i in range(0, n, size):
-            writer.write_batch(docs[i:i + size])
-        wall = time.monotonic() - started
-        writer.close()
-        out[mode] = {"documents": n, "batch_size": size, "chunks_per_document": 4,
-                     "documents_per_second": round(n / wall, 1)}
-        if mode == "batched":
-            out[mode]["index_build_seconds"] = round(store.create_vector_index(dsn), 2)
+    rates = {mode: [] for mode, *_ in modes}
+    builds = []
+    for round_ in range(repeats):
+        for mode, n, size, live_index in modes[round_ % 3:] + modes[:round_ % 3]:
+            dsn = fresh_database(server_dsn, f"bench_sink_{mode}")
+            store.migrate(dsn)
+            if not live_index:
+                store.drop_vector_index(dsn)
+            writer = PostgresWriter(dsn, "sink")
+            docs = synthetic_documents(n, seed=size)
+            started = time.monotonic()
+            for i in range(0, n, size):
+                writer.write_batch(docs[i:i + size])
+            rates[mode].append(n / (time.monotonic() - started))
+            writer.close()
+            if mode == "batched":
+                builds.append(store.create_vector_index(dsn))
+    out = {mode: {"documents": n, "batch_size": size, "chunks_per_document": 4,
+                  "documents_per_second": round(statistics.median(rates[mode]), 1),
+                  "runs_documents_per_second": [round(r, 1) for r in rates[mode]]}
+           for mode, n, size, _ in modes}
+    out["batched"]["index_build_seconds"] = round(statistics.median(builds), 2)
     out["speedup"] = round(out["batched"]["documents_per_second"]
                            / out["one_per_transaction"]["documents_per_second"], 1)
     return out

@@ -83,6 +83,7 @@ def test_staged_writes_the_same_rows_as_row_by_row(pg_server, pg_dsn):
 
 def test_staging_tables_are_reused_and_recreated_after_a_reconnect(pg_dsn):
     writer = PostgresWriter(pg_dsn, "run-1", backoff=0.05)
+    writer.staged_min_batch = 2  # small batches here; by default only batches of 32+ are staged
 
     def staging():
         conn = writer.conn
