@@ -80,7 +80,7 @@ def format_stages(stages: list[dict]) -> list[str]:
     for r in sorted(stages, key=lambda r: (order.get(r["stage"], len(order)), r["stage"])):
         timing = (f"{_fmt_ms(r['ms_sum'] / r['ms_count'])} mean, max {_fmt_ms(r['ms_max'])}"
                   if r["ms_count"] else "-")
-        lines.append(f"    {r['stage']:<13}{timing:<28}{r['documents_ok']} ok, {r['documents_failed']} failed")
+        lines.append(f"    {r['stage']:<15}{timing:<28}{r['documents_ok']} ok, {r['documents_failed']} failed")
     return lines
 
 
