@@ -369,9 +369,15 @@ def stage_stats(dsn: str, run_ids: list[str]) -> dict[str, list[dict]]:
     if not run_ids:
         return {}
     with session(dsn) as conn:
-        rows = conn.execute(
-            """SELECT run_id, stage, documents_ok, documents_failed, ms_count, ms_sum, ms_max
-               FROM run_stage_stats WHERE run_id = ANY(%s) ORDER BY run_id, stage""", (list(run_ids),)).fetchall()
+        try:
+            rows = conn.execute(
+                """SELECT run_id, stage, documents_ok, documents_failed, ms_count, ms_sum, ms_max
+                   FROM run_stage_stats WHERE run_id = ANY(%s) ORDER BY run_id, stage""",
+                (list(run_ids),)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            # A v2 store that no run of this version has migrated yet (only pipeline.run migrates):
+            # status and /metrics still answer, without live stage figures.
+            return {}
     out: dict[str, list[dict]] = {}
     for r in rows:
         out.setdefault(r.pop("run_id"), []).append(r)

@@ -31,6 +31,8 @@ def test_v2_database_migrates_to_v3_keeping_its_rows(pg_server):
         conn.execute("INSERT INTO settings (key, value) VALUES ('embedder', '{\"embedder\": \"minilm\"}')")
         assert "run_stage_stats" not in _tables(conn)
     assert store.schema_version(dsn) == 2
+    # status and /metrics read a store that only pipeline.run migrates: no live figures, no error.
+    assert store.stage_stats(dsn, ["old-run"]) == {}
 
     assert store.migrate(dsn) == store.SCHEMA_VERSION == 3
     assert store.schema_version(dsn) == 3
