@@ -111,3 +111,19 @@ def test_staging_tables_are_reused_and_recreated_after_a_reconnect(pg_dsn):
         assert conn.execute("SELECT paths, attempts FROM documents WHERE id = 'a'").fetchone() == (
             ["/x/a.pdf", "/x/a2.pdf"], 2)
     writer.close()
+
+
+def test_by_default_only_large_batches_are_staged(pg_dsn):
+    def has_staging(writer):
+        with writer.conn.transaction():
+            return writer.conn.execute("SELECT to_regclass('pg_temp.docpipe_stage_documents') IS NOT NULL").fetchone()[0]
+
+    small = PostgresWriter(pg_dsn, "run-1")
+    small.write_batch([doc(f"s{i}", [f"/x/s{i}.pdf"], 1) for i in range(small.staged_min_batch - 1)])
+    large = PostgresWriter(pg_dsn, "run-1")
+    large.write_batch([doc(f"l{i}", [f"/x/l{i}.pdf"], 1) for i in range(large.staged_min_batch)])
+    assert not has_staging(small) and has_staging(large)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 2 * large.staged_min_batch - 1
+    small.close()
+    large.close()

@@ -1,15 +1,16 @@
 """PostgreSQL sink: batched, idempotent upserts of documents, chunks and input outcomes.
 
 Every write is keyed by a deterministic id (content hash; path for inputs), so a rerun or a retried
-bundle overwrites instead of duplicating. A batch is one transaction: documents and input outcomes
-streamed with binary COPY into per-connection TEMP staging tables and upserted from there with one
-INSERT ... SELECT ... ON CONFLICT each; the old chunks of re-processed documents deleted and the new
-ones streamed with binary COPY.
+bundle overwrites instead of duplicating. A batch is one transaction. In a batch of 32+ documents,
+documents and input outcomes are streamed with binary COPY into per-connection TEMP staging tables
+and upserted from there with one INSERT ... SELECT ... ON CONFLICT each; smaller batches upsert
+row by row. Then the old chunks of re-processed documents are deleted and the new ones streamed
+with binary COPY.
 
-Why staging: one upsert statement per row costs a round of parse/bind/execute on the server per
-document (~17 % of a 200-document batch, measured); COPY plus one set-based statement does not.
-Most of what remains is the server computing the documents' generated `tsv` column (to_tsvector,
-~60 % of a batch), which no client-side change can avoid.
+Why staging: one upsert statement per row costs the server a parse/bind/execute per document; COPY
+plus one set-based statement does not (200-document batches ~25 % faster, measured). Most of what
+remains is the server computing the documents' generated `tsv` column (to_tsvector, ~45 % of a
+batch), which no client-side change can avoid; see docs/benchmarks.md.
 """
 from __future__ import annotations
 
