@@ -34,7 +34,21 @@ MIME_BY_FORMAT = {
     "txt": "text/plain",
 }
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
-OCR_MAX_SIDE = 2500  # pixels; larger scans are downscaled: OCR time grows with area, accuracy barely
+# OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
+# Larger images/pages are downscaled to this longest side before OCR. rapidocr would shrink anything
+# above its Global.max_side_len (2000) itself, with an aliasing resize after ours: we pass the same
+# value so the one (antialiased) reduction is ours. Recognition reads 48 px high crops, so beyond this
+# the resolution buys nothing; it is also ~240 dpi for A4.
+OCR_MAX_SIDE = 2000
+# Text detection runs on the page scaled to at most this longest side; recognition still reads the
+# crops from the full-resolution page, so small print stays readable. Detection grows with the area:
+# 960 instead of 1280 cuts it ~45 % and read as many words of the generated scans (smallest print
+# there: 14 px at 150 dpi); only symbols in a dense chart (a figure, not a scan) went missing.
+OCR_DET_MAX_SIDE = 960
+# A page where fewer than this share of pixels differ clearly from the paper is blank (a scanner's
+# empty back page): OCR would spend a full detection pass to find nothing. ~100 px on an A4 page at
+# 144 dpi, about two small characters.
+OCR_BLANK_INK_SHARE = 0.00005
 
 
 class ConversionError(Exception):
@@ -137,11 +151,15 @@ class Converter:
         if self._ocr is None:
             from rapidocr import RapidOCR
 
-            # Text detection runs on the page scaled to at most 1280 px (recognition still reads
-            # full-resolution crops, so small print stays readable): detection is the part of OCR
-            # that grows with the page's area. The line-orientation classifier stays on: without it
-            # a page scanned upside down (shared corpus: ocr_test_rotated_180.pdf) reads as garbage.
-            params = {"Global.log_level": "error", "Det.limit_type": "max", "Det.limit_side_len": 1280}
+            params = {
+                "Global.log_level": "error",
+                "Global.max_side_len": OCR_MAX_SIDE,
+                "Det.limit_type": "max", "Det.limit_side_len": OCR_DET_MAX_SIDE,
+                # One line per recognition call: a batch is padded to its widest line, and the
+                # recognizer's cost grows with width, so batches of 6 (the default) cost ~30 % more
+                # time and read fewer words right (padding changes what the model sees).
+                "Rec.rec_batch_num": 1,
+            }
             if self.config.model_threads > 0:
                 params["EngineConfig.onnxruntime.intra_op_num_threads"] = self.config.model_threads
             self._ocr = RapidOCR(params=params)
@@ -244,10 +262,77 @@ class Converter:
         return self._run_ocr(load_image_for_ocr(data))
 
     def _run_ocr(self, image) -> str:
+        """Text of one page image, one detected line per output line, in reading order."""
         import numpy as np
+        from rapidocr.main import RapidOCRError
 
-        result = self.ocr(np.asarray(image.convert("RGB")))
-        return "\n".join(result.txts or ())
+        if is_blank(image):
+            return ""
+        engine = self.ocr
+        # rapidocr's steps one by one (rapidocr is pinned in requirements.txt), to decide the
+        # orientation once per page instead of per line: its line classifier squeezes a line into
+        # 192x48 px and flips long lines of an upright page with high confidence, and each wrongly
+        # flipped line is read as garbage (~6 % of the words of the generated scans). An
+        # upside-down scan (shared corpus: ocr_test_rotated_180.pdf) still reads right: all its
+        # lines vote 180.
+        img, op_record = engine.preprocess_img(np.asarray(image.convert("RGB")))
+        try:
+            crops, detected = engine.detect_and_crop(img, op_record)
+        except RapidOCRError:  # no text detected
+            return ""
+        # The classifier reads a 192x48 input; a long line squeezed into it is misjudged, so each
+        # line votes with its leading stretch at the classifier's own proportions (4:1).
+        orientation = engine.cls_and_rotate([crop[:, :4 * crop.shape[0]] for crop in crops])[1].cls_res
+        # Vertical text (an axis label) was turned a quarter by the crop step; whether it now stands
+        # upside down depends on that line alone, so the per-line verdict is kept for those.
+        vertical = [_is_vertical(box) for box in detected.boxes]
+        horizontal_votes = [res for res, v in zip(orientation, vertical) if not v]
+        flip_page = _upside_down(horizontal_votes)
+        thresh = engine.cfg.Cls.cls_thresh
+        lines = []
+        for crop, (label, score), v in zip(crops, orientation, vertical):
+            if (label == "180" and score > thresh) if v else flip_page:
+                crop = np.ascontiguousarray(np.rot90(crop, 2))
+            lines.append(crop)
+        if flip_page:
+            # Read the lines in the reverse order: they were sorted top to bottom, left to right on
+            # the upside-down page.
+            lines.reverse()
+        result = engine.recognize_txt(lines)
+        return "\n".join(text for text, score in zip(result.txts, result.scores)
+                         if score >= engine.text_score and text.strip())
+
+
+def _is_vertical(box) -> bool:
+    """rapidocr's crop step turns boxes 1.5x taller than wide a quarter (get_rotate_crop_image)."""
+    import numpy as np
+
+    width = max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3]))
+    height = max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2]))
+    return width > 0 and height / width >= 1.5
+
+
+def _upside_down(cls_res) -> bool:
+    """The page is upside down when its lines, weighted by the classifier's confidence, say so."""
+    votes = {"0": 0.0, "180": 0.0}
+    for label, score in cls_res:
+        votes[label] = votes.get(label, 0.0) + float(score)
+    return votes["180"] > votes["0"]
+
+
+def is_blank(image) -> bool:
+    """Near-uniform page: almost no pixel differs from the paper's grey level by more than 64."""
+    gray = image.convert("L")
+    histogram = gray.histogram()
+    total = sum(histogram)
+    seen, paper = 0, 0
+    for level, count in enumerate(histogram):  # the median grey level is the paper's
+        seen += count
+        if seen * 2 >= total:
+            paper = level
+            break
+    ink = sum(histogram[:max(0, paper - 64)]) + sum(histogram[min(256, paper + 65):])
+    return ink < OCR_BLANK_INK_SHARE * total
 
 
 def render_page_for_ocr(page):
@@ -268,6 +353,11 @@ def load_image_for_ocr(data: bytes):
         raise ConversionError(f"image is too large to decode safely: {exc}") from exc
     except Exception as exc:
         raise ConversionError(f"corrupt or unreadable image: {exc}") from exc
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent parts are paper: without this, RGB conversion shows what the transparent
+        # pixels happen to hold (black after a resize), and black text on it disappears.
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
     if max(image.size) > OCR_MAX_SIDE:
         image.thumbnail((OCR_MAX_SIDE, OCR_MAX_SIDE))
     return image
