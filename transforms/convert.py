@@ -38,11 +38,11 @@ TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # Larger images/pages are downscaled to this longest side before OCR. rapidocr would shrink anything
 # above its Global.max_side_len (2000) itself, with an aliasing resize after ours: we pass the same
 # value so the one (antialiased) reduction is ours. Recognition reads 48 px high crops, so beyond this
-# the resolution buys nothing; it is also ~240 dpi for A4.
+# the resolution buys little; it is ~170 dpi for A4 (PDF pages render at 144 dpi, below it).
 OCR_MAX_SIDE = 2000
 # Text detection runs on the page scaled to at most this longest side; recognition still reads the
 # crops from the full-resolution page, so small print stays readable. Detection grows with the area:
-# 960 instead of 1280 cuts it ~45 % and read as many words of the generated scans (smallest print
+# 960 instead of 1280 cuts it ~40 % and read as many words of the generated scans (smallest print
 # there: 14 px at 150 dpi); only symbols in a dense chart (a figure, not a scan) went missing.
 OCR_DET_MAX_SIDE = 960
 # A page where fewer than this share of pixels differ clearly from the paper is blank (a scanner's
@@ -272,7 +272,7 @@ class Converter:
         # rapidocr's steps one by one (rapidocr is pinned in requirements.txt), to decide the
         # orientation once per page instead of per line: its line classifier squeezes a line into
         # 192x48 px and flips long lines of an upright page with high confidence, and each wrongly
-        # flipped line is read as garbage (~6 % of the words of the generated scans). An
+        # flipped line is read as garbage (~10 % of the words of the generated scans). An
         # upside-down scan (shared corpus: ocr_test_rotated_180.pdf) still reads right: all its
         # lines vote 180.
         img, op_record = engine.preprocess_img(np.asarray(image.convert("RGB")))
