@@ -3,6 +3,7 @@ with a capacity table for 500,000 documents computed from the measured throughpu
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 TARGET_DOCS = 500_000
@@ -15,7 +16,9 @@ def capacity_rows(docs_per_second_per_machine: float, cores_per_machine: int) ->
     return [
         f"| throughput per core | {per_core:.2f} documents/s |",
         f"| 500K documents on one {cores_per_machine}-core machine | {hours_one_machine:.0f} hours |",
-        f"| cores needed to finish 500K in 24 hours | {cores_for_24h:.0f} (about {cores_for_24h / cores_per_machine:.0f} such machines) |",
+        # Whole cores and machines, rounded up: 2.65 cores is 3 cores, i.e. 2 two-core machines.
+        f"| cores needed to finish 500K in 24 hours | {math.ceil(cores_for_24h)} "
+        f"({math.ceil(math.ceil(cores_for_24h) / cores_per_machine)} such machines) |",
     ]
 
 
