@@ -87,7 +87,9 @@ class WorkerMemorySampler:
         while not self._stop.is_set():
             for child in me.children(recursive=True):
                 try:
-                    if "sdk_worker_main" not in " ".join(child.cmdline()):
+                    # The runner starts each worker through `/bin/sh -c`: count the Python process
+                    # only (the shell's tree is the same worker again).
+                    if "sdk_worker_main" not in " ".join(child.cmdline()) or "python" not in child.name():
                         continue
                     tree = [child, *child.children(recursive=True)]
                     sizes = [p.memory_info().rss for p in tree]
