@@ -25,11 +25,14 @@ from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE
 
 log = logging.getLogger(__name__)
 
-UPSERT_DOCUMENT = """
+# The document upsert, shared by the row-by-row statement and the staged one below: a conflict
+# (same content seen again) merges the paths, overwrites the results and counts the attempt.
+_INSERT_DOCUMENTS = """
 INSERT INTO documents (id, paths, filename, size, mime, pages, status, category, confidence,
                        metadata, text, language, converter, error_stage, error_message, run_id,
                        processed_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+"""
+_ON_DOCUMENT_CONFLICT = """
 ON CONFLICT (id) DO UPDATE SET
     paths = ARRAY(SELECT DISTINCT p FROM unnest(documents.paths || EXCLUDED.paths) AS p ORDER BY p),
     filename = EXCLUDED.filename, size = EXCLUDED.size, mime = EXCLUDED.mime,
@@ -40,6 +43,9 @@ ON CONFLICT (id) DO UPDATE SET
     run_id = EXCLUDED.run_id, attempts = documents.attempts + 1,
     updated_at = now(), processed_at = now()
 """
+UPSERT_DOCUMENT = (_INSERT_DOCUMENTS
+                   + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+                   + _ON_DOCUMENT_CONFLICT)
 
 # A document skipped as unchanged keeps its results; only the paths it was seen under grow.
 ADD_PATHS = """
@@ -65,40 +71,22 @@ STAGE_DOCUMENT_TYPES = ["text", "text[]", "text", "int8", "text", "int4", "text"
                         "text", "text", "text", "text", "text", "text"]
 
 # RETURNING attempts: above 1 means the document existed, so it may have chunks to replace.
-UPSERT_DOCUMENTS_STAGED = """
-INSERT INTO documents (id, paths, filename, size, mime, pages, status, category, confidence,
-                       metadata, text, language, converter, error_stage, error_message, run_id,
-                       processed_at)
+UPSERT_DOCUMENTS_STAGED = (_INSERT_DOCUMENTS + """
 SELECT id, paths, filename, size, mime, pages, status, category, confidence,
        metadata::jsonb, text, language, converter, error_stage, error_message, run_id, now()
-FROM docpipe_stage_documents
-ON CONFLICT (id) DO UPDATE SET
-    paths = ARRAY(SELECT DISTINCT p FROM unnest(documents.paths || EXCLUDED.paths) AS p ORDER BY p),
-    filename = EXCLUDED.filename, size = EXCLUDED.size, mime = EXCLUDED.mime,
-    pages = EXCLUDED.pages, status = EXCLUDED.status, category = EXCLUDED.category,
-    confidence = EXCLUDED.confidence, metadata = EXCLUDED.metadata, text = EXCLUDED.text,
-    language = EXCLUDED.language, converter = EXCLUDED.converter,
-    error_stage = EXCLUDED.error_stage, error_message = EXCLUDED.error_message,
-    run_id = EXCLUDED.run_id, attempts = documents.attempts + 1,
-    updated_at = now(), processed_at = now()
-RETURNING id, attempts
-"""
+FROM docpipe_stage_documents""" + _ON_DOCUMENT_CONFLICT + "RETURNING id, attempts\n")
 
-UPSERT_INPUTS_STAGED = """
-INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)
-SELECT path, document_id, run_id, status, duplicate_of FROM docpipe_stage_inputs
+_ON_INPUT_CONFLICT = """
 ON CONFLICT (path) DO UPDATE SET
     document_id = EXCLUDED.document_id, run_id = EXCLUDED.run_id, status = EXCLUDED.status,
     duplicate_of = EXCLUDED.duplicate_of, updated_at = now()
 """
+UPSERT_INPUTS_STAGED = ("INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)\n"
+                        "SELECT path, document_id, run_id, status, duplicate_of FROM docpipe_stage_inputs"
+                        + _ON_INPUT_CONFLICT)
+UPSERT_INPUT = ("INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)\n"
+                "VALUES (%s, %s, %s, %s, %s)" + _ON_INPUT_CONFLICT)
 
-UPSERT_INPUT = """
-INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)
-VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (path) DO UPDATE SET
-    document_id = EXCLUDED.document_id, run_id = EXCLUDED.run_id, status = EXCLUDED.status,
-    duplicate_of = EXCLUDED.duplicate_of, updated_at = now()
-"""
 
 # PostgreSQL text cannot hold NUL characters; some converters emit them.
 def _pg_text(value: str | None) -> str | None:
