@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 import time
 
 import apache_beam as beam
@@ -226,8 +228,24 @@ def format_summary(s: dict) -> str:
     ])
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM (what `kill`, systemd and Kubernetes send) stop the run as
+    `interrupted`: what was written stays and the next run skips it. Set explicitly because a
+    process started with SIGINT ignored (a background job of a non-interactive shell, some CI
+    runners) would otherwise run on through a Ctrl-C, and SIGTERM's default action would end the
+    process without recording the run. Signals can only be set from the main thread."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop_on_signals()
     try:
         run(argv)
     except (UsageError, store.StoreError, embedded.EmbeddedPostgresError, ValueError) as exc:

@@ -65,7 +65,7 @@ class WorkerWatch:
         if self.stopping or self.died:
             return  # workers stopping after Ctrl-C or after the first death: expected
         code = message[len(_WORKER_EXIT):].strip()
-        if code in ("-2", "130"):  # SIGINT: the user's Ctrl-C reached the workers too
+        if code in ("-2", "130", "-15", "143"):  # SIGINT/SIGTERM sent to the whole process group
             self.stopping = True
             return
         self.died = f"exit code {code}" + (" (killed)" if code in ("-9", "137") else "")

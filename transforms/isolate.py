@@ -26,15 +26,22 @@ RESULT_FIELDS = ("text", "pages", "mime", "converter", "language", "page_image")
 def _child_main(conn, config: StageConfig) -> None:
     """Child loop: (filename, path) in, ("ok", fields) or ("error", message) out; None stops."""
     import os
+    import signal
 
     from transforms import read
     from transforms.convert import Converter
 
+    # A Ctrl-C reaches the whole process group: the worker above decides what stops (it closes the
+    # pipe or ends this process); a KeyboardInterrupt here would only print a traceback per child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     converter = Converter(config)
     converter.docling  # import and build docling now, so per-document time limits measure conversion
     conn.send(("ready", None))
     while True:
-        request = conn.recv()
+        try:
+            request = conn.recv()
+        except EOFError:  # the worker is gone (stopped or killed): nothing more to do
+            return
         if request is None:
             return
         filename, path = request
