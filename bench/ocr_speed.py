@@ -38,6 +38,8 @@ import time
 from collections import Counter
 from functools import partial
 
+from transforms.config import StageConfig
+
 REAL_DEFAULT = "/work/shared/corpus/real"
 WORD_RE = re.compile(r"\S+")
 
@@ -135,11 +137,10 @@ def collect_pages(corpus: str | None, real: str | None, converter_module):
         pdf = pdfium.PdfDocument(path)
         for i in range(len(pdf)):
             page = pdf[i]
-            textpage = page.get_textpage()
-            chars = len(textpage.get_text_range().strip())
-            textpage.close()
+            chars = converter_module.text_layer_chars(page)
             page.close()
-            if only_textless and chars >= 16:
+            # The pages the pipeline would OCR (Converter._ocr_textless_pages).
+            if only_textless and chars >= StageConfig().ocr_min_chars_per_page:
                 continue
 
             def render(path=path, i=i):
@@ -304,8 +305,6 @@ def main(argv=None) -> int:
     print(f"{len(pages)} pages, {args.threads} thread(s); ms per page:", file=sys.stderr)
     print(f"  {'page':<44} {'render':>7} {'ocr':>7} {'det':>7} {'cls':>6} {'rec':>7} {'other':>6} {'lines':>5}",
           file=sys.stderr)
-    from transforms.config import StageConfig
-
     rows = measure(pages, cv.Converter(StageConfig(model_threads=args.threads)), args.seed, baseline)
     summary = summarise(rows)
     print(json.dumps(summary, indent=2))

@@ -240,10 +240,7 @@ class Converter:
         for index in range(len(pdf)):
             page = pdf[index]
             try:
-                textpage = page.get_textpage()
-                chars = len(textpage.get_text_range().strip())
-                textpage.close()
-                if chars >= self.config.ocr_min_chars_per_page:
+                if text_layer_chars(page) >= self.config.ocr_min_chars_per_page:
                     continue
                 if ocred >= self.config.ocr_max_pages:
                     log.info("OCR page limit (%d) reached", self.config.ocr_max_pages)
@@ -333,6 +330,15 @@ def is_blank(image) -> bool:
             break
     ink = sum(histogram[:max(0, paper - 64)]) + sum(histogram[min(256, paper + 65):])
     return ink < OCR_BLANK_INK_SHARE * total
+
+
+def text_layer_chars(page) -> int:
+    """Characters in a PDF page's text layer (pypdfium2 page); few or none means a scan to OCR."""
+    textpage = page.get_textpage()
+    try:
+        return len(textpage.get_text_range().strip())
+    finally:
+        textpage.close()
 
 
 def render_page_for_ocr(page):
