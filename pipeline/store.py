@@ -8,7 +8,12 @@ One module owns the schema so every command sees the same tables:
 - runs:      one row per run: input, options (secrets masked), start/end, counts;
 - settings:  the store's own settings (the embedder that made its vectors);
 - run_stage_stats: per run and stage, documents ok/failed and latency (count, sum, max), added to
-             by the writer with every batch, so stage metrics are live while a run goes.
+             by the writer with every batch, so stage metrics are live while a run goes;
+- corrections: what users corrected (a document's category, later its fields), who and when; a
+             corrected value wins over what a rerun computes, and corrected categories become
+             labelled examples for the classifier of later runs;
+- example_vectors: the classifier's labelled examples (from --examples folders and corrections)
+             as vectors of the classification embedder, so a run does not embed them again.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -119,6 +124,30 @@ MIGRATIONS: dict[int, str] = {
         ms_max           double precision NOT NULL DEFAULT 0,
         updated_at       timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (run_id, stage)
+    );
+    """,
+    # What users corrected, one row per document and field ('category', or 'fields.<name>' for an
+    # extracted field), and the labelled examples of the classifier as vectors, keyed by the content
+    # hash of the example (a document id for a correction) and the embedder that made the vector.
+    4: """
+    CREATE TABLE corrections (
+        document_id  text NOT NULL,
+        field        text NOT NULL,
+        value        jsonb NOT NULL,
+        previous     jsonb,
+        corrected_by text NOT NULL,
+        corrected_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (document_id, field)
+    );
+    CREATE TABLE example_vectors (
+        content_id  text NOT NULL,
+        embedder    text NOT NULL,
+        category    text NOT NULL,
+        source      text NOT NULL,      -- 'examples' (an --examples folder) | 'correction'
+        path        text,
+        vector      real[] NOT NULL,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (content_id, embedder)
     );
     """,
 }

@@ -23,7 +23,7 @@ def _tables(conn) -> set[str]:
     return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
 
 
-def test_v2_database_migrates_to_v3_keeping_its_rows(pg_server):
+def test_v2_database_migrates_to_current_keeping_its_rows(pg_server):
     dsn = _database_at(pg_server, "store_v2_to_v3", 2)
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO documents (id, paths, status) VALUES ('d1', '{/a.txt}', 'completed')")
@@ -34,10 +34,10 @@ def test_v2_database_migrates_to_v3_keeping_its_rows(pg_server):
     # status and /metrics read a store that only pipeline.run migrates: no live figures, no error.
     assert store.stage_stats(dsn, ["old-run"]) == {}
 
-    assert store.migrate(dsn) == store.SCHEMA_VERSION == 3
-    assert store.schema_version(dsn) == 3
+    assert store.migrate(dsn) == store.SCHEMA_VERSION == 4
+    assert store.schema_version(dsn) == 4
     with psycopg.connect(dsn) as conn:
-        assert "run_stage_stats" in _tables(conn)
+        assert {"run_stage_stats", "corrections", "example_vectors"} <= _tables(conn)
         assert conn.execute("SELECT id FROM documents").fetchall() == [("d1",)]
         assert conn.execute("SELECT id FROM runs").fetchall() == [("old-run",)]
         assert conn.execute("SELECT value->>'embedder' FROM settings").fetchone()[0] == "minilm"
@@ -51,10 +51,10 @@ def test_migrate_is_idempotent(pg_server):
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO run_stage_stats (run_id, stage, documents_ok, ms_count, ms_sum, ms_max) "
                      "VALUES ('r', 'convert', 3, 3, 30.0, 12.5)")
-    assert store.migrate(dsn) == 3 and store.migrate(dsn) == 3
+    assert store.migrate(dsn) == 4 and store.migrate(dsn) == 4
     with psycopg.connect(dsn) as conn:
         # Each version recorded once; the rows written after the upgrade are untouched.
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
         assert conn.execute("SELECT documents_ok, ms_count, ms_sum, ms_max FROM run_stage_stats").fetchall() == \
             [(3, 3, 30.0, 12.5)]
 
