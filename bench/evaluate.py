@@ -1,5 +1,9 @@
 """python -m bench.evaluate --corpus DIR [--pg-dsn DSN | --data-dir DIR]: how right the results are.
 
+Two modes. `--labeled DIR [-- PIPELINE OPTIONS]` is the headline: it runs the pipeline over real,
+labelled documents and scores them (bench/evaluate_real.py; `--labeled DIR --help` for its options).
+`--corpus DIR`, below, is the regression check on a generated corpus.
+
 Compares what the pipeline stored for each file of a generated corpus with its `truth.jsonl`:
 classification accuracy and confusion matrix, extraction accuracy per field (exact match after
 normalising dates, amounts and names), and chunk coverage (share of each text's characters that
@@ -133,7 +137,14 @@ def format_report(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own = argv[:argv.index("--")] if "--" in argv else argv
+    if any(a == "--labeled" or a.startswith("--labeled=") for a in own):
+        from bench import evaluate_real
+        return evaluate_real.main(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="Real labelled documents instead: --labeled DIR "
+                                            "(--labeled DIR --help lists its options).")
     parser.add_argument("--corpus", required=True, help="folder written by `python -m bench.corpus`")
     parser.add_argument("--pg-dsn", default=os.environ.get("PG_DSN"))
     parser.add_argument("--data-dir", default=".docpipe", help="embedded PostgreSQL folder (no --pg-dsn)")
