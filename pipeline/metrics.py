@@ -12,6 +12,7 @@ Exported (all prefixed `docpipe_`):
     input_paths{status}                    input paths by their latest outcome
     failed_documents{stage}                failed documents by the stage that failed
     chunks                                 embedded chunks
+    corrections{field}                     corrections users made, by field ('category', ...)
     run_info{run,status}                   1 for each of the recent runs (and every running one)
     run_paths{run,outcome}                 paths with an outcome: completed, failed, skipped, duplicate
     run_paths_listed{run}                  paths the run listed (once listing is complete)
@@ -93,7 +94,7 @@ def _store_totals(dsn: str) -> dict:
                UNION SELECT id FROM (SELECT id FROM runs ORDER BY started_at DESC LIMIT %s) recent""",
             (RECENT_RUNS,)).fetchall()
     return {"documents": documents, "inputs": inputs, "failed": failed, "chunks": chunks,
-            "runs": [r["id"] for r in runs]}
+            "runs": [r["id"] for r in runs], "corrections": store.correction_counts(dsn)}
 
 
 class StoreCollector:
@@ -127,6 +128,12 @@ class StoreCollector:
         yield failed
 
         yield GaugeMetricFamily(f"{PREFIX}_chunks", "Embedded chunks in the store", value=totals["chunks"])
+
+        corrections = GaugeMetricFamily(f"{PREFIX}_corrections", "Corrections users made, by field "
+                                        "('category'; 'fields.<name>' for extracted fields)", labels=["field"])
+        for field, n in sorted({store.CATEGORY_FIELD: 0, **totals["corrections"]}.items()):
+            corrections.add_metric([field], n)
+        yield corrections
         yield from self._runs(totals["runs"])
 
     def _runs(self, run_ids: list[str]):

@@ -7,10 +7,12 @@ The same functions as the command line, over HTTP, with the endpoints users of t
     GET /api/batch-status/{run_id}    a run: totals, progress percent, throughput, ETA, failures
     GET /api/runs                     recent runs
     GET /api/documents/{id}           one document with its text and chunks (the page's document view)
+    PATCH /api/documents/{id}         correct its category: {"category": "invoice", "corrected_by": "alice"}
     GET /health                       database reachable, schema current
     GET /metrics                      Prometheus text format (pipeline/metrics.py)
     GET /openapi.json                 the OpenAPI description
-    GET / , /documents/{id}, /runs, /runs/{id}   the web page (pipeline/web/)
+    GET / , /documents/{id}, /runs, /runs/{id}   the web page (pipeline/web/); POST
+                                      /documents/{id}/category is its correction form
 
 Inputs are validated (limit 1-100, ISO dates, key=value fields) and become bound SQL parameters:
 there is no way to send SQL. If DOCPIPE_API_TOKEN is set, /api/* and /metrics require
@@ -20,19 +22,62 @@ once; set it whenever the server listens on more than localhost.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hmac
+import logging
 import os
 import sys
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pipeline import cli, metrics, store, web
 from pipeline.search import MAX_LIMIT, run_search
 from pipeline.web import queries
 
 TOKEN_ENV = "DOCPIPE_API_TOKEN"
+log = logging.getLogger(__name__)
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class Correction(BaseModel):
+    field: str = Field(description="'category' (later 'fields.<name>' for an extracted field)")
+    value: Any = Field(description="the corrected value")
+    previous: Any = Field(None, description="what the pipeline had given (kept from the first correction)")
+    corrected_by: str
+    corrected_at: dt.datetime
+
+
+class CorrectedDocument(BaseModel):
+    id: str
+    category: str | None
+    confidence: float | None
+    status: str
+    updated_at: dt.datetime
+    corrections: list[Correction]
+    opensearch: str | None = Field(None, description="with --opensearch-url: 'updated', 'not indexed', or why "
+                                   "OpenSearch was not updated (pipeline.reindex --all carries it over)")
+
+
+def category_names(path: str | None = None) -> list[str]:
+    """The categories a document may be corrected to: the configured ones (the packaged
+    transforms/categories.yaml, or `path`) and 'other'."""
+    import yaml
+
+    from transforms.classify import OTHER, load_categories
+
+    try:
+        names = [c.name for c in load_categories(path)]
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"--categories {path}: {exc}") from None
+    return names + [OTHER] * (OTHER not in names)
 
 
 def _jsonable(value):
@@ -42,8 +87,11 @@ def _jsonable(value):
     return json.loads(cli.to_json(value))
 
 
-def create_app(dsn: str, opensearch=None) -> FastAPI:
-    """`opensearch` (OpenSearchSettings): /api/search answers from OpenSearch instead of PostgreSQL."""
+def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -> FastAPI:
+    """`opensearch` (OpenSearchSettings): /api/search answers from OpenSearch instead of PostgreSQL,
+    and corrections are applied there too. `categories`: what a category may be corrected to
+    (default: the packaged categories and 'other')."""
+    categories = list(categories or category_names())
     app = FastAPI(title="docpipe", version="0.1.0",
                   description="Search and status of documents processed by the docpipe pipeline.")
     def embed(query: str):
@@ -128,6 +176,55 @@ def create_app(dsn: str, opensearch=None) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
         return _jsonable(found)
 
+    def correct(doc_id: str, category: str, corrected_by: str) -> dict:
+        """Record the correction in PostgreSQL and, with --opensearch-url, update the document there
+        (a partial update; if that fails the correction stands and reindex carries it over)."""
+        from transforms.write_opensearch import update_category
+
+        row = store.correct_category(dsn, doc_id, category, corrected_by)
+        if opensearch is not None:
+            row["opensearch"] = update_category(dataclasses.replace(opensearch, retries=1), row["id"],
+                                                row["category"], row["confidence"])
+            if row["opensearch"] not in ("updated", "not indexed"):
+                log.warning("correction of %s kept in PostgreSQL, not in OpenSearch (%s): run "
+                            "python -m pipeline.reindex --all", doc_id[:12], row["opensearch"])
+        return row
+
+    # The body's category is an enum of the configured categories, so a wrong one is a 422 that lists
+    # the valid ones, and the OpenAPI description names them.
+    CategoryCorrection = create_model(
+        "CategoryCorrection", __config__=ConfigDict(extra="forbid"),
+        category=(Literal[tuple(categories)], Field(description="one of the configured categories, or 'other'")),
+        corrected_by=(str | None, Field(None, min_length=1, max_length=store.MAX_CORRECTED_BY,
+                                        description="who corrected it (default: the X-User header, else 'api')")))
+
+    def correct_document(doc_id: str = Path(..., max_length=200, description="the document's full id"),
+                         body: CategoryCorrection = Body(...),
+                         x_user: str | None = Header(None, max_length=store.MAX_CORRECTED_BY,
+                                                     description="who corrects, if the body does not say")):
+        """Set the document's category (confidence 1.0), recording who and when and the category the
+        pipeline had given. Later runs keep it, and use it as a labelled example."""
+        corrected_by = body.corrected_by or (x_user or "").strip() or "api"
+        try:
+            row = correct(doc_id, body.category, corrected_by)
+        except store.DocumentNotFound:
+            raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}") from None
+        except store.InvalidCorrection as exc:
+            where = ("body", "corrected_by") if body.corrected_by else ("header", "x-user")
+            raise RequestValidationError([{"type": "value_error", "loc": where, "msg": str(exc),
+                                           "input": corrected_by}]) from None
+        return _jsonable(row)
+
+    # The body's model is made here, so the annotation (a string under `from __future__ import
+    # annotations`, which FastAPI resolves in the module's globals) is set to the class itself.
+    correct_document.__annotations__["body"] = CategoryCorrection
+    app.add_api_route("/api/documents/{doc_id}", correct_document, methods=["PATCH"],
+                      dependencies=[Depends(require_token)], response_model=CorrectedDocument,
+                      summary="Correct a document's category",
+                      responses={401: {"model": Message, "description": "missing or wrong bearer token"},
+                                 404: {"model": Message, "description": "no document with this id"},
+                                 503: {"model": Message, "description": "the database cannot be used"}})
+
     registry = metrics.registry_for(dsn)
 
     @app.get("/metrics", dependencies=[Depends(require_token)], response_class=Response)
@@ -135,7 +232,7 @@ def create_app(dsn: str, opensearch=None) -> FastAPI:
         return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
 
     web.add_pages(app, dsn, embed=embed, authorized=authorized, token_required=token_required,
-                  opensearch=opensearch)
+                  opensearch=opensearch, categories=categories, correct=correct)
     return app
 
 
@@ -143,6 +240,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument("--categories", dest="categories_file", default=None, metavar="FILE",
+                        help="YAML/JSON categories a document may be corrected to, as pipeline.run's "
+                             "--categories (default: the packaged set); 'other' is always allowed")
     cli.add_store_args(parser)
     from pipeline import search_opensearch
     search_opensearch.add_args(parser)
@@ -152,7 +252,9 @@ def main(argv=None) -> int:
               "the documents", file=sys.stderr)
     import uvicorn
 
-    uvicorn.run(create_app(cli.dsn_from_args(args), search_opensearch.settings_from_args(args)), host=args.host, port=args.port, log_level="warning")
+    app = create_app(cli.dsn_from_args(args), search_opensearch.settings_from_args(args),
+                     categories=category_names(args.categories_file))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -1,9 +1,9 @@
 """python -m pipeline.status [RUN_ID] [--doc ID_OR_PATH] [--failed] [--json]
 
-Without arguments: recent runs with counts and progress. With a run id: its totals by status,
-progress, throughput, ETA while running, per-stage latency and outcomes (live), and failures grouped
-by stage and reason (--failed lists them all). With --doc: everything about one document (by id,
-id prefix, or any of its paths).
+Without arguments: recent runs with counts and progress, and how many corrections users made.
+With a run id: its totals by status, progress, throughput, ETA while running, per-stage latency
+and outcomes (live), and failures grouped by stage and reason (--failed lists them all). With
+--doc: everything about one document (by id, id prefix, or any of its paths), with its corrections.
 """
 from __future__ import annotations
 
@@ -88,6 +88,9 @@ def format_document(d: dict) -> str:
     lines = [f"Document {d['id']}",
              f"  status        {d['status']}" + (f" at {d['error_stage']}: {d['error_message']}" if d["error_stage"] else ""),
              f"  category      {d['category'] or '-'}" + (f" (confidence {d['confidence']:.2f})" if d["confidence"] is not None else ""),
+             *[f"  corrected     by {c['corrected_by']} at {c['corrected_at']:%Y-%m-%d %H:%M:%S}"
+               + (f" (was {c['previous']})" if c["previous"] is not None else "")
+               for c in d.get("corrections") or [] if c["field"] == store.CATEGORY_FIELD],
              f"  file          {d['filename']}, {d['size']} bytes, {d['mime'] or '?'}, {d['pages'] or '-'} pages",
              f"  converted by  {d['converter'] or '-'}, language {d['language'] or '-'}, {d['text_chars'] or 0} characters, {d['chunks']} chunks",
              f"  processed     {d['processed_at']:%Y-%m-%d %H:%M:%S} by run {d['run_id']} (attempts: {d['attempts']})"]
@@ -100,6 +103,16 @@ def format_document(d: dict) -> str:
     lines += [f"    {i['path']}  ({i['status']} in run {i['run_id']}"
               + (", duplicate content" if i["duplicate_of"] else "") + ")" for i in d["inputs"]]
     return "\n".join(lines)
+
+
+def format_corrections(counts: dict[str, int]) -> str:
+    """One line on what users corrected, e.g. 'Corrections: 3 categories (...)'."""
+    n = counts.get(store.CATEGORY_FIELD, 0)
+    line = f"Corrections: {n} {'category' if n == 1 else 'categories'}"
+    if n:
+        line += " (used as labelled examples by the next run's classifier)"
+    fields = sum(v for k, v in counts.items() if k != store.CATEGORY_FIELD)
+    return line + (f", {fields} extracted fields" if fields else "")
 
 
 def verify(dsn: str, run: dict, as_json: bool) -> int:
@@ -175,7 +188,11 @@ def main(argv=None) -> int:
         print(cli.to_json(result) if args.json else format_run(result, args.failed))
     else:
         runs = store.list_runs(dsn, args.limit)
-        print(cli.to_json(runs) if args.json else format_runs(runs))
+        if args.json:
+            print(cli.to_json(runs))
+        else:
+            print(format_runs(runs))
+            print(format_corrections(store.correction_counts(dsn)))
     return 0
 
 

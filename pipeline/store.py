@@ -415,6 +415,8 @@ def stage_stats(dsn: str, run_ids: list[str]) -> dict[str, list[dict]]:
 
 def document_status(dsn: str, id_or_path: str) -> dict | None:
     """Everything about one document, by id, id prefix (8+ characters) or any path it was seen under."""
+    if "\x00" in id_or_path:  # no id or stored path has one (and psycopg refuses NUL in text)
+        return None
     with session(dsn) as conn:
         doc = conn.execute(
             """
@@ -433,6 +435,8 @@ def document_status(dsn: str, id_or_path: str) -> dict | None:
         doc["inputs"] = conn.execute(
             "SELECT path, run_id, status, duplicate_of, updated_at FROM inputs WHERE document_id = %s "
             "ORDER BY path", (doc["id"],)).fetchall()
+        # What users corrected: [{field, value, previous, corrected_by, corrected_at}] (see below).
+        doc["corrections"] = _corrections_of(conn, doc["id"])
     return doc
 
 
@@ -566,3 +570,119 @@ def record_embedder(dsn: str, identity: dict) -> None:
                 "this store, or use a new store (another --data-dir or --pg-dsn) for the new one")
         conn.execute("INSERT INTO settings (key, value) VALUES ('embedder', %s) ON CONFLICT (key) "
                      "DO UPDATE SET value = EXCLUDED.value, updated_at = now()", (json.dumps(identity),))
+
+
+# -- corrections --------------------------------------------------------------------------------
+#
+# A correction is one row per (document, field): `field` is 'category' today, 'fields.<name>' for an
+# extracted field later (add its writer beside correct_category, and its rule beside the category's in
+# transforms/write_postgres.py). `value` and `previous` are JSON, so any field's type fits.
+
+CATEGORY_FIELD = "category"
+MAX_CORRECTED_BY = 200
+
+
+class DocumentNotFound(LookupError):
+    """No document has this id (the HTTP API answers 404)."""
+
+
+class InvalidCorrection(ValueError):
+    """The correction cannot be stored as given (the HTTP API answers 422)."""
+
+
+def _correction_text(value, what: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidCorrection(f"{what} must be a non-empty string")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; psycopg would refuse it with a DataError
+        raise InvalidCorrection(f"{what} must not contain NUL characters")
+    value = value.strip()
+    if len(value) > max_length:
+        raise InvalidCorrection(f"{what} must be at most {max_length} characters")
+    return value
+
+
+def _record_correction(conn, doc_id: str, field: str, value, previous, corrected_by: str) -> None:
+    """Upsert one correction; `previous` (what the pipeline had given) is kept from the first one."""
+    conn.execute(
+        """INSERT INTO corrections (document_id, field, value, previous, corrected_by)
+           VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (document_id, field) DO UPDATE SET
+               value = EXCLUDED.value, corrected_by = EXCLUDED.corrected_by, corrected_at = now()""",
+        (doc_id, field, json.dumps(value), json.dumps(previous) if previous is not None else None,
+         corrected_by))
+
+
+def _corrections_of(conn, doc_id: str) -> list[dict]:
+    try:
+        return conn.execute(
+            "SELECT field, value, previous, corrected_by, corrected_at FROM corrections "
+            "WHERE document_id = %s ORDER BY field", (doc_id,)).fetchall()
+    except psycopg.errors.UndefinedTable:  # a store older than v4, not yet migrated by a run
+        return []
+
+
+def correct_category(dsn: str, doc_id: str, category: str, corrected_by: str) -> dict:
+    """Set a document's category by hand, in one transaction: the correction is recorded (who, when,
+    and the category the pipeline had given), documents.category becomes `category` with confidence
+    1.0. Later writes of the document keep it (transforms.write_postgres). Returns the document's
+    summary {id, category, confidence, status, updated_at, corrections}.
+
+    Raises DocumentNotFound for an unknown id (exact ids only: a write never guesses from a prefix),
+    InvalidCorrection for an empty value or one with NUL characters. Which categories are valid is
+    the caller's business (the configured set plus 'other')."""
+    category = _correction_text(category, "category", 100)
+    corrected_by = _correction_text(corrected_by, "corrected_by", MAX_CORRECTED_BY)
+    if not isinstance(doc_id, str) or "\x00" in doc_id:
+        raise DocumentNotFound(f"no document {doc_id!r}")
+    with connect(dsn, row_factory=dict_row) as conn, conn.transaction():
+        doc = conn.execute("SELECT id, category FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+        if doc is None:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        try:
+            _record_correction(conn, doc_id, CATEGORY_FIELD, category, doc["category"], corrected_by)
+        except psycopg.errors.UndefinedTable as exc:
+            raise StoreError("the store's schema predates corrections (version 4): run `python -m "
+                             "pipeline.run` once with this version to upgrade it") from exc
+        row = conn.execute(
+            """UPDATE documents SET category = %s, confidence = 1.0, updated_at = now() WHERE id = %s
+               RETURNING id, category, confidence, status, updated_at""", (category, doc_id)).fetchone()
+        row["corrections"] = _corrections_of(conn, doc_id)
+    return row
+
+
+def correction_counts(dsn: str) -> dict[str, int]:
+    """Corrections by field, e.g. {"category": 3} ({} when there are none)."""
+    with session(dsn) as conn:
+        try:
+            rows = conn.execute("SELECT field, count(*) AS n FROM corrections GROUP BY 1 ORDER BY 1").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}
+    return {r["field"]: r["n"] for r in rows}
+
+
+def corrected_categories(dsn: str) -> list[dict]:
+    """Every corrected category with its document's text, oldest correction first: labelled examples
+    for the classifier of later runs. Rows {document_id, category, text, corrected_by, corrected_at};
+    corrections of documents no longer in the store, or without text, are left out."""
+    with session(dsn) as conn:
+        try:
+            return conn.execute(
+                """SELECT c.document_id, c.value #>> '{}' AS category, d.text, c.corrected_by, c.corrected_at
+                   FROM corrections c JOIN documents d ON d.id = c.document_id
+                   WHERE c.field = %s AND coalesce(d.text, '') <> ''
+                   ORDER BY c.corrected_at, c.document_id""", (CATEGORY_FIELD,)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def corrected_ids(dsn: str, doc_ids: list[str], field: str = CATEGORY_FIELD) -> set[str]:
+    """Which of `doc_ids` have a correction of `field` (the search page marks them)."""
+    if not doc_ids:
+        return set()
+    with session(dsn) as conn:
+        try:
+            rows = conn.execute("SELECT document_id FROM corrections WHERE field = %s AND document_id = ANY(%s)",
+                                (field, list(doc_ids))).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return set()
+    return {r["document_id"] for r in rows}

@@ -635,3 +635,36 @@ def finish_run(settings: OpenSearchSettings, previous: dict[str, str | None] | N
         log.warning("OpenSearch: could not restore refresh intervals at %s: %s", mask_url(settings.url), exc)
     finally:
         client.close()
+
+
+# -- corrections --------------------------------------------------------------------------------
+
+def update_category(settings: OpenSearchSettings, doc_id: str, category: str, confidence: float = 1.0,
+                    client=None, sleep=time.sleep) -> str:
+    """A user corrected a document's category in PostgreSQL: the same partial update here, on the
+    document entry and on the category copied onto each of its chunks (filtered k-NN reads it there).
+    Returns "updated", "not indexed" (nothing to update: the next write or reindex indexes it with the
+    corrected category), or the reason it failed (then `pipeline.reindex --all` carries it over)."""
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    own = client is None
+    client = client or settings.client()
+    documents, chunks = settings.layout.aliases
+    try:
+        found = client.mget(index=documents, body={"ids": [doc_id]}, _source_includes=["chunk_count"])
+        entry = next((d for d in found["docs"] if d.get("found")), None)
+        if entry is None:
+            return "not indexed"
+        count = (entry.get("_source") or {}).get("chunk_count") or 0
+        actions = [Action.make(doc_id, "update", chunks, chunk_id(doc_id, i), {"doc": {"category": category}})
+                   for i in range(count)]
+        actions.append(Action.make(doc_id, "update", documents, doc_id,
+                                   {"doc": {"category": category, "confidence": confidence}}))
+        errors = [e for e in BulkSender(client, settings, sleep=sleep).send(actions) if e]
+        return errors[0] if errors else "updated"
+    except (OSConnectionError, TransportError) as exc:
+        return _transport_reason(exc, settings.url)
+    finally:
+        if own:
+            client.close()

@@ -25,12 +25,30 @@ from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE
 
 log = logging.getLogger(__name__)
 
-# The document upsert, shared by the row-by-row statement and the staged one below: a conflict
-# (same content seen again) merges the paths, overwrites the results and counts the attempt.
-_INSERT_DOCUMENTS = """
-INSERT INTO documents (id, paths, filename, size, mime, pages, status, category, confidence,
-                       metadata, text, language, converter, error_stage, error_message, run_id,
-                       processed_at)
+# The document upsert, shared by the row-by-row statement and the staged one below: both are
+# `_INSERT_DOCUMENTS FROM <source> v _CORRECTED _ON_DOCUMENT_CONFLICT`, the source being one row of
+# bound parameters or the staging table (same column names and types), so they cannot drift apart. A conflict (same
+# content seen again) merges the paths, overwrites the results and counts the attempt.
+#
+# Corrections win over what a run computes: a document whose category a user corrected (table
+# corrections, kept by document id) gets the corrected category with confidence 1.0 in the row it
+# proposes, whether that row is inserted (a document deleted and written again) or, as EXCLUDED,
+# overwrites the existing one in ON CONFLICT. Same statement, same transaction as the write.
+# A corrected extracted field ('fields.<name>') would be one more jsonb_set on v.metadata here.
+_DOCUMENT_COLUMNS = ["id", "paths", "filename", "size", "mime", "pages", "status", "category", "confidence",
+                     "metadata", "text", "language", "converter", "error_stage", "error_message", "run_id"]
+STAGE_DOCUMENT_TYPES = ["text", "text[]", "text", "int8", "text", "int4", "text", "text", "float4", "text",
+                        "text", "text", "text", "text", "text", "text"]
+_INSERT_DOCUMENTS = f"""
+INSERT INTO documents ({", ".join(_DOCUMENT_COLUMNS)}, processed_at)
+SELECT v.id, v.paths, v.filename, v.size, v.mime, v.pages, v.status,
+       coalesce(fix.category, v.category),
+       CASE WHEN fix.category IS NULL THEN v.confidence ELSE 1.0 END,
+       v.metadata::jsonb, v.text, v.language, v.converter, v.error_stage, v.error_message, v.run_id, now()
+"""
+_CORRECTED = """
+LEFT JOIN LATERAL (SELECT c.value #>> '{}' AS category FROM corrections c
+                   WHERE c.document_id = v.id AND c.field = 'category') fix ON true
 """
 _ON_DOCUMENT_CONFLICT = """
 ON CONFLICT (id) DO UPDATE SET
@@ -43,9 +61,10 @@ ON CONFLICT (id) DO UPDATE SET
     run_id = EXCLUDED.run_id, attempts = documents.attempts + 1,
     updated_at = now(), processed_at = now()
 """
-UPSERT_DOCUMENT = (_INSERT_DOCUMENTS
-                   + "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
-                   + _ON_DOCUMENT_CONFLICT)
+# One row of bound parameters, typed like the staging table's columns.
+_ROW_SOURCE = "FROM (SELECT " + ", ".join(
+    f"%s::{t} AS {c}" for c, t in zip(_DOCUMENT_COLUMNS, STAGE_DOCUMENT_TYPES)) + ") v"
+UPSERT_DOCUMENT = _INSERT_DOCUMENTS + _ROW_SOURCE + _CORRECTED + _ON_DOCUMENT_CONFLICT
 
 # A document skipped as unchanged keeps its results; only the paths it was seen under grow.
 ADD_PATHS = """
@@ -57,24 +76,24 @@ WHERE id = %s
 
 # The same upserts, set-based, from the staging tables below. A statement may touch a row only
 # once, so a batch repeating a document id or an input path takes the row-by-row statements.
-STAGE_TABLES = """
+STAGE_TABLES = f"""
 CREATE TEMP TABLE IF NOT EXISTS docpipe_stage_documents (
-    id text, paths text[], filename text, size bigint, mime text, pages integer, status text,
-    category text, confidence real, metadata text, text text, language text, converter text,
-    error_stage text, error_message text, run_id text
+    {", ".join(f"{c} {t}" for c, t in zip(_DOCUMENT_COLUMNS, STAGE_DOCUMENT_TYPES))}
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS docpipe_stage_inputs (
     path text, document_id text, run_id text, status text, duplicate_of text
 ) ON COMMIT DELETE ROWS
 """
-STAGE_DOCUMENT_TYPES = ["text", "text[]", "text", "int8", "text", "int4", "text", "text", "float4", "text",
-                        "text", "text", "text", "text", "text", "text"]
 
 # RETURNING attempts: above 1 means the document existed, so it may have chunks to replace.
-UPSERT_DOCUMENTS_STAGED = (_INSERT_DOCUMENTS + """
-SELECT id, paths, filename, size, mime, pages, status, category, confidence,
-       metadata::jsonb, text, language, converter, error_stage, error_message, run_id, now()
-FROM docpipe_stage_documents""" + _ON_DOCUMENT_CONFLICT + "RETURNING id, attempts\n")
+UPSERT_DOCUMENTS_STAGED = (_INSERT_DOCUMENTS + "FROM docpipe_stage_documents v" + _CORRECTED
+                           + _ON_DOCUMENT_CONFLICT + "RETURNING id, attempts\n")
+
+# The corrected categories of a batch's documents, to hand on with the batch (WriteToOpenSearch
+# indexes the Documents as they leave this writer, so they must carry what PostgreSQL now holds).
+CORRECTED_CATEGORIES = """
+SELECT document_id, value #>> '{}' FROM corrections WHERE field = 'category' AND document_id = ANY(%s)
+"""
 
 _ON_INPUT_CONFLICT = """
 ON CONFLICT (path) DO UPDATE SET
@@ -218,6 +237,7 @@ class PostgresWriter:
                     replaced = [row[0] for row in rows]
                 if replaced:
                     cur.execute("DELETE FROM chunks WHERE document_id = ANY(%s)", (replaced,))
+                self._apply_corrections(cur, processed)
                 with cur.copy("COPY chunks (document_id, idx, text, embedding) FROM STDIN "
                               "WITH (FORMAT BINARY)") as copy:
                     copy.set_types(["text", "int4", "text", "vector"])
@@ -269,6 +289,16 @@ class PostgresWriter:
             stages = sorted(stats)
             cur.execute(self.UPSERT_STAGE_STATS,
                         [self.run_id, stages, *([stats[st][i] for st in stages] for i in range(5))])
+
+    @staticmethod
+    def _apply_corrections(cur: psycopg.Cursor, docs: list[Document]) -> None:
+        """Give the batch's Documents the corrected categories the upsert kept, so the OpenSearch
+        sink downstream indexes what PostgreSQL holds (one small query per batch)."""
+        cur.execute(CORRECTED_CATEGORIES, ([d.id for d in docs],))
+        corrected = dict(cur.fetchall())
+        for doc in docs:
+            if doc.id in corrected:
+                doc.category, doc.confidence = corrected[doc.id], 1.0
 
     @staticmethod
     def _copy_rows(cur: psycopg.Cursor, table: str, types: list[str], rows: list[tuple]) -> None:

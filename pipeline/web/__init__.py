@@ -66,12 +66,24 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, opensearch=None) -> None:
+def same_origin(request: Request) -> bool:
+    """A form POST from this site: browsers send Origin with every POST, so a page of another site
+    posting here (cross-site request forgery, even against a server on localhost without a token)
+    is refused. Clients that send no Origin (curl, scripts) pass."""
+    origin = request.headers.get("origin")
+    return origin is None or urllib.parse.urlsplit(origin).netloc == request.headers.get("host")
+
+
+def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, opensearch=None,
+              categories: list[str] | None = None, correct=None) -> None:
     """Register the HTML routes and /static on `app`.
 
     embed(query) -> vector; authorized(request) -> bool; token_required() -> bool; opensearch
-    (OpenSearchSettings or None): the search box asks OpenSearch, like /api/search does.
+    (OpenSearchSettings or None): the search box asks OpenSearch, like /api/search does;
+    categories: what the document page's form offers; correct(doc_id, category, corrected_by): the
+    correction (store.correct_category, and OpenSearch's copy), shared with PATCH /api/documents/{id}.
     """
+    categories = list(categories or [])
     env = _environment()
     app.mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static")
 
@@ -121,6 +133,7 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
                                limit=PAGE_SIZE + 1, offset=offset, embedder=embed,
                                opensearch=opensearch)
             results, more = found[:PAGE_SIZE], len(found) > PAGE_SIZE
+        corrected = store.corrected_ids(dsn, [r["id"] for r in results])
 
         def page_url(at: int) -> str:
             params = {k: v for k, v in (("q", q), ("category", category), ("date_from", date_from),
@@ -129,7 +142,7 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
 
         return render("search.html", status_code=422 if error else 200, section="search", q=q,
                       category=category, date_from=date_from, date_to=date_to, offset=offset, error=error,
-                      results=results, more=more, page_size=PAGE_SIZE, page_url=page_url,
+                      results=results, more=more, page_size=PAGE_SIZE, page_url=page_url, corrected=corrected,
                       categories=queries.categories(dsn))
 
     @app.get("/documents/{doc_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -139,7 +152,43 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
         d = queries.document_detail(dsn, doc_id[:4096])
         if d is None:
             return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
-        return render("document.html", section="search", d=d)
+        return render_document(d, corrected=request.query_params.get("corrected") == "1")
+
+    def render_document(d: dict, status_code: int = 200, **context) -> HTMLResponse:
+        fix = next((c for c in d.get("corrections") or [] if c["field"] == store.CATEGORY_FIELD), None)
+        return render("document.html", status_code=status_code, section="search", d=d, fix=fix,
+                      categories=categories, **context)
+
+    @app.post("/documents/{doc_id}/category", include_in_schema=False)
+    async def correct_category(request: Request, doc_id: str):
+        """The document page's form: correct the category, then back to the page (no script needed)."""
+        if not same_origin(request):
+            return render("missing.html", status_code=403, section="search",
+                          what="Refused: the form was sent from another site.")
+        if not authorized(request):
+            return RedirectResponse("/login?" + urllib.parse.urlencode({"next": f"/documents/{doc_id}"}),
+                                    status_code=303)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        category = (form.get("category") or [""])[0]
+        corrected_by = ((form.get("corrected_by") or [""])[0].strip()
+                        or request.headers.get("x-user", "").strip() or "web")
+        error = None
+        if category not in categories:
+            error = f"Unknown category {category!r}: choose one of {', '.join(categories)}."
+        else:
+            try:
+                correct(doc_id, category, corrected_by)
+            except store.DocumentNotFound:
+                return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
+            except store.InvalidCorrection as exc:
+                error = f"Not corrected: {exc}."
+        if error is None:
+            return RedirectResponse(f"/documents/{urllib.parse.quote(doc_id, safe='')}?corrected=1#category",
+                                    status_code=303)
+        d = queries.document_detail(dsn, doc_id[:4096])
+        if d is None:
+            return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
+        return render_document(d, status_code=422, error=error)
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs_page(request: Request):
