@@ -42,23 +42,70 @@ def test_chunks_fit_the_model(embedder):
     assert all(c.vector is not None and c.vector.shape == (384,) for c in doc.chunks)
 
 
+@pytest.fixture(scope="module")
+def classifier():
+    """The default classifier: its own multilingual model (USE), the packaged learnt model."""
+    from transforms.backends.use import get_embedder
+
+    return EmbeddingClassifier(get_embedder(), load_categories(), threshold=0.3)
+
+
 @pytest.mark.parametrize("text, category", [
     (docs.INVOICE_TEXT, "invoice"), (docs.CONTRACT_TEXT, "contract"), (docs.RESUME_TEXT, "resume")])
-def test_zero_shot_classification(embedder, text, category):
-    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=0.3)
-    doc = Document(id="x", paths=["p"], text=text)
-    stage = Embedder(embedder, 200, 32, 100)
-    stage.chunk(doc)
-    stage.embed_batch([doc])
+def test_zero_shot_classification(classifier, text, category):
+    doc = Document(id="x", paths=["p.pdf"], filename="p.pdf", mime="application/pdf", pages=1, text=text)
     label, confidence = classifier.classify(doc)
     assert label == category and 0.3 <= confidence <= 1.0
 
 
-def test_low_confidence_is_other(embedder):
-    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=1.01)
+@pytest.mark.parametrize("text, category", [
+    ("Rechnung Nr. 2024-117\nRechnungsdatum: 03.05.2024\nPos. Menge Einzelpreis Gesamt\n1 Beratung 2 Std 95,00 190,00\n"
+     "Nettobetrag 190,00 EUR MwSt. 19 % 36,10 Gesamtbetrag 226,10 EUR\nZahlbar innerhalb von 14 Tagen. IBAN DE12 3456", "invoice"),
+    ("Facture N° FA-031\nDate de facture : 12/03/2024\nDésignation Quantité Prix unitaire HT\nTotal HT 100,00 TVA 20 % "
+     "Total TTC 120,00 €\nConditions de paiement : 30 jours", "invoice"),
+    ("Lebenslauf\nPersönliche Daten: Anna Schmidt, geboren 1990 in Köln\nBerufserfahrung: seit 2019 Softwareentwicklerin "
+     "bei Beispiel GmbH\nAusbildung: Studium der Informatik, Universität Bonn\nSprachen: Deutsch, Englisch", "resume"),
+    ("Contrato de prestación de servicios\nEntre las partes: la empresa, en adelante el Cliente, y el Proveedor.\n"
+     "Cláusula primera: objeto. Cláusula segunda: duración y rescisión. Ley aplicable y jurisdicción.", "contract"),
+])
+def test_other_languages_are_classified(classifier, text, category):
+    """German, French and Spanish documents: the model is multilingual and the words per language."""
+    doc = Document(id="x", paths=["p.pdf"], filename="p.pdf", mime="application/pdf", pages=1, text=text)
+    assert classifier.classify(doc)[0] == category
+
+
+def test_the_format_is_evidence_and_content_can_overrule_it(classifier):
+    slides = "Roadmap 2025\n\nGoals\n- grow\n- hire\n\nTimeline\n- Q1\n- Q2\n\nThank you!"
+    pptx = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    deck = Document(id="a", paths=["deck.pptx"], filename="deck.pptx", mime=pptx, pages=4, text=slides)
+    assert classifier.classify(deck)[0] == "presentation"
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    invoice = Document(id="b", paths=["inv.xlsx"], filename="inv.xlsx", mime=xlsx, pages=1,
+                       text=docs.INVOICE_TEXT)
+    assert classifier.classify(invoice)[0] == "invoice"
+
+
+def test_labelled_examples_change_the_answer(classifier):
+    """A category the descriptions cannot tell apart is learnt from one labelled example."""
+    from transforms.classify import Example
+
+    text = "Minutes of the weekly sync. Attendees: Ann, Bo. Action items: Ann to send the plan."
+    doc = Document(id="m", paths=["m.txt"], filename="m.txt", mime="text/plain", text=text)
+    before = classifier.classify(doc)[0]
+    target = "letter" if before != "letter" else "report"
+    vector = classifier.embedder.embed([text + " Next meeting on Monday."])[0]
+    classifier.set_examples([Example(category=target, vector=vector)])
+    try:
+        assert classifier.classify(doc)[0] == target
+    finally:
+        classifier.set_examples([])
+
+
+def test_low_confidence_is_other():
+    from transforms.backends.use import get_embedder
+
+    classifier = EmbeddingClassifier(get_embedder(), load_categories(), threshold=1.01)
     doc = Document(id="x", paths=["p"], text="x")
-    Embedder(embedder, 200, 32, 10).chunk(doc)
-    Embedder(embedder, 200, 32, 10).embed_batch([doc])
     assert classifier.classify(doc)[0] == OTHER
 
 
@@ -78,16 +125,15 @@ def test_classification_quality_floor_on_generated_corpus(embedder, tmp_path):
     from transforms.config import StageConfig
     from transforms.convert import Converter
 
+    from transforms.backends.use import get_embedder
+
     converter = Converter(StageConfig())
-    classifier = EmbeddingClassifier(embedder, load_categories(), threshold=0.0)
-    stage = Embedder(embedder, 200, 32, 100)
+    classifier = EmbeddingClassifier(get_embedder(), load_categories(), threshold=0.0)
     correct = 0
     for i in range(48):
         name, data, truth = generate_document(i, seed=5, scanned_share=0.0)
         doc = Document(id=str(i), paths=[name], filename=name.rsplit("/", 1)[-1])
         converter.convert(doc, data)
-        stage.chunk(doc)
-        stage.embed_batch([doc])
         correct += classifier.classify(doc)[0] == truth["category"]
     assert correct / 48 >= 0.85
 

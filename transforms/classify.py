@@ -1,11 +1,18 @@
 """Classify stage: assign a category and a confidence in [0, 1] to a document.
 
-Default backend: zero-shot by embedding similarity. The document's vector (mean of its first chunk
-vectors, computed once by the Embed stage) is compared with the vectors of each category's
-description and examples, embedded by the same model at set-up. Typical words of each kind of
-document ("Dear", "Total due", "Abstract") add a small, capped bonus: a sentence embedding sees what
-a text is about more than what kind of document it is, and those words carry the kind. No training
-data is needed; a user changes the categories by editing a YAML file.
+Default backend (`embedding`): evidence of several kinds, combined by a small learnt model
+(transforms/classify_model.py):
+- what the start of the text is about: its vector from a multilingual model (USE multilingual v3,
+  shipped in a wheel) against each category's descriptions and examples, written in several languages;
+- words that name the kind of document near its start ("Invoice", "Rechnung", "Facture") and words
+  typical of it further on, listed per language in categories.yaml;
+- what the file is: a prior P(category | format) learnt from labelled documents (a .pptx is probably
+  a presentation, an .eml an email) that content can still overrule;
+- the shape of its text (text per page, digits, table rows, blanks to fill in);
+- labelled examples, when there are any (--examples, and the corrections users made): the nearest
+  example of each category, so the classifier gets better with every label a user gives it.
+A user changes the categories by editing a YAML file; categories the learnt model does not know get
+a neutral prior and are decided by their descriptions, words and examples.
 """
 from __future__ import annotations
 
@@ -17,18 +24,30 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from transforms.embed import document_vector
+from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, SIMILARITY_SCALE, TITLE_WINDOW,
+                                       ClassifierModel, format_group, shape_features, softmax)
 from transforms.records import Document
 
 OTHER = "other"
 DEFAULT_CATEGORIES_FILE = os.path.join(os.path.dirname(__file__), "categories.yaml")
-# Softmax temperature over cosine similarities: MiniLM cosines of related texts differ by a few
-# hundredths, so a small temperature turns those gaps into a usable confidence.
-TEMPERATURE = 0.02
-FORMAT_BONUS = 0.08  # cosine bonus for a category that names the document's format
-CUE_WEIGHT = 0.04    # cosine bonus per typical word/phrase found...
-CUE_CAP = 3          # ...counting at most this many, so a long document cannot win on words alone
-CUE_WINDOW = 4000    # characters from the start where cues are looked for
+CLASSIFY_TEXT_CHARS = 2000  # the start of the text that is embedded: title, parties, headings
+
+
+def _flatten(words) -> list[str]:
+    """Cue lists are written per language ({en: [...], de: [...]}) or as one list."""
+    if isinstance(words, dict):
+        return [str(w) for listed in words.values() for w in (listed or [])]
+    return [str(w) for w in words or []]
+
+
+def _word_pattern(words: list[str]) -> re.Pattern | None:
+    words = [w.lower() for w in words if w.strip()]
+    if not words:
+        return None
+    # Whole words only where the word starts/ends with a word character ("[ ]" has none); \w is
+    # Unicode-aware, so "rechnung" does not match inside "rechnungsdatum".
+    return re.compile("|".join((r"(?<!\w)" if w[0].isalnum() else "") + re.escape(w)
+                               + (r"(?!\w)" if w[-1].isalnum() else "") for w in words))
 
 
 @dataclass
@@ -36,20 +55,17 @@ class Category:
     name: str
     description: str
     examples: list[str] = field(default_factory=list)
-    formats: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
     cues: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)  # older files: formats that suggest this category
 
-    def cue_pattern(self) -> re.Pattern | None:
-        if not self.cues:
-            return None
-        # Word boundaries only where the cue starts/ends with a word character ("[ ]" has none).
-        parts = [(r"\b" if c[0].isalnum() else "") + re.escape(c.lower()) + (r"\b" if c[-1].isalnum() else "")
-                 for c in self.cues]
-        return re.compile("|".join(parts))
+    def __post_init__(self):
+        self.title_pattern = _word_pattern(self.titles)
+        self.cue_pattern = _word_pattern(self.cues)
 
 
 def load_categories(path: str | None = None) -> list[Category]:
-    """Read categories from YAML or JSON: {name: {description, examples?, formats?}}."""
+    """Read categories from YAML or JSON: {name: {description, examples?, titles?, cues?}}."""
     path = path or DEFAULT_CATEGORIES_FILE
     with open(path, encoding="utf-8") as fh:
         raw = json.load(fh) if path.endswith(".json") else yaml.safe_load(fh)
@@ -64,30 +80,37 @@ def load_categories(path: str | None = None) -> list[Category]:
         if not isinstance(spec, dict) or not spec.get("description"):
             raise ValueError(f"{path}: category {name!r} needs a description")
         categories.append(Category(name=str(name), description=spec["description"],
-                                   examples=list(spec.get("examples") or []),
-                                   formats=list(spec.get("formats") or []),
-                                   cues=[str(c) for c in spec.get("cues") or []]))
+                                   examples=[str(e) for e in spec.get("examples") or []],
+                                   titles=_flatten(spec.get("titles")), cues=_flatten(spec.get("cues")),
+                                   formats=[str(f) for f in spec.get("formats") or []]))
     return categories
 
 
-FORMAT_OF_MIME = {
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "text/csv": "csv",
-    "application/pdf": "pdf",
-    "text/html": "html",
-}
+def classification_text(text: str | None) -> str:
+    return " ".join((text or "")[:CLASSIFY_TEXT_CHARS * 2].split())[:CLASSIFY_TEXT_CHARS]
+
+
+@dataclass
+class Example:
+    """A labelled document as the classifier keeps it: its category and vector."""
+    category: str
+    vector: np.ndarray
+    source: str = "examples"
+    key: str = ""
 
 
 class EmbeddingClassifier:
-    """Zero-shot classifier over any embedder with `embed(texts) -> unit vectors`."""
+    """Evidence + learnt model over any embedder with `embed(texts) -> unit vectors`."""
 
     name = "embedding"
 
-    def __init__(self, embedder, categories: list[Category], threshold: float):
+    def __init__(self, embedder, categories: list[Category], threshold: float,
+                 model: ClassifierModel | None = None, examples: list[Example] | None = None):
+        self.embedder = embedder
         self.categories = categories
+        self.names = [c.name for c in categories]
         self.threshold = threshold
+        self.model = model or ClassifierModel.load()
         texts, owners = [], []
         for index, cat in enumerate(categories):
             for text in [cat.description, *cat.examples]:
@@ -95,30 +118,55 @@ class EmbeddingClassifier:
                 owners.append(index)
         self.prototypes = embedder.embed(texts)  # (n_prototypes, dim), unit length
         self.owners = np.asarray(owners)
-        self.cue_patterns = [cat.cue_pattern() for cat in categories]
+        self.set_examples(examples or [])
 
-    def scores(self, vector: np.ndarray, text: str = "", fmt: str | None = None) -> np.ndarray:
-        """Per category: best cosine similarity to its prototypes, plus cue and format bonuses."""
-        sims = self.prototypes @ vector
+    def set_examples(self, examples: list[Example]) -> None:
+        known = [e for e in examples if e.category in self.names]
+        self.examples = known
+        self.example_vectors = np.stack([e.vector for e in known]) if known else None
+        self.example_owners = np.asarray([self.names.index(e.category) for e in known])
+
+    def _nearest(self, vector: np.ndarray, vectors: np.ndarray, owners: np.ndarray) -> np.ndarray:
+        sims = vectors @ vector
         best = np.full(len(self.categories), -1.0)
-        np.maximum.at(best, self.owners, sims)
-        window = text[:CUE_WINDOW].lower()
-        for i, cat in enumerate(self.categories):
-            pattern = self.cue_patterns[i]
-            if pattern is not None and window:
-                found = {m.group(0) for m in pattern.finditer(window)}
-                best[i] += CUE_WEIGHT * min(len(found), CUE_CAP)
-            if fmt and fmt in cat.formats:
-                best[i] += FORMAT_BONUS
+        np.maximum.at(best, owners, sims)
         return best
 
-    def classify(self, doc: Document) -> tuple[str, float]:
-        vector = document_vector(doc)
+    def evidence(self, vector: np.ndarray, text: str, group: str) -> np.ndarray:
+        """(categories, len(EVIDENCE)): the model's inputs for one document."""
+        ev = np.zeros((len(self.categories), len(EVIDENCE)))
+        ev[:, 0] = SIMILARITY_SCALE * self._nearest(vector, self.prototypes, self.owners)
+        lowered = " ".join(text[:CUE_WINDOW * 2].split()).lower()
+        head, window = lowered[:TITLE_WINDOW], lowered[:CUE_WINDOW]
+        for i, cat in enumerate(self.categories):
+            if cat.title_pattern is not None and cat.title_pattern.search(head):
+                ev[i, 1] = 1.0
+            if cat.cue_pattern is not None and window:
+                found = {m.group(0) for m in cat.cue_pattern.finditer(window)}
+                ev[i, 2] = min(len(found), CUE_CAP) / CUE_CAP
+        prior = self.model.prior(group, self.names)
+        for i, cat in enumerate(self.categories):  # a user's category that names formats (older files)
+            if group in cat.formats and cat.name not in self.model.categories:
+                prior[i] = max(prior)
+        ev[:, 3] = np.log(prior / prior.sum())
+        if self.example_vectors is not None:
+            nearest = self._nearest(vector, self.example_vectors, self.example_owners)
+            ev[:, 4] = SIMILARITY_SCALE * np.where(nearest > -1.0, nearest, 0.0)
+        return ev
+
+    def probabilities(self, doc: Document, vector: np.ndarray | None = None) -> np.ndarray:
         if vector is None:
-            return OTHER, 0.0
-        scores = self.scores(vector, doc.text or "", FORMAT_OF_MIME.get(doc.mime or ""))
-        probs = np.exp((scores - scores.max()) / TEMPERATURE)
-        probs /= probs.sum()
+            vector = self.embedder.embed([classification_text(doc.text)])[0]
+        group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages,
+                             doc.converter)
+        evidence = self.evidence(vector, doc.text or "", group)
+        use_examples = self.example_vectors is not None
+        scores = self.model.scores(evidence, shape_features(doc.text or "", doc.pages), self.names,
+                                   with_examples=use_examples)
+        return softmax(scores)
+
+    def classify(self, doc: Document) -> tuple[str, float]:
+        probs = self.probabilities(doc)
         best = int(np.argmax(probs))
         confidence = round(float(probs[best]), 4)
         if confidence < self.threshold:

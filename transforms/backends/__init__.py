@@ -31,10 +31,12 @@ def load_embedder(config: StageConfig):
 
 def load_classifier(config: StageConfig):
     if config.classifier == "embedding":
+        from transforms.backends.use import get_embedder
         from transforms.classify import EmbeddingClassifier, load_categories
 
-        return EmbeddingClassifier(load_embedder(config), load_categories(config.categories_file),
-                                   config.classify_threshold)
+        # Its own multilingual model, whatever embeds the chunks for search (see backends/use.py).
+        return EmbeddingClassifier(get_embedder(max(1, config.model_threads)),
+                                   load_categories(config.categories_file), config.classify_threshold)
     if config.classifier == "ollama":
         from transforms.backends import ollama
         from transforms.classify import load_categories
