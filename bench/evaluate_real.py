@@ -44,12 +44,15 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str | None:
+    """HEAD's short hash, with "+changes" when tracked files differ from it (the run used those)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                                 capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+    return (head + ("+changes" if changed else "")) or None
 
 
 # -- running the pipeline --------------------------------------------------------------------------
