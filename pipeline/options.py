@@ -76,6 +76,10 @@ class DocPipelineOptions(PipelineOptions):
                             help="Classification backend. Default: %(default)s (zero-shot, embedding similarity)")
         parser.add_argument("--categories", dest="categories_file", default=None,
                             help="YAML/JSON file of categories and descriptions (default: the packaged set).")
+        parser.add_argument("--examples", dest="examples_dir", default=None,
+                            help="Folder of labelled documents (labels.csv with file,category, or one "
+                                 "sub-folder per category): the classifier learns from them. Their vectors "
+                                 "are cached in the store; corrections made by users are used too.")
         parser.add_argument("--classify-threshold", dest="classify_threshold", type=float,
                             default=d.classify_threshold,
                             help="Confidence below which a document is `other`. Default: %(default)s")
@@ -144,6 +148,7 @@ def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
         convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
         recycle_after=opts.recycle_after, classifier=opts.classifier,
         categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,
+        examples_dir=os.path.abspath(opts.examples_dir) if opts.examples_dir else None,
         classify_threshold=opts.classify_threshold, extractor=opts.extractor, embedder=opts.embedder,
         chunk_tokens=opts.chunk_tokens, chunk_overlap=opts.chunk_overlap,
         embed_batch_size=opts.embed_batch_size, embed_precision=opts.embed_precision,

@@ -110,6 +110,29 @@ def validate(opts: DocPipelineOptions) -> None:
         raise UsageError("--chunk-overlap must be >= 0 and smaller than --chunk-tokens")
     if opts.categories_file and not os.path.exists(opts.categories_file):
         raise UsageError(f"categories file not found: {opts.categories_file}")
+    if opts.examples_dir and not os.path.isdir(opts.examples_dir):
+        raise UsageError(f"--examples: not a folder: {opts.examples_dir}")
+
+
+def with_examples(config, dsn: str):
+    """The classifier's labelled examples (--examples and the store's corrections), prepared once here
+    and shipped to the workers inside the stage configuration."""
+    import dataclasses
+
+    from transforms.classify import load_categories
+    from transforms.examples import ExamplesError, prepare_examples
+
+    names = [c.name for c in load_categories(config.categories_file)]
+    try:
+        examples, counts = prepare_examples(config.examples_dir, dsn, names, config)
+    except ExamplesError as exc:
+        raise UsageError(str(exc)) from None
+    if examples or config.examples_dir:
+        skipped = ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in ("unknown_category", "unreadable")
+                            if counts[k])
+        print(f"Classifier examples: {counts['folder']} from --examples, {counts['corrections']} from corrections "
+              f"({counts['embedded']} newly embedded{'; skipped ' + skipped if skipped else ''})", flush=True)
+    return dataclasses.replace(config, examples=tuple(examples))
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -139,6 +162,8 @@ def run(argv: list[str] | None = None) -> dict:
     # (more threads than cores only adds contention), else the libraries' default on a cluster.
     threads = opts.model_threads or (max(1, (os.cpu_count() or 1) // workers) if workers else 0)
     config = stage_config(opts, model_threads=threads)
+    if config.classifier == "embedding":
+        config = with_examples(config, dsn)
     search_index = opensearch_settings(opts)  # OpenSearch sink, None unless --opensearch-url
     # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
     # otherwise fragment memory and grow over a long run. Inherited by local worker processes.

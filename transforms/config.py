@@ -21,6 +21,10 @@ class StageConfig:
     classifier: str = "embedding"
     categories_file: str | None = None    # YAML/JSON; None = the packaged default set
     classify_threshold: float = 0.30      # below this confidence the category is `other`
+    examples_dir: str | None = None       # --examples: labelled documents the classifier learns from
+    # The prepared examples (transforms.examples.Example: category + vector), from --examples and the
+    # store's corrections; filled by pipeline.run before the pipeline starts and shipped to workers.
+    examples: tuple = ()
     extractor: str = "rules"
     embedder: str = "minilm"
     chunk_tokens: int = 200

@@ -36,7 +36,8 @@ def load_classifier(config: StageConfig):
 
         # Its own multilingual model, whatever embeds the chunks for search (see backends/use.py).
         return EmbeddingClassifier(get_embedder(max(1, config.model_threads)),
-                                   load_categories(config.categories_file), config.classify_threshold)
+                                   load_categories(config.categories_file), config.classify_threshold,
+                                   examples=list(config.examples))
     if config.classifier == "ollama":
         from transforms.backends import ollama
         from transforms.classify import load_categories
