@@ -31,9 +31,12 @@ import sys
 from typing import Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from pipeline import cli, metrics, store, web
 from pipeline.search import MAX_LIMIT, run_search
@@ -64,6 +67,10 @@ class CorrectedDocument(BaseModel):
     corrections: list[Correction]
     opensearch: str | None = Field(None, description="with --opensearch-url: 'updated', 'not indexed', or why "
                                    "OpenSearch was not updated (pipeline.reindex --all carries it over)")
+
+
+# Declared on the endpoints that answer 404 (the OpenAPI description lists every 4xx it can give).
+NOT_FOUND = {404: {"model": Message, "description": "not found"}}
 
 
 def category_names(path: str | None = None) -> list[str]:
@@ -117,6 +124,17 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
         if not authorized(request):
             raise HTTPException(status_code=401, detail="missing or wrong bearer token")
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """FastAPI's answer, except that a 405 lists in `Allow` every method the path has: one route
+        per method (GET and PATCH /api/documents/{id}), and Starlette names only the first's."""
+        if exc.status_code == 405:
+            path = request.url.path
+            allowed = sorted({m for r in app.router.routes if isinstance(r, Route) and r.path_regex.match(path)
+                              for m in r.methods or ()})
+            exc = StarletteHTTPException(405, exc.detail, headers={"Allow": ", ".join(allowed)})
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(store.StoreError)
     async def store_error(_request, exc):
         return JSONResponse(status_code=503, content={"detail": str(exc)})
@@ -147,18 +165,18 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
                              opensearch=opensearch)
         return {"query": q, "limit": limit, "offset": offset, "results": _jsonable(results)}
 
-    @app.get("/api/status/{doc_id}", dependencies=[Depends(require_token)])
+    @app.get("/api/status/{doc_id}", dependencies=[Depends(require_token)], responses=NOT_FOUND)
     def document(doc_id: str):
         found = store.document_status(dsn, doc_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no document {doc_id!r}")
         return _jsonable(found)
 
-    @app.get("/api/status", dependencies=[Depends(require_token)])
+    @app.get("/api/status", dependencies=[Depends(require_token)], responses=NOT_FOUND)
     def document_by_path(path: str = Query(..., max_length=4096)):
         return document(path)
 
-    @app.get("/api/batch-status/{run_id}", dependencies=[Depends(require_token)])
+    @app.get("/api/batch-status/{run_id}", dependencies=[Depends(require_token)], responses=NOT_FOUND)
     def run_status(run_id: str):
         found = queries.run_detail(dsn, run_id)
         if found is None:
@@ -169,7 +187,7 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
     def runs(limit: int = Query(20, ge=1, le=MAX_LIMIT)):
         return _jsonable(store.list_runs(dsn, limit))
 
-    @app.get("/api/documents/{doc_id}", dependencies=[Depends(require_token)])
+    @app.get("/api/documents/{doc_id}", dependencies=[Depends(require_token)], responses=NOT_FOUND)
     def document_detail(doc_id: str = Path(..., max_length=4096)):
         found = queries.document_detail(dsn, doc_id)
         if found is None:
@@ -221,7 +239,8 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
     app.add_api_route("/api/documents/{doc_id}", correct_document, methods=["PATCH"],
                       dependencies=[Depends(require_token)], response_model=CorrectedDocument,
                       summary="Correct a document's category",
-                      responses={401: {"model": Message, "description": "missing or wrong bearer token"},
+                      responses={400: {"model": Message, "description": "a body that is not UTF-8 JSON"},
+                                 401: {"model": Message, "description": "missing or wrong bearer token"},
                                  404: {"model": Message, "description": "no document with this id"},
                                  503: {"model": Message, "description": "the database cannot be used"}})
 

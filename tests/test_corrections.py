@@ -229,6 +229,14 @@ def test_openapi_declares_the_patch(api):
     body = spec["components"]["schemas"][operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                                          .rsplit("/", 1)[-1]]
     assert body["properties"]["category"]["enum"] == CATEGORIES and "other" in CATEGORIES
+    # A method the path does not have: 405, and Allow names both of its routes' methods.
+    request = urllib.request.Request(f"{api}/api/documents/a", method="DELETE")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 405 and {"GET", "PATCH"} <= set(refused.value.headers["Allow"].split(", "))
+    # A body that is not UTF-8: the declared 400.
+    status, body = call(f"{api}/api/documents/a", "PATCH", raw=b'{"category": "\xff"}')
+    assert status in (400, 422) and str(status) in operation["responses"]
 
 
 def test_serve_categories_option(tmp_path, dsn):
