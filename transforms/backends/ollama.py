@@ -23,6 +23,7 @@ import collections
 import itertools
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -413,6 +414,21 @@ def validate_value(kind: str, value):
 
 # -- classifier ---------------------------------------------------------------------------------
 
+def describe_file(doc: Document) -> str:
+    """The file's format as evidence for the model, as the embedding classifier's prior uses it
+    (a .pptx is probably a presentation, an .eml an email; the content may still say otherwise)."""
+    from transforms.classify_model import format_group
+
+    group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages, doc.converter)
+    what = {"email": "an email message", "slides": "a slide deck (presentation file)",
+            "sheet": "a spreadsheet file", "wordproc": "a word-processor document", "html": "a web page",
+            "plain": "a plain-text file", "image": "an image (photo or scan, text read by OCR)",
+            "pdf_scan": "a scanned PDF (text read by OCR)", "pdf_1p": "a one-page PDF",
+            "pdf_multi": f"a PDF of {doc.pages or 'several'} pages"}.get(group)
+    name = os.path.basename(doc.filename or "")
+    return (f"The file is {what}" + (f", named {name!r}" if name else "") + ". ") if what else ""
+
+
 class OllamaClassifier:
     """A vision model looks at the first page (and reads the start of the text) and names the category."""
 
@@ -443,7 +459,7 @@ class OllamaClassifier:
         text = (doc.text or "")[:CLASSIFY_TEXT_CHARS]
         page = "The first page is attached as an image. " if doc.page_image else ""
         message = {"role": "user",
-                   "content": f"{self.instructions}\n\n{page}The start of its text:\n<document>\n{text}\n</document>"}
+                   "content": f"{self.instructions}\n\n{describe_file(doc)}{page}The start of its text:\n<document>\n{text}\n</document>"}
         if doc.page_image:
             message["images"] = [base64.b64encode(doc.page_image).decode("ascii")]
         messages = [message]
