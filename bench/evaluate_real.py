@@ -111,10 +111,14 @@ def fetch_runs(dsn: str, run_ids) -> list[dict]:
     with store.session(dsn) as conn:
         rows = conn.execute("SELECT id, status, started_at, finished_at, counts FROM runs "
                             "WHERE id = ANY(%s) ORDER BY started_at", (sorted(run_ids),)).fetchall()
+    stages = store.stage_stats(dsn, [r["id"] for r in rows])
     return [{"id": r["id"], "status": r["status"],
              "wall_seconds": (r["counts"] or {}).get("wall_seconds"),
              "documents": (r["counts"] or {}).get("documents"),
-             "documents_per_second": (r["counts"] or {}).get("documents_per_second")} for r in rows]
+             "documents_per_second": (r["counts"] or {}).get("documents_per_second"),
+             # seconds spent in each stage, summed over documents and workers
+             "stage_seconds": {st["stage"]: round(st["ms_sum"] / 1000, 1) for st in stages.get(r["id"], [])}}
+            for r in rows]
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -172,6 +176,9 @@ def format_report(report: dict) -> str:
     for run in report["runs_in_store"]:
         out.append(f"  store run {run['id']} ({run['status']}): {run['documents']} documents in "
                    f"{run['wall_seconds']} s, {run['documents_per_second']} documents/s")
+        if run["stage_seconds"]:
+            out.append("    seconds per stage (summed over documents and workers): " + ", ".join(
+                f"{k} {v}" for k, v in sorted(run["stage_seconds"].items(), key=lambda kv: -kv[1])))
     out += ["", f"Classification accuracy {_pct(c['accuracy'])} ({c['correct']}/{c['n']}; failed or "
                 f"missing count as wrong), macro F1 {_pct(c['macro_f1'])}",
             f"  {'category':<18} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8} {'predicted':>9}"]

@@ -134,13 +134,16 @@ def test_extraction_scores_every_truth_value_strictly():
 
 def test_report_formats_without_a_run():
     report = {"folder": "/f", "measured_at": "t", "commit": "abc", "machine": {"cpu": "CPU", "cores": 2},
-              "pipeline_options": [], "files": 1, "run": None, "runs_in_store": [],
+              "pipeline_options": [], "files": 1, "run": None,
+              "runs_in_store": [{"id": "r", "status": "completed", "wall_seconds": 9.0, "documents": 1,
+                                 "documents_per_second": 0.1, "stage_seconds": {"convert": 5.0, "embed": 7.5}}],
               "classification": s.score_classification(
                   [{"file": "a", "category": "invoice", "language": "en", "format": "pdf"}], {}),
               "extraction": s.score_extraction({"a": {"currency": "EUR"}}, {})}
     text = evaluate_real.format_report(report)
     assert "Classification accuracy 0.000 (0/1" in text and "a: invoice -> (missing)" in text
     assert "currency         0.000  (0/1, found 0)" in text
+    assert "seconds per stage (summed over documents and workers): embed 7.5, convert 5.0" in text
 
 
 # -- the gate ----------------------------------------------------------------------------------------
