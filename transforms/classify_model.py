@@ -34,6 +34,7 @@ SIMILARITY_SCALE = 20.0   # cosines of USE differ by hundredths: scaled so weigh
 TITLE_WINDOW = 400        # characters where a title word counts
 CUE_WINDOW = 4000         # characters where cue words are looked for
 CUE_CAP = 5
+SHAPE_WINDOW = 20000      # characters the shape is measured on (a whole book would cost ~20 ms more)
 SHAPE = ("chars_per_page", "digit_share", "table_lines", "line_length", "blanks", "length")
 
 IMAGE_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp"}
@@ -82,18 +83,19 @@ def format_group(filename: str, mime: str | None, pages: int | None, converter: 
 def shape_features(text: str, pages: int | None) -> np.ndarray:
     """Language-independent shape of the text: slides have little text per page, statistical reports
     and spreadsheets many digits and table rows, forms blanks to fill in. Each scaled to about [0, 1]."""
-    text = text or ""
+    length = len(text or "")
+    text = (text or "")[:SHAPE_WINDOW]
     lines = [line for line in text.splitlines() if line.strip()]
     non_space = sum(1 for ch in text if not ch.isspace()) or 1
     mean_line = sum(len(line) for line in lines) / len(lines) if lines else 0.0
     blanks = text.count("__") + text.count("☐") + text.count("[ ]") + text.count("…..")
     return np.array([
-        math.log1p(len(text) / pages) / 10 if pages else 0.0,
+        math.log1p(length / pages) / 10 if pages else 0.0,
         sum(ch.isdigit() for ch in text) / non_space,
         sum(1 for line in lines if line.lstrip().startswith("|")) / (len(lines) or 1),
         math.log1p(mean_line) / 5,
         min(1.0, blanks / 20),
-        math.log1p(len(text)) / 12,
+        math.log1p(length) / 12,
     ])
 
 
