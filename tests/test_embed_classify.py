@@ -158,3 +158,19 @@ def test_text_longer_than_the_model_window_is_truncated_not_an_error(embedder):
     vectors = embedder.embed([head, head + " unrelated words about gardening and tomatoes" * 200])
     assert len(embedder.token_offsets(head + " tail" * 600)) > 600  # chunking still sees every token
     assert float(vectors[0] @ vectors[1]) > 0.999
+
+
+def test_a_users_own_category_with_formats_gets_the_format_prior(tmp_path):
+    """A category the learnt model never saw: neutral prior, or the strongest where its file says
+    `formats: [pptx]` (the older way to say a .pptx suggests it)."""
+    from transforms.backends.use import get_embedder
+
+    path = tmp_path / "c.yaml"
+    path.write_text("memo: {description: An internal memo to staff}\n"
+                    "deck: {description: Slides of a talk, formats: [pptx]}\n")
+    classifier = EmbeddingClassifier(get_embedder(), load_categories(str(path)), threshold=0.0)
+    pptx = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+    doc = Document(id="d", paths=["t.pptx"], filename="t.pptx", mime=pptx, pages=3, text="Welcome\n\nPlans")
+    ev = classifier.evidence(classifier.embedder.embed(["Welcome Plans"])[0], doc.text, "slides")
+    assert ev[1, 3] > ev[0, 3]  # deck's prior above memo's for a slide deck
+    assert classifier.classify(doc)[0] == "deck"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, SIMILARITY_SCALE, TITLE_WINDOW,
-                                       ClassifierModel, format_group, shape_features, softmax)
+from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, GROUP_BY_EXTENSION, SIMILARITY_SCALE,
+                                       TITLE_WINDOW, ClassifierModel, format_group, shape_features, softmax)
 from transforms.records import Document
 
 OTHER = "other"
@@ -81,6 +81,8 @@ class Category:
     def __post_init__(self):
         self.title_words = WordList(self.titles)
         self.cue_words = WordList(self.cues)
+        # `formats: [pptx]` of older files, as the format groups the model's prior is kept by
+        self.format_groups = {GROUP_BY_EXTENSION.get(f.lower().lstrip("."), f) for f in self.formats}
 
 
 def load_categories(path: str | None = None) -> list[Category]:
@@ -162,9 +164,14 @@ class EmbeddingClassifier:
                 ev[i, 1] = 1.0
             ev[i, 2] = min(len(cat.cue_words.found(window)), CUE_CAP) / CUE_CAP
         prior = self.model.prior(group, self.names)
-        for i, cat in enumerate(self.categories):  # a user's category that names formats (older files)
-            if group in cat.formats and cat.name not in self.model.categories:
-                prior[i] = max(prior)
+        # A user's category that names this format (`formats:`) and that the model does not know is
+        # raised as much as the model's likeliest category for the format is above an average one
+        # (a .pptx: presentation's odds).
+        table = list((self.model.format_prior.get(group) or {}).values())
+        lift = max(table) * len(table) if table else 1.0
+        for i, cat in enumerate(self.categories):
+            if group in cat.format_groups and cat.name not in self.model.categories:
+                prior[i] *= lift
         ev[:, 3] = np.log(prior / prior.sum())
         if self.example_vectors is not None:
             nearest = self._nearest(vector, self.example_vectors, self.example_owners)
