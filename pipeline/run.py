@@ -268,7 +268,24 @@ def stop_on_signals() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
+def print_help() -> None:
+    """The pipeline's own options. Beam's PipelineOptions answers --help with its bare base parser
+    (only `-h`), so the help is built here from DocPipelineOptions."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.run", description=(
+        "Convert, classify, extract, embed and store every document of --input."),
+        epilog="Beam's own options (--runner, --direct_num_workers, --job_endpoint, ...) pass through "
+               "to Beam; see README.md for runners, profiles and examples.")
+    DocPipelineOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print_help()
+        return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop_on_signals()
     try:
