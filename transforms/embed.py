@@ -5,7 +5,6 @@ truncation) and chunks overlap by a few tokens so a sentence cut at a boundary i
 """
 from __future__ import annotations
 
-import numpy as np
 
 from transforms.records import Chunk, Document
 
@@ -58,16 +57,3 @@ class Embedder:
         for chunk, vector in zip(pieces, vectors):
             chunk.vector = vector
 
-
-def document_vector(doc: Document, first_chunks: int = 4) -> np.ndarray | None:
-    """A unit vector for the whole document: the mean of its first chunks.
-
-    The start of a document (title, parties, headings) says most about what kind of document it is;
-    averaging a few windows keeps one odd chunk from deciding.
-    """
-    vectors = [c.vector for c in doc.chunks[:first_chunks] if c.vector is not None]
-    if not vectors:
-        return None
-    mean = np.mean(vectors, axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm else None
