@@ -5,7 +5,6 @@ truncation) and chunks overlap by a few tokens so a sentence cut at a boundary i
 """
 from __future__ import annotations
 
-
 from transforms.records import Chunk, Document
 
 
