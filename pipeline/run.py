@@ -177,6 +177,10 @@ def run(argv: list[str] | None = None) -> dict:
     if retry_paths is not None:  # known now; a listing would record it otherwise
         store.record_paths_total(dsn, run_id, len(retry_paths))
 
+    # The reads above (examples, corrections, failed paths) cached a connection in this thread; the
+    # counts at the end must not reuse it after idling through the run: a database restart meanwhile
+    # would make its first use fail.
+    store.close_session(dsn)
     print(f"Run {run_id}: processing {input_spec} into PostgreSQL {store.mask_dsn(dsn)}", flush=True)
     refresh = None
     if search_index:

@@ -195,6 +195,14 @@ def session(dsn: str):
         raise
 
 
+def close_session(dsn: str) -> None:
+    """Close this thread's cached read connection, for a long-running command that read the store once
+    at start: a connection left idle through a database restart fails at its next use."""
+    conn = _local.__dict__.get("connections", {}).pop(dsn, None)
+    if conn is not None:
+        conn.close()
+
+
 def migrate(dsn: str, embedding_dim: int = EMBEDDING_DIM) -> int:
     """Create or upgrade the schema, with chunk vectors of the embedder's dimension; returns the
     schema version now in place."""
