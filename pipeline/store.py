@@ -27,7 +27,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -148,6 +148,35 @@ MIGRATIONS: dict[int, str] = {
         vector      real[] NOT NULL,
         created_at  timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (content_id, embedder)
+    );
+    """,
+    # Files sent in over HTTP (POST /api/documents, pipeline/inbox.py): one row per file of an upload
+    # batch, with its document id (content hash), where it went in the inbox and what happened on
+    # arrival; GET /api/batch-status/{id} follows the documents from there. And what a folder watch
+    # (pipeline.run --watch, pipeline/sync.py) saw at its last cycle, per watched root and path, so the
+    # next cycle (or a restarted watch) processes only what changed.
+    5: """
+    CREATE TABLE IF NOT EXISTS uploads (
+        batch_id    text NOT NULL,
+        idx         integer NOT NULL,
+        filename    text NOT NULL,
+        document_id text,
+        path        text,
+        size        bigint,
+        arrival     text NOT NULL,      -- 'stored' | 'duplicate' | 'refused'
+        error       text,
+        received_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (batch_id, idx)
+    );
+    CREATE INDEX IF NOT EXISTS uploads_document_idx ON uploads (document_id);
+    CREATE TABLE IF NOT EXISTS watched_files (
+        root     text NOT NULL,
+        path     text NOT NULL,
+        size     bigint NOT NULL,
+        mtime    double precision NOT NULL,
+        run_id   text,
+        seen_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (root, path)
     );
     """,
 }
