@@ -27,7 +27,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -178,6 +178,16 @@ MIGRATIONS: dict[int, str] = {
         seen_at  timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (root, path)
     );
+    """,
+    # Members of containers (issue 16): an archive member or an email attachment is its own document,
+    # at a path like `mail.eml!/invoice.pdf`. Per path (inputs) the container it came out of and its
+    # name inside it; per document the same for its primary path, so a page can link both ways.
+    6: """
+    ALTER TABLE inputs ADD COLUMN IF NOT EXISTS parent_id text;
+    ALTER TABLE inputs ADD COLUMN IF NOT EXISTS member_name text;
+    CREATE INDEX IF NOT EXISTS inputs_parent_idx ON inputs (parent_id);
+    ALTER TABLE documents ADD COLUMN IF NOT EXISTS parent_id text;
+    ALTER TABLE documents ADD COLUMN IF NOT EXISTS member_name text;
     """,
 }
 
