@@ -34,10 +34,10 @@ def test_v2_database_migrates_to_current_keeping_its_rows(pg_server):
     # status and /metrics read a store that only pipeline.run migrates: no live figures, no error.
     assert store.stage_stats(dsn, ["old-run"]) == {}
 
-    assert store.migrate(dsn) == store.SCHEMA_VERSION == 4
-    assert store.schema_version(dsn) == 4
+    assert store.migrate(dsn) == store.SCHEMA_VERSION
+    assert store.schema_version(dsn) == store.SCHEMA_VERSION
     with psycopg.connect(dsn) as conn:
-        assert {"run_stage_stats", "corrections", "example_vectors"} <= _tables(conn)
+        assert {"run_stage_stats", "corrections", "example_vectors", "uploads", "watched_files"} <= _tables(conn)
         assert conn.execute("SELECT id FROM documents").fetchall() == [("d1",)]
         assert conn.execute("SELECT id FROM runs").fetchall() == [("old-run",)]
         assert conn.execute("SELECT value->>'embedder' FROM settings").fetchone()[0] == "minilm"
@@ -51,10 +51,11 @@ def test_migrate_is_idempotent(pg_server):
     with psycopg.connect(dsn) as conn:
         conn.execute("INSERT INTO run_stage_stats (run_id, stage, documents_ok, ms_count, ms_sum, ms_max) "
                      "VALUES ('r', 'convert', 3, 3, 30.0, 12.5)")
-    assert store.migrate(dsn) == 4 and store.migrate(dsn) == 4
+    assert store.migrate(dsn) == store.SCHEMA_VERSION and store.migrate(dsn) == store.SCHEMA_VERSION
     with psycopg.connect(dsn) as conn:
         # Each version recorded once; the rows written after the upgrade are untouched.
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == \
+            list(range(1, store.SCHEMA_VERSION + 1))
         assert conn.execute("SELECT documents_ok, ms_count, ms_sum, ms_max FROM run_stage_stats").fetchall() == \
             [(3, 3, 30.0, 12.5)]
 
