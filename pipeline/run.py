@@ -249,12 +249,27 @@ def format_summary(s: dict) -> str:
         f"  completed            {s['completed']}",
         f"  failed               {s['failed']}  ({failed})",
         f"  skipped, unchanged   {s['skipped_unchanged']}",
+        *_chunk_line(s.get("beam", {}).get("counters", {})),
         *([f"  waiting for index    {s['index_pending']}  (python -m pipeline.reindex)"]
           if s.get("index_pending") else []),
         f"  by category          {categories or '-'}",
         f"  throughput           {s['documents_per_second'] or 0:.2f} documents/s",
         f"  results              PostgreSQL {s['dsn']}",
     ])
+
+
+def _chunk_line(counters: dict) -> list[str]:
+    """Chunks embedded, and those the Embed stage spared the model (not text, or repeated), from
+    the run's Beam metrics; nothing when the runner reported none."""
+    if "chunks_embedded" not in counters:
+        return []
+    from transforms.chunk_filter import REASONS
+
+    skipped = {r: counters.get(f"chunks_skipped_{r}", 0) for r in REASONS}
+    reasons = ", ".join(f"{r} {n}" for r, n in skipped.items() if n)
+    return [f"  chunks               {counters['chunks_embedded']} stored; not embedded: "
+            f"{sum(skipped.values())} not text{f' ({reasons})' if reasons else ''}, "
+            f"{counters.get('chunks_deduplicated', 0)} repeats of another chunk"]
 
 
 def _interrupt(signum, _frame):

@@ -194,6 +194,12 @@ class EmbedDocuments(beam.DoFn):
         self._embedder = None  # loaded on the first pending document: a rerun that skips all never pays
         self.metrics = _StageMetrics(STAGE_EMBED)
         self.chunks = Metrics.counter(NAMESPACE, "chunks_embedded")
+        # Windows not embedded because they are not text (transforms.chunk_filter), by reason, and
+        # chunks that reused the vector of an identical chunk in the same model call.
+        from transforms.chunk_filter import REASONS
+
+        self.skipped = {reason: Metrics.counter(NAMESPACE, f"chunks_skipped_{reason}") for reason in REASONS}
+        self.reused = Metrics.counter(NAMESPACE, "chunks_deduplicated")
 
     @property
     def embedder(self):
@@ -205,6 +211,10 @@ class EmbedDocuments(beam.DoFn):
                                       self.config.chunk_overlap, self.config.max_chunks)
         return self._embedder
 
+    def _chunk(self, doc: Document) -> None:
+        for reason, n in self.embedder.chunk(doc).items():
+            self.skipped[reason].inc(n)
+
     def process(self, batch: list[Document]):
         pending = [d for d in batch if d.is_pending]
         if not pending:
@@ -212,14 +222,14 @@ class EmbedDocuments(beam.DoFn):
             return
         start = time.perf_counter()
         for doc in pending:
-            _guarded(doc, STAGE_EMBED, self.embedder.chunk)
+            _guarded(doc, STAGE_EMBED, self._chunk)
         ready = [d for d in pending if d.is_pending]
         try:
-            self.embedder.embed_batch(ready)
+            self.reused.inc(self.embedder.embed_batch(ready))
         except Exception:
             # Find the document that broke the batch instead of failing all of them.
             for doc in ready:
-                _guarded(doc, STAGE_EMBED, lambda d: self.embedder.embed_batch([d]))
+                _guarded(doc, STAGE_EMBED, lambda d: self.reused.inc(self.embedder.embed_batch([d])))
         # One model call serves the whole batch: each document is charged an equal share of it.
         share = (time.perf_counter() - start) / len(pending)
         for doc in pending:
