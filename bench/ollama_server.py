@@ -209,7 +209,9 @@ def _handler_for(server: OllamaTestServer):
                 if kind is None:
                     return self._send(404, {"error": f"model '{model}' not found"})
                 caps = {"vision": ["completion", "vision"], "text": ["completion"], "embed": ["embedding"]}[kind]
-                return self._send(200, {"capabilities": caps, "details": {"family": "test"}})
+                # As Ollama answers: model_info is always there (the `ollama` package requires it).
+                return self._send(200, {"capabilities": caps, "details": {"family": "test"},
+                                        "model_info": {"general.architecture": "test"}})
             if self.path == "/v1/chat/completions":  # Ollama's OpenAI-compatible API (docling's VLM pipeline)
                 if kind != "vision":
                     return self._send(404, {"error": {"message": f"model \"{model}\" not found or cannot see images"}})

@@ -17,6 +17,7 @@ import logging
 import os
 import zipfile
 
+from transforms import einvoice
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -32,6 +33,7 @@ MIME_BY_FORMAT = {
     "md": "text/markdown",
     "csv": "text/csv",
     "txt": "text/plain",
+    "einvoice": "application/xml",
 }
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
@@ -74,6 +76,8 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
         raise ConversionError(f"unsupported file type {kind.mime} (detected from content)")
     lowered = head.lstrip()[:1024].lower()
     ext = os.path.splitext(filename)[1].lower()
+    if lowered.startswith(b"<") and einvoice.syntax_of(data):   # a standalone CII/UBL e-invoice
+        return "einvoice", MIME_BY_FORMAT["einvoice"]
     if (lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered or b"<body" in lowered
             or (ext in (".html", ".htm", ".xhtml") and lowered.startswith(b"<"))):
         return "html", MIME_BY_FORMAT["html"]
@@ -172,6 +176,8 @@ class Converter:
             doc.text, doc.pages, doc.converter = self._ocr_image(data), 1, "ocr"
         elif fmt == "txt":
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
+        elif fmt == "einvoice":
+            doc.text, doc.pages, doc.converter = self._convert_einvoice(doc, data), 1, "e-invoice"
         elif fmt == "pdf":
             self._convert_pdf(doc, data)
         else:
@@ -209,6 +215,14 @@ class Converter:
         layers = {ContentLayer.BODY, ContentLayer.FURNITURE}
         return result.document.export_to_markdown(included_content_layers=layers), pages
 
+    @staticmethod
+    def _convert_einvoice(doc: Document, data: bytes) -> str:
+        try:
+            doc.einvoice = einvoice.parse(data)
+        except einvoice.NotAnEInvoice as exc:
+            raise ConversionError(f"unreadable e-invoice XML: {exc}") from exc
+        return einvoice.describe(doc.einvoice, data)
+
     def _convert_pdf(self, doc: Document, data: bytes) -> None:
         import pypdfium2 as pdfium
 
@@ -220,6 +234,8 @@ class Converter:
             raise ConversionError(f"corrupt or unreadable PDF: {exc}") from exc
         try:
             doc.pages = len(pdf)
+            # Factur-X/ZUGFeRD: the invoice's exact data rides along as an attached XML file.
+            doc.einvoice = einvoice.from_pdf(pdf)
             if doc.pages > self.config.max_pages:
                 raise ConversionError(f"PDF has {doc.pages} pages, more than the limit of "
                                       f"{self.config.max_pages} (--max-pages)")

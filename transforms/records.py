@@ -80,6 +80,9 @@ class Document:
     # The first page as a small PNG, only for a classifier that looks at it; dropped after Classify
     # and never written.
     page_image: bytes | None = None
+    # The fields of a structured e-invoice (Factur-X/ZUGFeRD/UBL XML inside a PDF, or a standalone XML
+    # file; transforms.einvoice), set by Convert and used by Extract as exact values; not written itself.
+    einvoice: dict | None = None
     # Milliseconds each stage spent on this document ({"convert": 412.5, "embed": 38.1, ...}), set by
     # the DoFns and aggregated per run and stage by the PostgreSQL writer (live stage metrics). A
     # stage listed here succeeded unless it is the document's error_stage.

@@ -1,7 +1,9 @@
 """Ollama backends: a vision classifier, a schema-filling extractor and an embedder, over one client.
 
-The client is built once per worker process (`get_client`) and shared by the three backends. What
-it does so that a 500K-document job holds up against a few Ollama servers:
+Requests go through Ollama's own Python client (the `ollama` package, one `ollama.Client` per host),
+which follows Ollama's API as it changes. Around it, `OllamaClient` is built once per worker process
+(`get_client`) and shared by the three backends; it adds what the package does not do, so that a
+500K-document job holds up against a few Ollama servers:
 
 - hosts: `--ollama-host`/`OLLAMA_HOST`, a comma-separated list; requests go round-robin, and a host
   that refuses connections is skipped for a while (the retry goes to the next one);
@@ -18,7 +20,6 @@ and validated here anyway: a model may still answer something the schema does no
 """
 from __future__ import annotations
 
-import base64
 import collections
 import itertools
 import json
@@ -96,12 +97,16 @@ def config_hosts(config: StageConfig) -> tuple[str, ...]:
 # -- the client ---------------------------------------------------------------------------------
 
 class OllamaClient:
-    """Thread-safe HTTP client for Ollama's API with the behaviour described in the module docstring."""
+    """Ollama's own Python client (`ollama.Client`, one per host) under a thin layer that adds what
+    it does not do: several hosts, the in-flight bound, retries with backoff, adaptive throttling
+    and metrics (see the module docstring). Thread-safe: the package's client wraps one httpx.Client,
+    which may be shared by threads."""
 
     def __init__(self, hosts, timeout: float = 120.0, retries: int = 3, max_inflight: int = 4,
                  backoff: float = 0.5, throttle_delay: float = 1.0, throttle_window_ms: int = 5000,
                  overload_ratio: float = 2.0):
         import httpx
+        import ollama
         from apache_beam.io.components.adaptive_throttler import AdaptiveThrottler
 
         self.hosts = parse_hosts(hosts)
@@ -110,10 +115,15 @@ class OllamaClient:
         self.max_inflight = max(1, max_inflight)
         self.backoff = backoff
         self.throttle_delay = throttle_delay
+        # The package passes extra keyword arguments to its httpx.Client: pool size, and a quick
+        # connect timeout (a slow model is normal, seconds per answer; connecting should be quick).
+        # The response hook keeps a busy server's Retry-After, which the package's errors drop.
         limits = httpx.Limits(max_connections=self.max_inflight, max_keepalive_connections=self.max_inflight)
-        # A slow model is normal (seconds per answer); connecting should be quick.
         timeouts = httpx.Timeout(timeout, connect=min(10.0, timeout))
-        self._http = {h: httpx.Client(base_url=h, timeout=timeouts, limits=limits) for h in self.hosts}
+        self._local = threading.local()
+        self._api = {h: ollama.Client(host=h, timeout=timeouts, limits=limits,
+                                      event_hooks={"response": [self._note_retry_after]})
+                     for h in self.hosts}
         self._slots = threading.BoundedSemaphore(self.max_inflight)
         self._lock = threading.Lock()
         self._rr = itertools.count()
@@ -133,8 +143,11 @@ class OllamaClient:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
-        for client in self._http.values():
+        for client in self._api.values():
             client.close()
+
+    def _note_retry_after(self, response) -> None:
+        self._local.retry_after = response.headers.get("retry-after")
 
     def _next_host(self) -> str:
         now = time.monotonic()
@@ -168,11 +181,13 @@ class OllamaClient:
                 pass
         return min(MAX_BACKOFF_S, self.backoff * 2 ** attempt) * self._random.uniform(0.5, 1.5)
 
-    def request(self, path: str, body: dict | None = None) -> dict:
-        """POST `body` (GET without one) to `path`; the decoded JSON answer. Raises OllamaError."""
+    def call(self, endpoint: str, fn):
+        """fn(ollama.Client) on the next host, with the in-flight bound, throttling, retries and
+        metrics; its result. `endpoint` (chat, generate, embed) names the request in the metrics.
+        Raises OllamaError when it fails for good."""
         import httpx
+        import ollama
 
-        endpoint = path.rsplit("/", 1)[-1]
         last = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
@@ -181,43 +196,38 @@ class OllamaClient:
             host = self._next_host()
             sent = time.time()
             started = time.perf_counter()
-            response, retry_after = None, None
+            self._local.retry_after = None
+            result, final = _NO_ANSWER, False
             with self._slots:
                 try:
-                    client = self._http[host]
-                    response = client.post(path, json=body) if body is not None else client.get(path)
+                    result = fn(self._api[host])
+                except ollama.ResponseError as exc:
+                    last = f"{host}/api/{endpoint}: HTTP {exc.status_code}: {str(exc.error)[:300]}"
+                    final = exc.status_code not in RETRY_STATUSES
+                except ConnectionError:  # the package's word for httpx.ConnectError: refused, no route
+                    last = f"{host}: connection failed: cannot connect"
+                    with self._lock:
+                        self._down_until[host] = time.monotonic() + HOST_COOLDOWN_S
                 except httpx.TimeoutException:
                     last = f"{host}: no answer within {self.timeout:g} s (--ollama-timeout)"
-                except httpx.TransportError as exc:  # refused, reset, dropped mid-answer
+                except httpx.TransportError as exc:  # reset, dropped mid-answer
                     last = f"{host}: connection failed: {type(exc).__name__}: {exc}"
-                    if isinstance(exc, httpx.ConnectError):
-                        with self._lock:
-                            self._down_until[host] = time.monotonic() + HOST_COOLDOWN_S
+                except ValueError as exc:  # a 200 whose body is not JSON, or not the answer's shape
+                    last = f"{host}: the answer is unreadable: {' '.join(str(exc).split())[:160]}"
             millis = int((time.perf_counter() - started) * 1000)
             self._count("requests")
             self._count(f"{endpoint}_requests")
-            if response is not None:
-                if response.status_code == 200:
-                    try:
-                        data = response.json()
-                    except ValueError:
-                        last = f"{host}: the answer is not valid JSON: {response.text[:120]!r}"
-                    else:
-                        self._succeeded(sent, millis)
-                        return data
-                else:
-                    reason = _error_text(response)
-                    last = f"{host}{path}: HTTP {response.status_code}: {reason}"
-                    if response.status_code not in RETRY_STATUSES:
-                        self._count("failed_requests")
-                        raise OllamaError(last)
-                    retry_after = response.headers.get("retry-after")
+            if result is not _NO_ANSWER:
+                self._succeeded(sent, millis)
+                return result
             self._count("failed_requests")
+            if final:
+                raise OllamaError(last)
             if attempt < self.retries:
                 log.info("Ollama request failed (%s); retry %d/%d", last, attempt + 1, self.retries)
-                time.sleep(self._backoff_seconds(attempt, retry_after))
-        raise OllamaError(f"{path} failed after {self.retries + 1} attempts (--ollama-retries {self.retries}); "
-                          f"last error: {last}")
+                time.sleep(self._backoff_seconds(attempt, self._local.retry_after))
+        raise OllamaError(f"/api/{endpoint} failed after {self.retries + 1} attempts (--ollama-retries "
+                          f"{self.retries}); last error: {last}")
 
     def _succeeded(self, sent: float, millis: int) -> None:
         now = time.monotonic()
@@ -254,42 +264,35 @@ class OllamaClient:
                 self._pool = ThreadPoolExecutor(self.max_inflight, thread_name_prefix="ollama")
         return list(self._pool.map(fn, items))
 
-    # -- API -------------------------------------------------------------------------------------
+    # -- API (the package's calls; answers are its pydantic models) -------------------------------
     def tags(self, host: str) -> list[str]:
         """Names of the models on one server (GET /api/tags), without retries: used at start."""
-        response = self._http[host].get("/api/tags")
-        response.raise_for_status()
-        return [m.get("name") or m.get("model") for m in response.json().get("models", [])]
+        return [m.model for m in self._api[host].list().models if m.model]
 
-    def show(self, host: str, model: str) -> dict:
-        response = self._http[host].post("/api/show", json={"model": model})
-        response.raise_for_status()
-        return response.json()
+    def capabilities(self, host: str, model: str) -> list[str] | None:
+        """What the model can do (/api/show: completion, vision, embedding, ...); None when the
+        server does not say (older Ollama)."""
+        return self._api[host].show(model).capabilities
 
     def chat(self, model: str, messages: list[dict], schema: dict) -> str:
-        data = self.request("/api/chat", {"model": model, "messages": messages, "format": schema,
-                                          "stream": False, "options": {"temperature": 0}})
-        return (data.get("message") or {}).get("content") or ""
+        response = self.call("chat", lambda api: api.chat(model=model, messages=messages, format=schema,
+                                                          options={"temperature": 0}))
+        return response.message.content or ""
 
     def generate(self, model: str, prompt: str, schema: dict) -> str:
-        data = self.request("/api/generate", {"model": model, "prompt": prompt, "format": schema,
-                                              "stream": False, "options": {"temperature": 0}})
-        return data.get("response") or ""
+        response = self.call("generate", lambda api: api.generate(model=model, prompt=prompt, format=schema,
+                                                                  options={"temperature": 0}))
+        return response.response or ""
 
     def embed(self, model: str, texts: list[str]) -> list[list[float]]:
-        data = self.request("/api/embed", {"model": model, "input": texts, "truncate": True})
-        vectors = data.get("embeddings")
-        if not isinstance(vectors, list) or len(vectors) != len(texts):
-            raise OllamaError(f"/api/embed returned {len(vectors) if isinstance(vectors, list) else 'no'} "
-                              f"vectors for {len(texts)} texts")
+        response = self.call("embed", lambda api: api.embed(model=model, input=texts, truncate=True))
+        vectors = list(response.embeddings or [])
+        if len(vectors) != len(texts):
+            raise OllamaError(f"/api/embed returned {len(vectors)} vectors for {len(texts)} texts")
         return vectors
 
 
-def _error_text(response) -> str:
-    try:
-        return str(response.json().get("error") or response.text)[:300]
-    except ValueError:
-        return response.text[:300] or response.reason_phrase
+_NO_ANSWER = object()  # OllamaClient.call: the attempt produced no answer
 
 
 _clients: dict[tuple, OllamaClient] = {}
@@ -332,7 +335,7 @@ def check_models(config: StageConfig, models: dict[str, str]) -> None:
             if "--classify-model" in models:
                 model = models["--classify-model"]
                 try:
-                    capabilities = client.show(host, model).get("capabilities")
+                    capabilities = client.capabilities(host, model)
                 except Exception:
                     capabilities = None  # older servers do not say; the first answer will tell
                 if capabilities is not None and "vision" not in capabilities:
@@ -461,7 +464,7 @@ class OllamaClassifier:
         message = {"role": "user",
                    "content": f"{self.instructions}\n\n{describe_file(doc)}{page}The start of its text:\n<document>\n{text}\n</document>"}
         if doc.page_image:
-            message["images"] = [base64.b64encode(doc.page_image).decode("ascii")]
+            message["images"] = [doc.page_image]  # the package sends bytes base64-encoded
         messages = [message]
         try:
             for attempt in (1, 2):
@@ -498,9 +501,10 @@ class OllamaClassifier:
 # (transforms/extract.py), so downstream never cares which backend filled them.
 FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "invoice": {"number": ("text", "the invoice number"), "issue_date": ("date", "date of issue"),
-                "due_date": ("date", "payment due date"), "total_amount": ("number", "total amount due"),
+                "due_date": ("date", "payment due date"), "total_amount": ("number", "grand total, tax included"),
                 "currency": ("currency", "currency of the total, ISO 4217 code"),
-                "issuer": ("text", "company or person that issued the invoice")},
+                "issuer": ("text", "company or person that issued the invoice"),
+                "buyer": ("text", "company or person the invoice is addressed to")},
     "receipt": {"number": ("text", "the receipt or transaction number"), "issue_date": ("date", "date of purchase"),
                 "total_amount": ("number", "total paid"), "currency": ("currency", "currency, ISO 4217 code"),
                 "issuer": ("text", "shop or company that issued the receipt")},
