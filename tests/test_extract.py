@@ -23,7 +23,8 @@ def test_invoice_fields():
     meta = extract(docs.INVOICE_TEXT, "invoice")
     assert meta["fields"] == {
         "number": "INV-2024-0042", "issue_date": "2024-03-15", "due_date": "2024-04-14",
-        "total_amount": 1428.0, "currency": "EUR", "issuer": "Northwind Traders GmbH"}
+        "total_amount": 1428.0, "currency": "EUR", "issuer": "Northwind Traders GmbH",
+        "buyer": "Contoso Ltd"}
     assert meta["word_count"] == len(docs.INVOICE_TEXT.split())
 
 
@@ -38,7 +39,8 @@ def test_contract_and_resume_fields():
 
 def test_common_fields_always_present():
     meta = extract("", None)
-    assert set(meta) == {"title", "dates", "emails", "phones", "urls", "amounts", "word_count", "language", "fields"}
+    assert set(meta) == {"title", "dates", "emails", "phones", "urls", "amounts", "word_count", "language", "fields",
+                         "field_sources", "e_invoice"}
     assert meta["fields"] == {} and meta["word_count"] == 0
 
 
@@ -114,13 +116,15 @@ SEK
 def test_invoice_us_layout_month_first_dates_and_balance_due():
     fields = extract(US_INVOICE, "invoice")["fields"]
     assert fields == {"number": "10-4471", "issue_date": "2024-03-28", "due_date": "2024-04-12",
-                      "total_amount": 583.0, "currency": "USD", "issuer": "Pinecrest Landscaping LLC"}
+                      "total_amount": 583.0, "currency": "USD", "issuer": "Pinecrest Landscaping LLC",
+                      "buyer": "Riverside Dental Group Inc."}
 
 
 def test_invoice_values_under_their_labels():
     fields = extract(PDF_INVOICE, "invoice")["fields"]
     assert fields == {"number": "2024/0193", "issue_date": "2024-02-05", "due_date": "2024-03-06",
-                      "total_amount": 10000.0, "currency": "SEK", "issuer": "Berg & Lund AB"}
+                      "total_amount": 10000.0, "currency": "SEK", "issuer": "Berg & Lund AB",
+                      "buyer": None}
 
 
 def test_receipt_merchant_at_the_top_and_total_over_tendered_cash():
@@ -273,7 +277,8 @@ MwSt. 19%                        634,60 EUR
 Gesamtbetrag                   3.974,60 EUR"""
     assert extract(text, "invoice")["fields"] == {
         "number": "2024-117", "issue_date": "2024-04-08", "due_date": "2024-04-22",
-        "total_amount": 3974.6, "currency": "EUR", "issuer": "Schreinerei Brandt GmbH"}
+        "total_amount": 3974.6, "currency": "EUR", "issuer": "Schreinerei Brandt GmbH",
+        "buyer": None}
 
 
 def test_numeric_dates_follow_the_documents_own_order():

@@ -284,17 +284,6 @@ def value_after(lines: list[str], label: str, max_len: int = 120, accept=None,
     return None
 
 
-def _identifier(value: str | None) -> str | None:
-    """A document number: the first token with a digit ("INV-2024-0042", "1819/3630")."""
-    if not value:
-        return None
-    for token in value.split()[:3]:
-        token = token.strip(",;:()")
-        if any(ch.isdigit() for ch in token) and not DATE_RE.fullmatch(token):
-            return token
-    return None
-
-
 def _date_after(lines, label, month_first=False, anchored=True) -> str | None:
     for i, value in label_values(lines, label, anchored):
         iso = parse_date(value, month_first) or parse_date(_with_next(lines, i, value), month_first)
@@ -430,49 +419,198 @@ def guess_title(lines: list[str], text: str) -> str | None:
     return next((line[:200] for line in lines[:5] if _looks_like_title(line)), None)
 
 
+# -- where a field came from ----------------------------------------------------------------------
+
+# How sure a value is, by how it was found: an e-invoice's XML states it; a value beside its label
+# ("Invoice no.: 4711") is usually right; one inferred from the page's layout (the name at the top
+# is the issuer) less often; a bare pattern least. These are priors, not calibrated probabilities:
+# they order the sources so that a search filter or a reviewer can tell a fact from a guess.
+SOURCE_CONFIDENCE = {"e-invoice": 1.0, "correction": 1.0, "key-value": 0.8, "table": 0.75,
+                     "layout": 0.6, "pattern": 0.5, "derived": 0.5}
+
+
+class Found(dict):
+    """A category's fields (a plain dict to every caller) plus where each value came from."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources: dict[str, str] = {}
+
+    def put(self, name: str, value, source: str | None) -> None:
+        self[name] = value
+        if value not in (None, [], "") and source:
+            self.sources[name] = source
+
+
+def field_sources(fields: dict) -> dict:
+    """{field: {"source", "confidence"}} for every field with a value; a rule that does not say
+    where a value came from found it by pattern."""
+    known = getattr(fields, "sources", {})
+    out = {}
+    for name, value in fields.items():
+        if value in (None, [], ""):
+            continue
+        source = known.get(name, "pattern")
+        out[name] = {"source": source, "confidence": SOURCE_CONFIDENCE.get(source, 0.5)}
+    return out
+
+
+# -- dates written in any of the usual ways -------------------------------------------------------
+
+# "26.10.22", "10/18/18": a two-digit year, only read where a label says a date follows.
+_SHORT_DATE_RE = re.compile(r"\b(\d{1,2})([./-])(\d{1,2})\2(\d{2})\b(?![./-]?\d)")
+# A day, a month written as a word in any language, a year: "11. Juli 2014", "3 mars 2021",
+# "12 de marzo de 2023", "Sep 24, 2019". The word is checked by dateparser.
+_WORD_DATE_RE = re.compile(r"\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,12}\.?,?\s+(?:de\s+)?\d{4}\b"
+                           r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b")
+DATE_LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "pt")
+# Two-letter US state codes after a city, before a ZIP code: "Redmond, WA 98052".
+_US_ADDRESS_RE = re.compile(
+    r",\s*(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|"
+    r"T[NX]|UT|V[AT]|W[AIVY]),?\s+\d{5}(?:-\d{4})?\b")
+
+
+@lru_cache(maxsize=4)
+def date_order_month_first(text: str) -> bool:
+    """Numeric dates month first? A date that can only be read one way decides (03/25/2024 or
+    25/03/2024); without one, a US address on the page says month first; else day first, the
+    habit of most of the world."""
+    for m in DATE_RE.finditer(text):
+        if m.group("dmy"):
+            first, second = int(m.group("d1")), int(m.group("m1"))
+            if first > 12 >= second:
+                return False
+            if second > 12 >= first:
+                return True
+    for m in _SHORT_DATE_RE.finditer(text):
+        first, second = int(m.group(1)), int(m.group(3))
+        if first > 12 >= second:
+            return False
+        if second > 12 >= first:
+            return True
+    return bool(_US_ADDRESS_RE.search(text[:5000]))
+
+
+def _short_year_date(value: str, month_first: bool) -> str | None:
+    m = _SHORT_DATE_RE.search(value)
+    if not m:
+        return None
+    day, month, year = int(m.group(1)), int(m.group(3)), 2000 + int(m.group(4))
+    if month_first:
+        day, month = month, day
+    return _iso(year, month, day)
+
+
+@lru_cache(maxsize=1024)
+def _word_date(candidate: str, language: str | None, month_first: bool) -> str | None:
+    import dateparser
+
+    # The document's language first (one language parses ~10x faster than seven); then all.
+    tries = [[language, "en"]] if language in DATE_LANGUAGES and language != "en" else []
+    tries.append(list(DATE_LANGUAGES))
+    settings = {"DATE_ORDER": "MDY" if month_first else "DMY", "REQUIRE_PARTS": ["day", "month", "year"],
+                "PREFER_DAY_OF_MONTH": "first"}
+    for languages in tries:
+        try:
+            parsed = dateparser.parse(candidate, languages=languages, settings=settings)
+        except Exception:   # dateparser raises on some odd inputs rather than answering None
+            parsed = None
+        if parsed is not None and 1900 <= parsed.year <= 2100:
+            return parsed.date().isoformat()
+    return None
+
+
+def read_date(value: str, month_first: bool = False, language: str | None = None) -> str | None:
+    """The first date in a short value (a label's value), in any of the usual forms and languages."""
+    value = value[:80]
+    iso = parse_date(value, month_first)
+    if iso:
+        return iso
+    m = _WORD_DATE_RE.search(value)
+    if m:
+        iso = _word_date(m.group(0), language, month_first)
+        if iso:
+            return iso
+    return _short_year_date(value, month_first)
+
+
+def _dated_value(lines, label, month_first, language, anchored=True) -> str | None:
+    for i, value in label_values(lines, label, anchored):
+        iso = (read_date(value, month_first, language)
+               or read_date(_with_next(lines, i, value), month_first, language))
+        if iso:
+            return iso
+    return None
+
+
 # -- money documents (invoice, receipt) ---------------------------------------------------------
 
+# Labels of the grand total (tax included), strongest first; then a bare "Total"; then what is
+# left to pay, which differs from the total when something was paid before (a deposit, a
+# previous balance): the invoice's total is its grand total.
+_GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|total\s*\(?incl\w*|total\s*(?:ttc|gross|brutto)|"
+                r"total\s*de\s*la\s*factura|montant\s*(?:total\s*)?(?:ttc|toutes\s*taxes)|total\s*ttc|"
+                r"gesamtbetrag|gesamtsumme|bruttosumme|bruttobetrag|rechnungssumme\s*brutto|rechnungsbetrag|"
+                r"endbetrag|endsumme|summe\s*brutto|totaalbedrag|totaal\s*incl\w*|importe\s*total|"
+                r"totale\s*(?:fattura|documento|complessivo)|importo\s*totale|valor\s*total")
+_PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|totaal|totale|montant)"
+_DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*payable|amount\s*payable|"
+              r"total\s*to\s*pay|zahlbetrag|zu\s*zahlen|net\s*[àa]\s*payer|reste\s*[àa]\s*payer|"
+              r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt")
 _TOTAL_EXCLUDE = re.compile(
-    r"sub-?\s?total|before tax|excl|net amount|total net|net total|w/o|without|tax\b.*%|items|quantity|"
-    r"qty|number of|units|discount|paid so far|already paid|deposit", re.IGNORECASE)
-_AMOUNT_ONLY = re.compile(r"^\s*(?:" + _CUR + r"\s?)?" + _NUM + r"(?:\s?" + _CUR + r")?\s*$")
+    r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|before tax|excl|net amount|total net|net total|"
+    r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
+    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge|"
+    r"total\s*(?:tax|vat|mwst|ust|tva|iva|btw)\b|(?:tax|vat|mwst|tva|iva|btw)\s*total", re.IGNORECASE)
+# A bare "Total" that says "due"/"paid" is what is left to pay: the last tier.
+_PLAIN_TOTAL_EXCLUDE = re.compile(r"total\s*(?:due|payable|to\s*pay|paid)", re.IGNORECASE)
+_AMOUNT_ONLY = re.compile(r"^\s*[:=]?\s*(?:" + _CUR + r"\s?)?-?" + _NUM + r"(?:\s?" + _CUR + r")?\s*$")
+_CENTS_RE = re.compile(r"\d[.,]\d{2}(?!\d)")
 
 
-def _amount_in(text: str) -> tuple[float | None, str | None]:
+def _amount_in(text: str, strict: bool) -> tuple[float | None, str | None]:
+    """The amount in a label's value. `strict` (a bare "Total" label, which also heads columns and
+    counts "Total points: 3,247"): only an amount with a currency or with cents."""
     amounts = find_amounts(text)
     if amounts:
         return amounts[0]["value"], amounts[0]["currency"]
     bare = re.findall(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)", text)
-    return (parse_number(bare[-1]), None) if bare else (None, None)
+    if not bare or (strict and not _CENTS_RE.search(bare[-1])):
+        return None, None
+    return parse_number(bare[-1]), None
 
 
-def _total(lines: list[str], strong: str, weak: str) -> tuple[float | None, str | None]:
-    """The amount of the grand total. Strong labels ("Total due", "Grand total") win over a bare
-    "Total"; the last one wins (a total follows its subtotals). The amount is on the label's line
-    or, in PDF and HTML layouts, alone on the next line."""
-    for label in (strong, weak):
-        pattern = re.compile(_ocr_tolerant(label), re.IGNORECASE)
-        for i in reversed(range(len(lines))):
-            line = lines[i]
-            m = pattern.search(line)
-            if not m or _TOTAL_EXCLUDE.search(line[:m.end() + 12]):
-                continue
-            value, currency = _amount_in(line[m.end():])
-            if value is None:
-                value, currency = _amount_below(lines, i + 1)
-            if value is not None:
-                return value, currency
-    return None, None
-
-
-def _amount_below(lines: list[str], i: int) -> tuple[float | None, str | None]:
+def _amount_below(lines: list[str], i: int, strict: bool) -> tuple[float | None, str | None]:
     """An amount alone on the line(s) under its label; PDF layouts may even split the currency
     from the number ("GBP" / "7,890.31")."""
     for joined in (lines[i:i + 1], lines[i:i + 2]):
         text = " ".join(joined)
         if joined and _AMOUNT_ONLY.match(text):
-            return _amount_in(text)
+            return _amount_in(text, strict)
     return None, None
+
+
+def _total(lines: list[str], labels: tuple[str, ...]) -> tuple[float | None, str | None, str | None]:
+    """(amount, currency, source) of the grand total. Labels are tried strongest first; within one,
+    the last line wins (a total follows its subtotals). The amount is on the label's line or, in PDF
+    and HTML layouts, alone on the next line."""
+    for label in labels:
+        strict = label is _PLAIN_TOTAL
+        pattern = re.compile(_ocr_tolerant(label), re.IGNORECASE)
+        for i in reversed(range(len(lines))):
+            line = lines[i]
+            m = pattern.search(line)
+            if not m:
+                continue
+            around = line[max(0, m.start() - 12):m.end() + 12]
+            if _TOTAL_EXCLUDE.search(around) or (strict and _PLAIN_TOTAL_EXCLUDE.search(around)):
+                continue
+            value, currency = _amount_in(line[m.end():], strict)
+            if value is None:
+                value, currency = _amount_below(lines, i + 1, strict)
+            if value is not None and value > 0:
+                return value, currency, "key-value"
+    return None, None, None
 
 
 def _document_currency(text: str, amounts: list[dict]) -> str | None:
@@ -487,94 +625,197 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
+# Words that are labels, not names, when they stand alone on a line ("Company" / "Contoso LLC").
+_LABEL_WORDS = re.compile(
+    r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|ship\s*to|nummer|number|"
+    r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web)\s*:?$", re.IGNORECASE)
+
+
 def _plausible_party(value: str) -> bool:
+    value = value.strip()
     return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
-            and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value))
+            and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
+            and not _LABEL_WORDS.match(value) and not value.startswith((":", "#"))
+            and not _is_label_line(value)
+            # an identifier ("INV03051", "GE2020211"), not a name
+            and not (len(value.split()) == 1 and any(ch.isdigit() for ch in value)))
 
 
 # "61 Maple Drive", "Limmatquai 101", "Via Roma 149a": a street line of an address.
 _STREET_RE = re.compile(r"^(?:\d+[A-Za-z]?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
-
-
+_STREET_WORD = (r"(?:[\w.'-]*(?:stra(?:ß|ss)e|str\.|street|road|avenue|weg|allee|gasse|platz|laan|straat|"
+                r"lane|drive|blvd|boulevard)|rue|via|calle|place|avenida|viale|piazza|chemin)")
+# Where a one-line letterhead's name ends: before its street ("weclapp.com Somestreet 42 ...",
+# "Maison Jeanne d'Arc, Place de Gaulle") or before a number that starts the address
+# ("Sparksuite, Inc. 12345 Sunny Road").
+_ADDRESS_START = re.compile(r"(?:,\s*|\s+)(?=" + _STREET_WORD + r"\b)|\s+(?=\d{2,}\b)|,\s*(?=\d)", re.IGNORECASE)
 _SALUTATION_RE = re.compile(r"^(?:dear|hello|hi|to whom)\b", re.IGNORECASE)
+
+
+def _name_part(line: str) -> str:
+    """The name in a line that may go on with its address: "Name · Street · City", "Name Street 4"."""
+    name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
+    m = _ADDRESS_START.search(name)
+    if m and m.start() > 0 and len(name[:m.start()].strip(" ,")) >= 3:
+        name = name[:m.start()]
+    return name.strip(" ,;")
 
 
 def _letterhead(lines: list[str]) -> str | None:
     """The name at the very top ("Northwind Traders GmbH", "Café Rossi"), skipping document-type
-    headings. A one-line letterhead "Name · Street · City" gives its first part."""
+    headings, labels and sentences (an HTML page's title)."""
     for i, line in enumerate(lines[:4]):
-        if _DOC_TYPE_RE.match(line) or _is_label_line(line) or not _plausible_party(line):
+        if _DOC_TYPE_RE.match(line) or _is_label_line(line):
             continue
         if re.match(r"^\d", line) or _SALUTATION_RE.match(line):   # an address, "Dear customer,"
             return None
-        name = re.split(r"\s+[·•|]\s+|\s+[-–]\s+(?=[^-–]*\d)", line)[0].strip()
+        name = _name_part(line)
+        if not _plausible_party(name):
+            continue
+        if len(name.split()) > 6 and not COMPANY_RE.search(name):    # a sentence, not a name
+            continue
         # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
         nxt, after = lines[i + 1:i + 2], lines[i + 2:i + 3]
-        one_word = nxt and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0])
+        one_word = nxt and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0]) and nxt[0] != name
         if name == line and one_word and after and _STREET_RE.match(after[0]):
             name = f"{name} {nxt[0]}"
         return name
     return None
 
 
-def _issuer(lines: list[str], label: str) -> str | None:
-    issuer = value_after(lines, label, accept=_plausible_party)
-    if issuer:
-        return re.split(r",\s+(?=\d)|\s+[·•|]\s+", issuer)[0].strip()
-    issuer = _letterhead(lines)
-    if issuer:
-        return issuer
+def _party_after(lines: list[str], label: str) -> str | None:
+    """The name that follows a party's label: on the label's line ("Seller: Acme GmbH") or on one
+    of the next lines, skipping what sits between a label and the name in PDF layouts (a customer
+    number, its own label, an identifier)."""
+    pattern = _label_re(label, True)
+    for i, line in enumerate(lines):
+        m = pattern.search(line)
+        if not m:
+            continue
+        value = m.group(1).strip(" :|-–")
+        candidates = [value] if value else lines[i + 1:i + 5]
+        for candidate in candidates:
+            name = _name_part(candidate[:120]).strip(" ,;:")
+            if _plausible_party(name) and not _is_label_line(candidate) and not DATE_RE.search(candidate):
+                return name
+    return None
+
+
+_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|"
+                 r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|fournisseur|vendeur|[ée]metteur|"
+                 r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor")
+_BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|"
+                r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
+                r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente")
+
+
+def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str | None, str | None]:
+    finders = [(lambda: _party_after(lines, label), "key-value"), (lambda: _letterhead(lines), "layout")]
+    if letterhead_first:   # a receipt: the shop's name tops it; "Store #0342" is a branch
+        finders.reverse()
+    for find, source in finders:
+        issuer = find()
+        if issuer:
+            return issuer, source
     # The bank account of an invoice belongs to whoever issued it.
-    holder = value_after(lines, r"account\s*(?:holder|name)|beneficiary|payee", accept=_plausible_party)
+    holder = _party_after(lines, r"account\s*(?:holder|name)|beneficiary|payee|kontoinhaber|titulaire")
     if holder:
-        return holder
+        return holder, "key-value"
     company = next((COMPANY_RE.search(line) for line in lines[:15] if COMPANY_RE.search(line)), None)
-    return company.group(0).strip() if company else None
+    return (company.group(0).strip(), "pattern") if company else (None, None)
 
 
-# Labels in English first, then the usual German, French, Italian, Dutch and Spanish ones.
-_ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|"
-                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due))|dated|"
-                     r"rechnungsdatum|datum|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|fecha")
+_ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|created|"
+                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|de\s*(?:livraison|d[ée]but|fin)))|dated|"
+                     r"rechnungsdatum|belegdatum|liefer-\s*und\s*rechnungsdatum|ausstellungsdatum|datum|"
+                     r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|"
+                     r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o")
 _DUE_LABEL = (r"due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
-              r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|[ée]ch[ée]ance|scadenza|vervaldatum|vencimiento")
+              r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
+              r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento")
+_INVOICE_NUMBER_LABEL = (
+    r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
+    r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9-]*\d)|"
+    r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechnung(?=\s+[A-Z0-9-]*\d)|"
+    r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
+    r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9-]*\d)|facture(?=\s+[A-Z0-9-]*\d)")
+_RECEIPT_NUMBER_LABEL = (
+    r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
+    r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
+    r"beleg\s*(?:nr\.?|#)|belegnummer|invoice\s*(?:no\.?|#)")
 
 
-def _money_document(lines, text, amounts, number_label, strong_total, weak_total, issuer_label) -> dict:
-    month_first = numeric_dates_month_first(text)
-    total, currency = _total(lines, strong_total, weak_total)
-    return {
-        "number": _identifier(value_after(lines, number_label, accept=_identifier)),
+_MONEY_TOKEN = re.compile(r"^[$€£]?\d{1,3}(?:[.,']\d{3})*[.,]\d{2}[$€£]?$")   # "1,234.56": an amount
+
+
+def _identifier(value: str | None) -> str | None:
+    """A document number: the first token with a digit ("INV-2024-0042", "1819/3630", "#INV03051")."""
+    if not value:
+        return None
+    for token in value.split()[:3]:
+        token = token.strip(",;:()#")
+        if any(ch.isdigit() for ch in token) and not DATE_RE.fullmatch(token) and not _MONEY_TOKEN.match(token):
+            return token
+    return None
+
+
+def _number_under_title(lines: list[str]) -> str | None:
+    """"INVOICE" / "# 23413561D": a document-type heading with the number alone under it."""
+    for i, line in enumerate(lines[:15]):
+        if _DOC_TYPE_RE.fullmatch(line.strip()) and i + 1 < len(lines):
+            nxt = lines[i + 1].strip()
+            if len(nxt.split()) == 1:
+                number = _identifier(nxt)
+                if number and not DATE_RE.search(nxt):
+                    return number
+    return None
+
+
+def _money_document(lines, text, amounts, language, number_label, issuer_label, letterhead_first) -> Found:
+    month_first = date_order_month_first(text)
+    found = Found()
+    number = _identifier(value_after(lines, number_label, accept=_identifier))
+    source = "key-value" if number else None
+    if not number:
+        number, source = _number_under_title(lines), "layout"
+    found.put("number", number, source)
+    issue = _dated_value(lines, _ISSUE_DATE_LABEL, month_first, language)
+    source = "key-value"
+    if not issue:
+        # "Rechnung Nr. 471102 vom 05.06.2018": the date of the number's line
+        issue = _dated_value(lines, number_label, month_first, language, anchored=False)
+    if not issue:
         # Unlabelled, a date on its own line near the top is the date of issue ("04/18/2024 3:42
         # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
-        "issue_date": _date_after(lines, _ISSUE_DATE_LABEL, month_first)
-        or parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first),
-        "total_amount": total,
-        "currency": currency or _document_currency(text, amounts),
-        "issuer": _issuer(lines, issuer_label),
-    }
+        issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
+        source = "layout"
+    found.put("issue_date", issue, source)
+    total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL))
+    found.put("total_amount", total, source)
+    if currency:
+        found.put("currency", currency, source)
+    else:
+        found.put("currency", _document_currency(text, amounts), "pattern")
+    issuer, source = _issuer(lines, issuer_label, letterhead_first)
+    found.put("issuer", issuer, source)
+    return found
 
 
-def _invoice(lines, text, amounts):
-    fields = _money_document(
-        lines, text, amounts,
-        number_label=r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
-                     r"bill\s*(?:no\.?|number)|invoice(?=\s+[A-Z0-9-]*\d)|rechnungs?[\s-]*(?:nr\.?|nummer)|"
-                     r"(?:facture|fattura|factuur|factura)\s*(?:n[°o.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)",
-        strong_total=r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|grand\s*total|total\s*payable|"
-                     r"amount\s*payable|invoice\s*total|total\s*amount|total\s*\(?incl|total\s*to\s*pay|"
-                     r"gesamtbetrag|rechnungsbetrag|endbetrag|montant\s*total|total\s*ttc|totaal|importe\s*total",
-        weak_total=r"(?<![\w-])(?:total|summe)",
-        issuer_label=r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|from|invoice\s*from|"
-                     r"verk[äa]ufer|lieferant|fournisseur|fornitore|leverancier",
-    )
-    month_first = numeric_dates_month_first(text)
-    fields["due_date"] = (_date_after(lines, _DUE_LABEL, month_first)
-                          # "Invoice date: 05/01/2024   Due date: 04/02/2024" on one line
-                          or _date_after(lines, r"due\s*date|payment\s*due", month_first, anchored=False)
-                          or _due_from_sentence(lines, month_first)
-                          or _due_from_terms(text, fields["issue_date"]))
-    return fields
+def _invoice(lines, text, amounts, language=None):
+    found = _money_document(lines, text, amounts, language, _INVOICE_NUMBER_LABEL, _ISSUER_LABEL,
+                            letterhead_first=False)
+    month_first = date_order_month_first(text)
+    due, source = _dated_value(lines, _DUE_LABEL, month_first, language), "key-value"
+    # "Invoice date: 05/01/2024   Due date: 04/02/2024" on one line
+    due = due or _dated_value(lines, r"due\s*date|payment\s*due|due(?=\s*:)", month_first, language,
+                               anchored=False)
+    if not due:
+        due, source = _due_from_sentence(lines, month_first), "pattern"
+    if not due:
+        due, source = _due_from_terms(text, found["issue_date"]), "derived"
+    found.put("due_date", due, source)
+    found.put("buyer", _party_after(lines, _BUYER_LABEL), "key-value")
+    return found
 
 
 _PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b(?:[^.]|\.(?=\d)){0,80}?\b(?:by|before|no later than|until)\s+",
@@ -602,16 +843,10 @@ def _due_from_terms(text: str, issue_date: str | None) -> str | None:
     return (date.fromisoformat(issue_date) + timedelta(days=int(m.group(1) or m.group(2)))).isoformat()
 
 
-def _receipt(lines, text, amounts):
-    return _money_document(
-        lines, text, amounts,
-        number_label=r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|"
-                     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
-                     r"beleg\s*(?:nr\.?|#)|invoice\s*(?:no\.?|#)",
-        strong_total=r"grand\s*total|tot\w*\s*(?:to\s*pay|paid|due)|amount\s*(?:due|paid)|total\s*amount",
-        weak_total=r"(?<![\w-])total",
-        issuer_label=r"merchant|store|shop|retailer",
-    )
+def _receipt(lines, text, amounts, language=None):
+    return _money_document(lines, text, amounts, language, _RECEIPT_NUMBER_LABEL,
+                           issuer_label=r"merchant|store|shop|retailer|händler|magasin|commerçant|winkel|tienda|negozio",
+                           letterhead_first=True)
 
 
 # -- contracts ----------------------------------------------------------------------------------
@@ -951,6 +1186,10 @@ CATEGORY_RULES = {
 }
 
 
+# The fields a structured e-invoice states exactly (transforms.einvoice), by field name.
+E_INVOICE_FIELDS = ("number", "issue_date", "due_date", "total_amount", "currency", "issuer", "buyer")
+
+
 class RulesExtractor:
     name = "rules"
 
@@ -959,13 +1198,29 @@ class RulesExtractor:
         text = normalise_text(raw)
         lines = _lines(text)
         amounts = find_amounts(text)
-        rule = CATEGORY_RULES.get(doc.category or "")
-        fields = rule(lines, text, amounts) if rule else {}
+        category = doc.category or ""
+        if doc.einvoice and category not in ("invoice", "receipt"):
+            category = "invoice"   # the XML says what it is, whatever the page looked like
+        rule = CATEGORY_RULES.get(category)
+        if rule in (_invoice, _receipt):
+            fields = rule(lines, text, amounts, doc.language)
+        else:
+            fields = rule(lines, text, amounts) if rule else {}
         title = guess_title(lines, text)
         if is_ocr_text(doc):
             counts = _word_counts(text)
+            sources = getattr(fields, "sources", None)
             fields = _repair_fields(fields, counts)
+            if sources is not None:
+                fields.sources = sources
             title = repair_ocr_words(title, counts) if title else None
+        sources = field_sources(fields)
+        if doc.einvoice:
+            for name in E_INVOICE_FIELDS:
+                value = doc.einvoice.get(name)
+                if name in fields and value is not None:
+                    fields[name] = value
+                    sources[name] = {"source": "e-invoice", "confidence": SOURCE_CONFIDENCE["e-invoice"]}
         return {
             "title": title,
             "dates": find_dates(text),
@@ -975,5 +1230,8 @@ class RulesExtractor:
             "amounts": amounts,
             "word_count": len(raw.split()),
             "language": doc.language,
-            "fields": fields,
+            "fields": dict(fields),
+            "field_sources": sources,
+            "e_invoice": ({"syntax": doc.einvoice.get("syntax"), "attachment": doc.einvoice.get("attachment")}
+                          if doc.einvoice else None),
         }
