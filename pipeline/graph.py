@@ -7,7 +7,7 @@ import apache_beam as beam
 
 from transforms.config import StageConfig
 from transforms.records import FileRef
-from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandInput,
+from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandContainers, ExpandInput,
                               ExtractMetadata, HashFile, SkipCompleted, WriteToOpenSearch, WriteToPostgres,
                               merge_paths)
 
@@ -93,7 +93,10 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         )
     documents = (
         files
-        | "HashContent" >> beam.ParDo(HashFile(config.max_file_size))
+        | "HashContent" >> beam.ParDo(HashFile(config.max_file_size, config.archive_max_total_mb << 20))
+        # Archives, mailboxes and emails: each member (attachment) becomes an input of its own here,
+        # on the worker, so that it works on every runner; then everything groups by content.
+        | "ExpandContainers" >> beam.ParDo(ExpandContainers(config, dsn, run_id, reprocess))
         | "GroupByContent" >> beam.GroupByKey()
         | "MergePaths" >> beam.Map(merge_paths)
     )

@@ -42,6 +42,20 @@ class DocPipelineOptions(PipelineOptions):
                             help="Bytes; larger files are recorded as failed. Default: %(default)s")
         parser.add_argument("--max-pages", dest="max_pages", type=int, default=d.max_pages,
                             help="PDFs with more pages are recorded as failed. Default: %(default)s")
+        parser.add_argument("--archive-max-total-mb", dest="archive_max_total_mb", type=int,
+                            default=d.archive_max_total_mb,
+                            help="Archives/mailboxes: uncompressed MB over the whole (nested) archive; above "
+                                 "it the archive is recorded as failed. Default: %(default)s")
+        parser.add_argument("--archive-max-members", dest="archive_max_members", type=int,
+                            default=d.archive_max_members,
+                            help="Members over a whole (nested) archive; more fail the archive. Default: %(default)s")
+        parser.add_argument("--archive-max-ratio", dest="archive_max_ratio", type=float,
+                            default=d.archive_max_ratio,
+                            help="Compression ratio of a member (over 1 MB) above which it is refused as a "
+                                 "decompression bomb. Default: %(default)s")
+        parser.add_argument("--archive-max-depth", dest="archive_max_depth", type=int,
+                            default=d.archive_max_depth,
+                            help="Containers inside containers opened, the outermost being 1. Default: %(default)s")
         parser.add_argument("--vlm-model", dest="vlm_model", default=d.vlm_model,
                             help="--pdf-pipeline vlm: the vision model on the Ollama hosts (--ollama-host) that "
                                  "transcribes each PDF page. Default: %(default)s")
@@ -144,7 +158,10 @@ def stage_config(opts: DocPipelineOptions, model_threads: int) -> StageConfig:
     return StageConfig(
         pdf_pipeline=opts.pdf_pipeline, ocr=opts.ocr, ocr_max_pages=opts.ocr_max_pages, vlm_model=opts.vlm_model,
         docling_artifacts=os.path.abspath(opts.docling_artifacts) if opts.docling_artifacts else None,
-        max_file_size=opts.max_file_size, max_pages=opts.max_pages, isolate_convert=opts.isolate_convert,
+        max_file_size=opts.max_file_size, max_pages=opts.max_pages,
+        archive_max_total_mb=opts.archive_max_total_mb, archive_max_members=opts.archive_max_members,
+        archive_max_ratio=opts.archive_max_ratio, archive_max_depth=opts.archive_max_depth,
+        isolate_convert=opts.isolate_convert,
         convert_timeout=opts.convert_timeout, convert_memory_mb=opts.convert_memory_mb,
         recycle_after=opts.recycle_after, classifier=opts.classifier,
         categories_file=os.path.abspath(opts.categories_file) if opts.categories_file else None,

@@ -99,6 +99,13 @@ def format_document(d: dict) -> str:
         lines.append(f"  title         {meta.get('title') or '-'}")
         for key, value in (meta.get("fields") or {}).items():
             lines.append(f"  {key:<13} {value}")
+    for parent in d.get("parents") or []:
+        lines.append(f"  inside        {parent['path'] or parent['parent_id']} as {parent['member_name']}")
+    if d.get("children"):
+        lines.append(f"  members       {len(d['children'])}:")
+        lines += [f"    {c['member_name']}  ({c['status']}" + (f", {c['category']}" if c["category"] else "")
+                  + (f": {c['error_message']}" if c["status"] == "failed" and c["error_message"] else "")
+                  + f")  id {c['document_id'][:12]}" for c in d["children"]]
     lines.append("  seen as:")
     lines += [f"    {i['path']}  ({i['status']} in run {i['run_id']}"
               + (", duplicate content" if i["duplicate_of"] else "") + ")" for i in d["inputs"]]

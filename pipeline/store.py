@@ -697,6 +697,60 @@ def correct_category(dsn: str, doc_id: str, category: str, corrected_by: str) ->
     return row
 
 
+FIELD_PREFIX = "fields."          # corrections of extracted fields are stored as 'fields.<name>'
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_FIELD_VALUE = 1000
+
+
+def _field_value(name: str, value):
+    """A corrected field's value: null (the field has no value), a string, a number, a boolean, or a
+    list of strings (parties, authors); strings are trimmed and must not hold NUL."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return _correction_text(value, f"fields.{name}", MAX_FIELD_VALUE)
+    if isinstance(value, list) and len(value) <= 100:
+        return [_correction_text(v, f"fields.{name}[]", MAX_FIELD_VALUE) for v in value]
+    raise InvalidCorrection(f"fields.{name} must be null, a string, a number, a boolean or a list of strings")
+
+
+def correct_fields(dsn: str, doc_id: str, fields: dict, corrected_by: str) -> dict:
+    """Set extracted fields by hand (metadata.fields.<name>), in one transaction: each correction is
+    recorded (who, when, the value the pipeline had given), the document's metadata gets the value
+    with field_sources.<name> = {source: correction, confidence: 1.0}, and later writes keep it
+    (transforms.write_postgres). Returns {id, category, confidence, status, updated_at, fields,
+    corrections}. Raises DocumentNotFound, InvalidCorrection (a bad name or value)."""
+    corrected_by = _correction_text(corrected_by, "corrected_by", MAX_CORRECTED_BY)
+    if not isinstance(fields, dict) or not fields:
+        raise InvalidCorrection("fields must be a non-empty object of field names and values")
+    clean = {}
+    for name, value in fields.items():
+        if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            raise InvalidCorrection(f"field name {name!r} is not a lower-case identifier (a-z, 0-9, _)")
+        clean[name] = _field_value(name, value)
+    if not isinstance(doc_id, str) or "\x00" in doc_id:
+        raise DocumentNotFound(f"no document {doc_id!r}")
+    with connect(dsn, row_factory=dict_row) as conn, conn.transaction():
+        doc = conn.execute("SELECT id, metadata FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+        if doc is None:
+            raise DocumentNotFound(f"no document {doc_id!r}")
+        had = ((doc["metadata"] or {}).get("fields") or {})
+        for name, value in clean.items():
+            _record_correction(conn, doc_id, FIELD_PREFIX + name, value, had.get(name), corrected_by)
+        corrected_source = {"source": "correction", "confidence": 1.0}
+        row = conn.execute(
+            """UPDATE documents SET metadata = jsonb_set(jsonb_set(coalesce(metadata, '{}'::jsonb),
+                   '{fields}', coalesce(metadata->'fields', '{}'::jsonb) || %(values)s::jsonb),
+                   '{field_sources}', coalesce(metadata->'field_sources', '{}'::jsonb) || %(sources)s::jsonb),
+                   updated_at = now()
+               WHERE id = %(id)s
+               RETURNING id, category, confidence, status, updated_at, metadata->'fields' AS fields""",
+            {"values": json.dumps(clean), "sources": json.dumps({n: corrected_source for n in clean}),
+             "id": doc_id}).fetchone()
+        row["corrections"] = _corrections_of(conn, doc_id)
+    return row
+
+
 def correction_counts(dsn: str) -> dict[str, int]:
     """Corrections by field, e.g. {"category": 3} ({} when there are none)."""
     with session(dsn) as conn:

@@ -18,6 +18,11 @@ class StageConfig:
     ocr_max_pages: int = 20               # OCR at most this many pages of one document
     max_file_size: int = 100 * 1024 * 1024
     max_pages: int = 2000                 # longer PDFs fail clearly (~15 ms/page: 2,000 pages ~ 30 s)
+    # Containers (archives, mailboxes, emails; transforms.containers): limits against hostile archives.
+    archive_max_total_mb: int = 20480     # uncompressed MB over a container's whole tree
+    archive_max_members: int = 10000      # members over a container's whole tree
+    archive_max_ratio: float = 200.0      # uncompressed/compressed of a member over 1 MB
+    archive_max_depth: int = 3            # containers inside containers, the outermost being 1
     classifier: str = "embedding"
     categories_file: str | None = None    # YAML/JSON; None = the packaged default set
     classify_threshold: float = 0.30      # below this confidence the category is `other`

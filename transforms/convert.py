@@ -6,6 +6,11 @@
 - DOCX, PPTX, XLSX, HTML, Markdown, CSV: docling's declarative backends (no models).
 - Images: OCR directly (docling's image path needs downloaded layout models).
 - Plain text: decoded here (docling has no plain-text backend).
+- Emails (.eml, Outlook .msg): headers and body text (transforms.email_parse); their attachments
+  are documents of their own (transforms.containers). Archives never reach this module: their text
+  is their list of members.
+- Old formats (transforms.legacy): .xls with xlrd; .doc/.ppt/.rtf through LibreOffice when installed
+  (.rtf falls back to striprtf).
 
 The format is detected from the content, not the extension, so a renamed file is still converted
 (or refused with a reason that names what it really is).
@@ -17,7 +22,7 @@ import logging
 import os
 import zipfile
 
-from transforms import einvoice
+from transforms import einvoice, email_parse, legacy
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -34,6 +39,12 @@ MIME_BY_FORMAT = {
     "csv": "text/csv",
     "txt": "text/plain",
     "einvoice": "application/xml",
+    "email": "message/rfc822",
+    "msg": "application/vnd.ms-outlook",
+    "xls": "application/vnd.ms-excel",
+    "doc": "application/msword",
+    "ppt": "application/vnd.ms-powerpoint",
+    "rtf": "application/rtf",
 }
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
@@ -64,6 +75,16 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
         return "pdf", MIME_BY_FORMAT["pdf"]
     if head.startswith(b"PK\x03\x04"):
         return _detect_office(data)
+    # Old formats (transforms.legacy): OLE compound files (Outlook .msg, .xls, .doc, .ppt) and RTF.
+    if head.startswith(legacy.OLE_MAGIC):
+        fmt = legacy.ole_format(data, filename)
+        if fmt is None:
+            raise ConversionError("unsupported OLE compound file (not .msg, .xls, .doc or .ppt)")
+        return fmt, MIME_BY_FORMAT[fmt]
+    if head.startswith(b"{\\rtf"):
+        return "rtf", MIME_BY_FORMAT["rtf"]
+    if os.path.splitext(filename)[1].lower() == ".eml" or email_parse.looks_like_email(head):
+        return "email", MIME_BY_FORMAT["email"]
     import filetype
 
     kind = filetype.guess(head)
@@ -176,6 +197,10 @@ class Converter:
             doc.text, doc.pages, doc.converter = self._ocr_image(data), 1, "ocr"
         elif fmt == "txt":
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
+        elif fmt in ("email", "msg"):
+            self._convert_email(doc, data)
+        elif fmt in ("xls", "doc", "ppt", "rtf"):
+            self._convert_legacy(doc, fmt, data)
         elif fmt == "einvoice":
             doc.text, doc.pages, doc.converter = self._convert_einvoice(doc, data), 1, "e-invoice"
         elif fmt == "pdf":
@@ -214,6 +239,32 @@ class Converter:
         # text a user searches for and metadata is extracted from.
         layers = {ContentLayer.BODY, ContentLayer.FURNITURE}
         return result.document.export_to_markdown(included_content_layers=layers), pages
+
+    @staticmethod
+    def _convert_email(doc: Document, data: bytes) -> None:
+        """Headers and body words (transforms.email_parse); attachments are documents of their own."""
+        try:
+            parsed = email_parse.parse(data, doc.filename)
+        except email_parse.EmailError as exc:
+            raise ConversionError(str(exc)) from exc
+        doc.text, doc.pages, doc.converter = parsed.text(), None, "email"
+        doc.source_meta = dict(parsed.headers, attachments=[a.name for a in parsed.attachments])
+
+    def _convert_legacy(self, doc: Document, fmt: str, data: bytes) -> None:
+        try:
+            if fmt == "xls":
+                doc.text, doc.pages = legacy.xls_to_markdown(data)
+                doc.converter = "xlrd"
+            elif fmt == "rtf" and legacy.soffice_path() is None:
+                doc.text, doc.pages, doc.converter = legacy.rtf_to_text(data), None, "striprtf"
+            else:
+                target = "pptx" if fmt == "ppt" else "docx"
+                converted = legacy.soffice_convert(data, fmt, target,
+                                                   timeout=max(10.0, self.config.convert_timeout - 10))
+                doc.text, doc.pages = self._docling_convert(doc.filename, target, converted)
+                doc.converter = "libreoffice+docling"
+        except legacy.LegacyError as exc:
+            raise ConversionError(str(exc)) from exc
 
     @staticmethod
     def _convert_einvoice(doc: Document, data: bytes) -> str:

@@ -7,6 +7,7 @@ Records that are not pending (failed earlier, or skipped as unchanged) pass thro
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -14,7 +15,7 @@ import time
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms import read
+from transforms import containers, read
 from transforms.config import StageConfig
 from transforms.records import (SKIPPED, STAGE_CLASSIFY, STAGE_CONVERT, STAGE_EMBED, STAGE_EXTRACT,
                                 STAGE_READ, Document, FileRef, unreadable_id)
@@ -92,19 +93,90 @@ class ExpandInput(beam.DoFn):
 class HashFile(beam.DoFn):
     """FileRef -> (document id, FileRef with size or error). Unreadable paths get a per-path id."""
 
-    def __init__(self, max_file_size: int):
+    def __init__(self, max_file_size: int, max_archive_size: int | None = None):
         self.max_file_size = max_file_size
+        # Archives are streamed, never held in memory: --archive-max-total-mb bounds them, not
+        # --max-file-size (which bounds what a converter holds).
+        self.max_archive_size = max_archive_size
 
     def setup(self):
         self.failed = Metrics.counter(NAMESPACE, f"{STAGE_READ}_failed")
 
     def process(self, ref: FileRef):
         try:
-            doc_id, size = read.hash_file(ref.path, self.max_file_size)
+            limit = self.max_file_size
+            if self.max_archive_size and containers.is_archive(ref.path) and not containers.is_member_path(ref.path):
+                limit = self.max_archive_size
+            doc_id, size = read.hash_file(ref.path, limit)
             yield doc_id, FileRef(ref.path, size)
         except read.ReadError as exc:
             self.failed.inc()
             yield unreadable_id(ref.path), FileRef(ref.path, 0, str(exc))
+
+
+class ExpandContainers(beam.DoFn):
+    """(id, FileRef) -> the same, and for a container (archive, mailbox, email) also (id, FileRef) of
+    every member, recursively, each with its parent's id and its name (transforms.containers).
+
+    Inside the pipeline, right after hashing, so it runs where the container is read, on any runner,
+    and members then group by content and skip like any file. Only names and hashes flow on: the
+    converter re-reads a member's bytes out of its container (see transforms.containers). A container
+    refused as a whole (a limit, a corrupt archive) is recorded failed with the reason and yields no
+    member; a member refused alone gets its own failed outcome. Without --reprocess, a container
+    already completed in the store is not opened again: it is skipped downstream, and its members
+    keep the outcomes of the run that expanded them."""
+
+    def __init__(self, config: StageConfig, dsn: str | None = None, run_id: str | None = None,
+                 reprocess: bool = False):
+        self.config = config
+        self.dsn = dsn
+        self.run_id = run_id
+        self.reprocess = reprocess
+
+    def setup(self):
+        self.limits = containers.Limits.from_config(self.config)
+        self._writer = None
+        self.members = Metrics.counter(NAMESPACE, "container_members")
+        self.refused = Metrics.counter(NAMESPACE, "containers_refused")
+
+    def _completed(self, doc_id: str) -> bool:
+        if not self.dsn or self.reprocess:
+            return False
+        if self._writer is None:
+            from transforms.write_postgres import PostgresWriter
+
+            self._writer = PostgresWriter(self.dsn, self.run_id)
+        return doc_id in self._writer.completed_ids([doc_id])
+
+    def process(self, item):
+        doc_id, ref = item
+        if ref.error or containers.kind(ref.path) is None or self._completed(doc_id):
+            yield item
+            return
+        try:
+            found, names = containers.expand(ref.path, self.limits)
+        except Exception as exc:  # LimitError carries its reason; anything else is a broken container
+            reason = str(exc) if isinstance(exc, containers.LimitError) else \
+                f"cannot open the container: {type(exc).__name__}: {exc}"
+            self.refused.inc()
+            yield doc_id, dataclasses.replace(ref, error=reason)
+            return
+        archive = containers.is_archive(ref.path)
+        yield doc_id, dataclasses.replace(ref, listing=names if archive else None)
+        ids = {ref.path: doc_id}
+        for member in found:
+            ids[member.path] = member.id
+        for member in found:
+            self.members.inc()
+            parent_id = ids.get(member.parent)
+            if member.error:
+                yield unreadable_id(member.path), FileRef(member.path, 0, member.error, parent_id, member.name)
+            else:
+                yield member.id, FileRef(member.path, member.size, None, parent_id, member.name, member.listing)
+
+    def teardown(self):
+        if self._writer is not None:
+            self._writer.close()
 
 
 def merge_paths(item) -> Document:
@@ -114,6 +186,12 @@ def merge_paths(item) -> Document:
     first = refs[0]
     doc = Document(id=doc_id, paths=[r.path for r in refs], size=first.size,
                    filename=os.path.basename(first.path))
+    # Members: the parent of each member path; the primary path's parent and name for the document.
+    doc.parents = {r.path: r.parent_id for r in refs if r.parent_id}
+    doc.parent_id, doc.member_name = first.parent_id, first.member_name
+    if first.member_name:
+        doc.filename = os.path.basename(first.member_name)
+    doc.listing = next((r.listing for r in refs if r.listing is not None), None)
     if first.error:
         doc.fail(STAGE_READ, first.error)
     return doc
@@ -163,11 +241,19 @@ class ConvertDocument(beam.DoFn):
 
     def process(self, doc: Document):
         if doc.is_pending:
-            _run_stage(doc, STAGE_CONVERT, self.metrics, self.converter.convert)
+            convert = self.converter.convert
+            if doc.listing is not None:  # an archive: its text says what it holds; its bytes are not read
+                convert = _archive_text
+            _run_stage(doc, STAGE_CONVERT, self.metrics, convert)
         yield doc
 
     def teardown(self):
         self.converter.close()
+
+
+def _archive_text(doc: Document) -> None:
+    doc.text = containers.listing_text(doc.primary_path, doc.listing)
+    doc.mime, doc.converter, doc.pages = "application/x-archive", "archive", None
 
 
 class _InProcessConverter:
@@ -277,8 +363,18 @@ class ExtractMetadata(beam.DoFn):
         if doc.is_pending:
             def extract(d):
                 d.metadata = self.extractor.extract(d)
+                _add_source_meta(d)
             _run_stage(doc, STAGE_EXTRACT, self.metrics, extract)
         yield doc
+
+
+def _add_source_meta(doc: Document) -> None:
+    """An email's parsed headers become metadata.email, and its subject the title (what a reader
+    calls the mail; the first line of its text is the From header)."""
+    if doc.source_meta and doc.metadata is not None:
+        doc.metadata["email"] = doc.source_meta
+        if doc.source_meta.get("subject"):
+            doc.metadata["title"] = doc.source_meta["subject"]
 
 
 class WriteToPostgres(beam.DoFn):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 import time
 
 from transforms.config import StageConfig

@@ -80,6 +80,15 @@ def _expand_local(spec: str) -> Iterator[str]:
 
 def hash_file(path: str, max_bytes: int) -> tuple[str, int]:
     """Return (sha256 hex of the content, size). Raises ReadError with a clear reason."""
+    from transforms import containers
+
+    if containers.is_member_path(path):  # `archive.zip!/member.pdf` (--retry-failed names members)
+        try:
+            return containers.hash_member(path, max_bytes)
+        except (containers.MemberError, containers.LimitError) as exc:
+            raise ReadError(str(exc)) from exc
+        except Exception as exc:
+            raise ReadError(f"cannot read member: {type(exc).__name__}: {exc}") from exc
     if is_local(path):
         _check_local(path)
     digest = hashlib.sha256()
@@ -123,7 +132,17 @@ def _check_local(path: str) -> None:
 
 
 def read_bytes(path: str, max_bytes: int = 0) -> bytes:
-    """The whole content of `path` (the converter needs it in memory anyway)."""
+    """The whole content of `path` (the converter needs it in memory anyway); a member of a container
+    (`archive.zip!/member.pdf`) is read out of its container."""
+    from transforms import containers
+
+    if containers.is_member_path(path):
+        try:
+            return containers.read_member(path, max_bytes)
+        except (containers.MemberError, containers.LimitError) as exc:
+            raise ReadError(str(exc)) from exc
+        except Exception as exc:
+            raise ReadError(f"cannot read member: {type(exc).__name__}: {exc}") from exc
     try:
         with _open_raw(path) as fh:
             data = fh.read()

@@ -49,6 +49,11 @@ class FileRef:
     path: str
     size: int = 0
     error: str | None = None
+    # A member of a container (transforms.containers): the container's content id, the member's
+    # name inside it, and, for a member that is itself an archive, the names it holds.
+    parent_id: str | None = None
+    member_name: str | None = None
+    listing: list[str] | None = None
 
 
 @dataclasses.dataclass
@@ -80,6 +85,14 @@ class Document:
     # The first page as a small PNG, only for a classifier that looks at it; dropped after Classify
     # and never written.
     page_image: bytes | None = None
+    # Container members (transforms.containers): the parent's content id and this member's name in it
+    # (from the primary path); an archive's member names (its own text is made from them, not from
+    # its bytes); an email's headers (from, to, date, subject, message-id, ...) for metadata.email.
+    parent_id: str | None = None
+    member_name: str | None = None
+    listing: list[str] | None = None
+    source_meta: dict | None = None
+    parents: dict[str, str] = dataclasses.field(default_factory=dict)  # member path -> its parent's id
     # The fields of a structured e-invoice (Factur-X/ZUGFeRD/UBL XML inside a PDF, or a standalone XML
     # file; transforms.einvoice), set by Convert and used by Extract as exact values; not written itself.
     einvoice: dict | None = None

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 # corrections, kept by document id) gets the corrected category with confidence 1.0 in the row it
 # proposes, whether that row is inserted (a document deleted and written again) or, as EXCLUDED,
 # overwrites the existing one in ON CONFLICT. Same statement, same transaction as the write.
-# A corrected extracted field ('fields.<name>') would be one more jsonb_set on v.metadata here.
+# A corrected extracted field (corrections.field 'fields.<name>') replaces metadata.fields.<name> the same
+# way, and metadata.field_sources.<name> says it came from a correction.
 _DOCUMENT_COLUMNS = ["id", "paths", "filename", "size", "mime", "pages", "status", "category", "confidence",
                      "metadata", "text", "language", "converter", "error_stage", "error_message", "run_id"]
 STAGE_DOCUMENT_TYPES = ["text", "text[]", "text", "int8", "text", "int4", "text", "text", "float4", "text",
@@ -44,11 +45,20 @@ INSERT INTO documents ({", ".join(_DOCUMENT_COLUMNS)}, processed_at)
 SELECT v.id, v.paths, v.filename, v.size, v.mime, v.pages, v.status,
        coalesce(fix.category, v.category),
        CASE WHEN fix.category IS NULL THEN v.confidence ELSE 1.0 END,
-       v.metadata::jsonb, v.text, v.language, v.converter, v.error_stage, v.error_message, v.run_id, now()
+       CASE WHEN fields_fix.fields IS NULL OR v.metadata IS NULL THEN v.metadata::jsonb
+            ELSE jsonb_set(jsonb_set(v.metadata::jsonb,
+                     '{{fields}}', coalesce(v.metadata::jsonb->'fields', '{{}}') || fields_fix.fields),
+                     '{{field_sources}}', coalesce(v.metadata::jsonb->'field_sources', '{{}}') || fields_fix.sources)
+       END,
+       v.text, v.language, v.converter, v.error_stage, v.error_message, v.run_id, now()
 """
 _CORRECTED = """
 LEFT JOIN LATERAL (SELECT c.value #>> '{}' AS category FROM corrections c
                    WHERE c.document_id = v.id AND c.field = 'category') fix ON true
+LEFT JOIN LATERAL (SELECT jsonb_object_agg(substr(c.field, 8), c.value) AS fields,
+                          jsonb_object_agg(substr(c.field, 8), '{"source": "correction", "confidence": 1.0}'::jsonb)
+                              AS sources
+                   FROM corrections c WHERE c.document_id = v.id AND c.field LIKE 'fields.%%') fields_fix ON true
 """
 _ON_DOCUMENT_CONFLICT = """
 ON CONFLICT (id) DO UPDATE SET
@@ -91,8 +101,9 @@ UPSERT_DOCUMENTS_STAGED = (_INSERT_DOCUMENTS + "FROM docpipe_stage_documents v" 
 
 # The corrected categories of a batch's documents, to hand on with the batch (WriteToOpenSearch
 # indexes the Documents as they leave this writer, so they must carry what PostgreSQL now holds).
-CORRECTED_CATEGORIES = """
-SELECT document_id, value #>> '{}' FROM corrections WHERE field = 'category' AND document_id = ANY(%s)
+CORRECTIONS_OF_BATCH = """
+SELECT document_id, field, value FROM corrections
+WHERE (field = 'category' OR field LIKE 'fields.%%') AND document_id = ANY(%s)
 """
 
 _ON_INPUT_CONFLICT = """
@@ -292,13 +303,18 @@ class PostgresWriter:
 
     @staticmethod
     def _apply_corrections(cur: psycopg.Cursor, docs: list[Document]) -> None:
-        """Give the batch's Documents the corrected categories the upsert kept, so the OpenSearch
-        sink downstream indexes what PostgreSQL holds (one small query per batch)."""
-        cur.execute(CORRECTED_CATEGORIES, ([d.id for d in docs],))
-        corrected = dict(cur.fetchall())
-        for doc in docs:
-            if doc.id in corrected:
-                doc.category, doc.confidence = corrected[doc.id], 1.0
+        """Give the batch's Documents the corrected categories and fields the upsert kept, so the
+        OpenSearch sink downstream indexes what PostgreSQL holds (one small query per batch)."""
+        cur.execute(CORRECTIONS_OF_BATCH, ([d.id for d in docs],))
+        by_id = {d.id: d for d in docs}
+        for doc_id, field, value in cur.fetchall():
+            doc = by_id[doc_id]
+            if field == "category":
+                doc.category, doc.confidence = value, 1.0
+            elif doc.metadata is not None:
+                name = field[len("fields."):]
+                doc.metadata.setdefault("fields", {})[name] = value
+                doc.metadata.setdefault("field_sources", {})[name] = {"source": "correction", "confidence": 1.0}
 
     @staticmethod
     def _copy_rows(cur: psycopg.Cursor, table: str, types: list[str], rows: list[tuple]) -> None:
