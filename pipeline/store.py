@@ -484,6 +484,16 @@ def document_status(dsn: str, id_or_path: str) -> dict | None:
             "ORDER BY path", (doc["id"],)).fetchall()
         # What users corrected: [{field, value, previous, corrected_by, corrected_at}] (see below).
         doc["corrections"] = _corrections_of(conn, doc["id"])
+        # Containers (issue 16): the emails/archives this document came out of, and its own members
+        # (attachments, archive members), both ways.
+        doc["parents"] = conn.execute(
+            "SELECT DISTINCT i.parent_id, i.member_name, p.filename, p.paths[1] AS path FROM inputs i "
+            "LEFT JOIN documents p ON p.id = i.parent_id WHERE i.document_id = %s AND i.parent_id IS NOT NULL "
+            "ORDER BY i.member_name", (doc["id"],)).fetchall()
+        doc["children"] = conn.execute(
+            "SELECT i.path, i.member_name, i.document_id, i.status, c.category, c.error_message FROM inputs i "
+            "LEFT JOIN documents c ON c.id = i.document_id WHERE i.parent_id = %s ORDER BY i.path LIMIT 1000",
+            (doc["id"],)).fetchall()
     return doc
 
 

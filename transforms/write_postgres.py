@@ -264,6 +264,7 @@ class PostgresWriter:
                 cur.execute(UPSERT_INPUTS_STAGED)
             else:
                 cur.executemany(UPSERT_INPUT, inputs)
+            self._link_members(cur, docs)
             self._add_stage_stats(cur, docs)  # last: holds the shared per-stage rows' locks only until commit
 
     # Per (run, stage) figures, added to in the batch's own transaction: they are in the store the
@@ -300,6 +301,23 @@ class PostgresWriter:
             stages = sorted(stats)
             cur.execute(self.UPSERT_STAGE_STATS,
                         [self.run_id, stages, *([stats[st][i] for st in stages] for i in range(5))])
+
+    @staticmethod
+    def _link_members(cur: psycopg.Cursor, docs: list[Document]) -> None:
+        """Members of containers (archive members, attachments; transforms.containers): each member
+        path's row in inputs, and each member document, get the parent's id and the member's name
+        (two statements per batch that holds members, none otherwise)."""
+        paths = [(_path_text(p), parent, p.rsplit("!/", 1)[-1]) for d in docs for p, parent in d.parents.items()]
+        if not paths:
+            return
+        cur.execute("UPDATE inputs SET parent_id = m.parent_id, member_name = m.name "
+                    "FROM unnest(%s::text[], %s::text[], %s::text[]) AS m(path, parent_id, name) "
+                    "WHERE inputs.path = m.path", [list(col) for col in zip(*paths)])
+        members = [(d.id, d.parent_id, d.member_name) for d in docs if d.parent_id and d.status != SKIPPED]
+        if members:
+            cur.execute("UPDATE documents SET parent_id = m.parent_id, member_name = m.name "
+                        "FROM unnest(%s::text[], %s::text[], %s::text[]) AS m(id, parent_id, name) "
+                        "WHERE documents.id = m.id", [list(col) for col in zip(*members)])
 
     @staticmethod
     def _apply_corrections(cur: psycopg.Cursor, docs: list[Document]) -> None:
