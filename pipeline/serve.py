@@ -7,7 +7,8 @@ The same functions as the command line, over HTTP, with the endpoints users of t
     GET /api/batch-status/{run_id}    a run: totals, progress percent, throughput, ETA, failures
     GET /api/runs                     recent runs
     GET /api/documents/{id}           one document with its text and chunks (the page's document view)
-    PATCH /api/documents/{id}         correct its category: {"category": "invoice", "corrected_by": "alice"}
+    PATCH /api/documents/{id}         correct its category and/or fields: {"category": "invoice",
+                                      "fields": {"total_amount": 1190.0}, "corrected_by": "alice"}
     GET /health                       database reachable, schema current
     GET /metrics                      Prometheus text format (pipeline/metrics.py)
     GET /openapi.json                 the OpenAPI description
@@ -51,7 +52,7 @@ class Message(BaseModel):
 
 
 class Correction(BaseModel):
-    field: str = Field(description="'category' (later 'fields.<name>' for an extracted field)")
+    field: str = Field(description="'category', or 'fields.<name>' for an extracted field")
     value: Any = Field(description="the corrected value")
     previous: Any = Field(None, description="what the pipeline had given (kept from the first correction)")
     corrected_by: str
@@ -65,6 +66,8 @@ class CorrectedDocument(BaseModel):
     status: str
     updated_at: dt.datetime
     corrections: list[Correction]
+    fields: dict[str, Any] | None = Field(None, description="the document's extracted fields after the correction "
+                                          "(when fields were corrected)")
     opensearch: str | None = Field(None, description="with --opensearch-url: 'updated', 'not indexed', or why "
                                    "OpenSearch was not updated (pipeline.reindex --all carries it over)")
 
@@ -212,7 +215,11 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
     # the valid ones, and the OpenAPI description names them.
     CategoryCorrection = create_model(
         "CategoryCorrection", __config__=ConfigDict(extra="forbid"),
-        category=(Literal[tuple(categories)], Field(description="one of the configured categories, or 'other'")),
+        category=(Literal[tuple(categories)] | None,
+                  Field(None, description="one of the configured categories, or 'other'")),
+        fields=(dict[str, str | float | bool | list[str] | None] | None,
+                Field(None, description="extracted fields to set, by name (metadata.fields): "
+                      "{\"total_amount\": 1190.0, \"issuer\": \"Muster GmbH\"}; null clears one")),
         corrected_by=(str | None, Field(None, min_length=1, max_length=store.MAX_CORRECTED_BY,
                                         description="who corrected it (default: the X-User header, else 'api')")))
 
@@ -220,17 +227,33 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
                          body: CategoryCorrection = Body(...),
                          x_user: str | None = Header(None, max_length=store.MAX_CORRECTED_BY,
                                                      description="who corrects, if the body does not say")):
-        """Set the document's category (confidence 1.0), recording who and when and the category the
-        pipeline had given. Later runs keep it, and use it as a labelled example."""
+        """Set the document's category (confidence 1.0) and/or extracted fields, recording who and when
+        and what the pipeline had given. Later runs keep them; a corrected category is a labelled
+        example for the classifier of later runs."""
         corrected_by = body.corrected_by or (x_user or "").strip() or "api"
+        if body.category is None and not body.fields:
+            raise RequestValidationError([{"type": "missing", "loc": ("body",), "input": None,
+                                           "msg": "give a category, fields, or both"}])
         try:
-            row = correct(doc_id, body.category, corrected_by)
+            if body.fields:
+                row = store.correct_fields(dsn, doc_id, body.fields, corrected_by)
+                if opensearch is not None:   # a partial update of category only, see correct()
+                    row["opensearch"] = ("fields not updated there: the next write of the document or "
+                                         "python -m pipeline.reindex --all carries them over")
+            if body.category is not None:
+                fields = row["fields"] if body.fields else None
+                row = correct(doc_id, body.category, corrected_by)
+                row["fields"] = fields
         except store.DocumentNotFound:
             raise HTTPException(status_code=404, detail=f"no document with id {doc_id!r}") from None
         except store.InvalidCorrection as exc:
-            where = ("body", "corrected_by") if body.corrected_by else ("header", "x-user")
+            if str(exc).startswith(("fields", "field name")):
+                where, given = ("body", "fields"), body.fields
+            else:
+                where = ("body", "corrected_by") if body.corrected_by else ("header", "x-user")
+                given = corrected_by
             raise RequestValidationError([{"type": "value_error", "loc": where, "msg": str(exc),
-                                           "input": corrected_by}]) from None
+                                           "input": given}]) from None
         return _jsonable(row)
 
     # The body's model is made here, so the annotation (a string under `from __future__ import
@@ -238,7 +261,7 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None) -
     correct_document.__annotations__["body"] = CategoryCorrection
     app.add_api_route("/api/documents/{doc_id}", correct_document, methods=["PATCH"],
                       dependencies=[Depends(require_token)], response_model=CorrectedDocument,
-                      summary="Correct a document's category",
+                      summary="Correct a document's category or extracted fields",
                       responses={400: {"model": Message, "description": "a body that is not UTF-8 JSON"},
                                  401: {"model": Message, "description": "missing or wrong bearer token"},
                                  404: {"model": Message, "description": "no document with this id"},

@@ -228,7 +228,9 @@ def test_openapi_declares_the_patch(api):
         assert operation["responses"][code]["content"]["application/json"]["schema"], code
     body = spec["components"]["schemas"][operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                                          .rsplit("/", 1)[-1]]
-    assert body["properties"]["category"]["enum"] == CATEGORIES and "other" in CATEGORIES
+    category = body["properties"]["category"]   # optional: one of the categories, or null
+    assert [s["enum"] for s in category.get("anyOf", [category]) if "enum" in s] == [CATEGORIES]
+    assert "other" in CATEGORIES and "fields" in body["properties"]
     # A method the path does not have: 405, and Allow names both of its routes' methods.
     request = urllib.request.Request(f"{api}/api/documents/a", method="DELETE")
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -431,3 +433,62 @@ def test_browser_corrects_the_category(api, dsn):
         assert "(was invoice)" in browser.find_element(By.ID, "correction").text
         screenshot(browser, "document-corrected.png")
     assert row(dsn, "a")[:2] == ("contract", 1.0)
+
+
+# -- extracted fields ---------------------------------------------------------------------------
+
+def metadata(dsn, doc_id):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT metadata FROM documents WHERE id = %s", (doc_id,)).fetchone()[0]
+
+
+def test_correct_fields_records_previous_and_marks_the_source(dsn):
+    answer = store.correct_fields(dsn, "a", {"total_amount": 1190.0, "issuer": " Muster GmbH "}, "alice")
+    assert answer["fields"] == {"n": 1, "total_amount": 1190.0, "issuer": "Muster GmbH"}
+    saved = metadata(dsn, "a")
+    assert saved["fields"]["issuer"] == "Muster GmbH" and saved["title"] == "T a"   # the rest is untouched
+    assert saved["field_sources"]["issuer"] == {"source": "correction", "confidence": 1.0}
+    # Corrected again: the value changes, `previous` stays what the pipeline had given.
+    store.correct_fields(dsn, "a", {"n": 2}, "bob")
+    store.correct_fields(dsn, "a", {"n": 3}, "carol")
+    by_field = {c["field"]: c for c in store.document_status(dsn, "a")["corrections"]}
+    assert (by_field["fields.n"]["value"], by_field["fields.n"]["previous"]) == (3, 1)
+    assert by_field["fields.n"]["corrected_by"] == "carol"
+    assert store.correction_counts(dsn) == {"fields.issuer": 1, "fields.n": 1, "fields.total_amount": 1}
+
+
+@pytest.mark.parametrize("fields", [{}, {"Total": 1}, {"a b": 1}, {"x": "a\x00b"}, {"x": {"nested": 1}},
+                                    {"x": [1, 2]}, {"x": "y" * 1001}])
+def test_correct_fields_refuses_bad_names_and_values(dsn, fields):
+    with pytest.raises(store.InvalidCorrection):
+        store.correct_fields(dsn, "a", fields, "alice")
+    assert store.correction_counts(dsn) == {}
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["row-by-row", "staged"])
+def test_a_corrected_field_survives_the_document_being_written_again(dsn, staged):
+    store.correct_fields(dsn, "a", {"issuer": "Muster GmbH"}, "alice")
+    again = write(dsn, [make_doc("a", ["/x/a.pdf"], 1), make_doc("b", ["/x/b.pdf"], 1)], staged=staged, run_id="run-2")
+    saved = metadata(dsn, "a")
+    assert saved["fields"] == {"n": 1, "issuer": "Muster GmbH"}
+    assert saved["field_sources"] == {"issuer": {"source": "correction", "confidence": 1.0}}
+    assert metadata(dsn, "b")["fields"] == {"n": 1} and "field_sources" not in metadata(dsn, "b")
+    # What leaves the writer for OpenSearch carries the correction too.
+    assert again[0].metadata["fields"]["issuer"] == "Muster GmbH"
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DELETE FROM documents WHERE id = 'a'")
+    write(dsn, [make_doc("a", ["/x/a.pdf"], 1)], staged=staged, run_id="run-3")
+    assert metadata(dsn, "a")["fields"]["issuer"] == "Muster GmbH"
+
+
+def test_patch_corrects_fields_and_category_together(api, dsn):
+    status, body = call(f"{api}/api/documents/a", "PATCH",
+                        {"fields": {"total_amount": 99.5, "parties": ["A", "B"]}, "category": "contract"},
+                        headers={"X-User": "dora"})
+    assert status == 200, body
+    assert body["category"] == "contract" and body["fields"]["total_amount"] == 99.5
+    assert {c["field"] for c in body["corrections"]} == {"category", "fields.total_amount", "fields.parties"}
+    assert all(c["corrected_by"] == "dora" for c in body["corrections"])
+    status, body = call(f"{api}/api/documents/a", "PATCH", {"fields": {"Bad Name": 1}})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "fields"], body
+    assert call(f"{api}/api/documents/nope", "PATCH", {"fields": {"x": 1}})[0] == 404
