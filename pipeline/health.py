@@ -1,7 +1,8 @@
 """python -m pipeline.health: check every configured dependency; non-zero exit if any fails.
 
 Checks the database (reachable, pgvector present, schema current) and the packaged models the
-default backends need (MiniLM, OCR, docling). One line per check.
+default backends need (MiniLM, OCR, docling). One line per check. Optional tools (LibreOffice, for
+.doc/.ppt) are reported as `warn` when missing, without failing the check.
 """
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def check_models() -> list[tuple[str, bool, str]]:
     return results
 
 
+def check_optional() -> list[tuple[str, bool | None, str]]:
+    """Tools some formats need but the pipeline runs without: None (a warning) when absent."""
+    from transforms import legacy
+
+    soffice = legacy.soffice_path()
+    if soffice:
+        return [("LibreOffice", True, f"{soffice}: .doc, .ppt and .rtf are converted with it")]
+    return [("LibreOffice", None, "not installed: .doc and .ppt files fail with 'install LibreOffice to read "
+                                  ".doc' (.rtf falls back to striprtf, .xls is read by xlrd); Debian: apt-get "
+                                  "install libreoffice-core libreoffice-writer libreoffice-impress")]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.health", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -71,13 +84,16 @@ def main(argv=None) -> int:
         ok, detail = False, str(exc)
     checks.append(("database", ok, detail))
     checks += check_models()
-    healthy = all(ok for _, ok, _ in checks)
+    checks += check_optional()
+    healthy = all(ok is not False for _, ok, _ in checks)  # None: an optional tool is missing (a warning)
     if args.json:
-        print(cli.to_json({"healthy": healthy, "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in checks],
+        print(cli.to_json({"healthy": healthy,
+                           "checks": [{"name": n, "ok": ok is not False, "detail": d,
+                                       **({"warning": True} if ok is None else {})} for n, ok, d in checks],
                            "seconds": round(time.monotonic() - started, 2)}))
     else:
         for name, ok, detail in checks:
-            print(f"{'ok  ' if ok else 'FAIL'} {name:<16} {detail}")
+            print(f"{'warn' if ok is None else 'ok  ' if ok else 'FAIL'} {name:<16} {detail}")
     return 0 if healthy else 1
 
 

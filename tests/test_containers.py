@@ -132,6 +132,16 @@ def test_rtf_without_libreoffice_reads_with_striprtf(monkeypatch):
     assert doc.converter == "striprtf" and "Wombat delivery note number 77." in doc.text
 
 
+def test_health_reports_libreoffice_without_failing(monkeypatch, capsys, pg_dsn):
+    from pipeline import health, store
+
+    store.migrate(pg_dsn)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("SOFFICE", raising=False)
+    assert health.main(["--pg-dsn", pg_dsn]) == 0
+    assert "warn LibreOffice      not installed: .doc and .ppt files fail" in capsys.readouterr().out
+
+
 def test_doc_without_libreoffice_fails_with_the_reason(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("SOFFICE", raising=False)
@@ -280,6 +290,18 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
     assert mail["metadata"]["email"]["subject"] == "Invoice 2024-118 for March"
     assert mail["metadata"]["title"] == "Invoice 2024-118 for March"
     assert status.main(["c1", "--verify", "--pg-dsn", pg_dsn]) == 0
+    # The web page links both ways: the attachment to its mail, the mail to its attachments.
+    import urllib.request
+
+    from tests.webserver import serve
+    with serve(pg_dsn) as url:
+        pdf_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / pdf)]}").read().decode()
+        mail_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / 'invoice-mail.eml')]}").read().decode()
+        zip_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / 'bomb.zip')]}").read().decode()
+    assert f'href="/documents/{ids[str(folder / "invoice-mail.eml")]}"' in pdf_page and "Came with" in pdf_page
+    assert f'href="/documents/{ids[str(folder / pdf)]}"' in mail_page and "cv.docx" in mail_page
+    assert "Invoice 2024-118 for March" in mail_page and "&lt;earlier@client.example&gt;" in mail_page
+    assert "decompression bomb" in zip_page and "ok.txt" in zip_page
 
     # A rerun of the unchanged heap: containers skipped whole, nothing processed again.
     again = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "c2"])

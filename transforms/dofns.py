@@ -343,6 +343,9 @@ class ClassifyDocument(beam.DoFn):
     def process(self, doc: Document):
         if doc.is_pending:
             def classify(d):
+                if d.listing is not None:  # an archive is a folder, not a kind of document: its members are
+                    d.category, d.confidence = "other", 1.0
+                    return
                 d.category, d.confidence = self.classifier.classify(d)
             _run_stage(doc, STAGE_CLASSIFY, self.metrics, classify)
         doc.page_image = None  # only the classifier looks at it; never carried further or written
