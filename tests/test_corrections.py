@@ -492,3 +492,25 @@ def test_patch_corrects_fields_and_category_together(api, dsn):
     status, body = call(f"{api}/api/documents/a", "PATCH", {"fields": {"Bad Name": 1}})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "fields"], body
     assert call(f"{api}/api/documents/nope", "PATCH", {"fields": {"x": 1}})[0] == 404
+
+
+def test_document_page_shows_field_sources_and_corrects_fields(api, dsn):
+    store.correct_fields(dsn, "b", {"parties": ["Acme, Inc.", "Globex"], "total_amount": 10.0}, "seed")
+    status, page = call(f"{api}/documents/b")
+    assert status == 200 and 'action="/documents/b/fields"' in page
+    assert 'name="field.parties" value="Acme, Inc.; Globex"' in page and "correction (1.00)" in page
+    # Only the changed boxes are recorded, typed like the field was: a number, a list, a cleared value.
+    status, url, page = post_form(f"{api}/documents/b/fields", {
+        "field.n": "1", "field.parties": "Acme, Inc.; Initech", "field.total_amount": "1,250.50",
+        "corrected_by": "erin"})
+    assert status == 200 and url.endswith("/documents/b?fields_corrected=1#meta-heading"), url
+    assert "Fields corrected." in page
+    fields = metadata(dsn, "b")["fields"]
+    assert fields == {"n": 1, "parties": ["Acme, Inc.", "Initech"], "total_amount": 1250.5}
+    by_field = {c["field"]: c for c in store.document_status(dsn, "b")["corrections"]}
+    assert "fields.n" not in by_field and by_field["fields.parties"]["corrected_by"] == "erin"
+    post_form(f"{api}/documents/b/fields", {"field.total_amount": ""})
+    assert metadata(dsn, "b")["fields"]["total_amount"] is None
+    status, _, page = post_form(f"{api}/documents/b/fields", {"field.n": "x\x00y"})
+    assert status == 422 and "NUL" in page
+    assert post_form(f"{api}/documents/b/fields", {"field.n": "2"}, headers={"Origin": "http://evil.example"})[0] == 403

@@ -36,6 +36,7 @@ def _environment():
     env.filters["when"] = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t else "-"
     env.filters["duration"] = _duration
     env.filters["flat"] = _flat
+    env.filters["box"] = _box_text
     return env
 
 
@@ -57,6 +58,29 @@ def _flat(value) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_flat(v) for v in value)
     return "" if value is None else str(value)
+
+
+def _box_text(value) -> str:
+    """A field's value as the text of its form box: lists joined by "; " (names hold commas)."""
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _typed_like(previous, text: str):
+    """A form box's text as the type the field had: a number stays a number, a list is split on ";",
+    an empty box clears the value. A number box that does not read as one is kept as text, and the
+    store decides."""
+    if not text:
+        return None
+    if isinstance(previous, list):
+        return [part.strip() for part in text.split(";") if part.strip()]
+    if isinstance(previous, (int, float)) and not isinstance(previous, bool):
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
+            return text
+    return text
 
 
 def safe_next(target: str | None) -> str:
@@ -152,7 +176,8 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
         d = queries.document_detail(dsn, doc_id[:4096])
         if d is None:
             return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
-        return render_document(d, corrected=request.query_params.get("corrected") == "1")
+        return render_document(d, corrected=request.query_params.get("corrected") == "1",
+                               fields_corrected=request.query_params.get("fields_corrected") == "1")
 
     def render_document(d: dict, status_code: int = 200, **context) -> HTMLResponse:
         fix = next((c for c in d.get("corrections") or [] if c["field"] == store.CATEGORY_FIELD), None)
@@ -189,6 +214,40 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
         if d is None:
             return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
         return render_document(d, status_code=422, error=error)
+
+    @app.post("/documents/{doc_id}/fields", include_in_schema=False)
+    async def correct_fields(request: Request, doc_id: str):
+        """The document page's fields form: record the boxes whose value changed, then back to the page."""
+        if not same_origin(request):
+            return render("missing.html", status_code=403, section="search",
+                          what="Refused: the form was sent from another site.")
+        if not authorized(request):
+            return RedirectResponse("/login?" + urllib.parse.urlencode({"next": f"/documents/{doc_id}"}),
+                                    status_code=303)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        corrected_by = ((form.get("corrected_by") or [""])[0].strip()
+                        or request.headers.get("x-user", "").strip() or "web")
+        d = queries.document_detail(dsn, doc_id[:4096])
+        if d is None:
+            return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
+        current = ((d.get("metadata") or {}).get("fields") or {})
+        changed = {}
+        for key, values in form.items():
+            name = key[len("field."):]
+            if key.startswith("field.") and name in current and values[0].strip() != _box_text(current[name]):
+                changed[name] = _typed_like(current[name], values[0].strip())
+        error = None
+        if changed:
+            try:
+                store.correct_fields(dsn, doc_id, changed, corrected_by)
+            except store.DocumentNotFound:
+                return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
+            except store.InvalidCorrection as exc:
+                error = f"Not corrected: {exc}."
+        if error is None:
+            return RedirectResponse(f"/documents/{urllib.parse.quote(doc_id, safe='')}?fields_corrected=1#meta-heading",
+                                    status_code=303)
+        return render_document(d, status_code=422, fields_error=error)
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs_page(request: Request):
