@@ -75,9 +75,26 @@ def preflight(config: StageConfig) -> int:
             return ollama.get_embedder(config).dimension
         except ollama.OllamaError as exc:
             raise ollama.OllamaSetupError(f"the embedding model {config.embed_model!r} does not embed: {exc}") from None
-    from transforms.backends.minilm import DIMENSION
+    from transforms.backends.minilm import DIMENSION, resolve_precision
 
+    if config.embedder == "minilm" and resolve_precision(config.embed_precision) == "int8":
+        _prepare_int8(config.embed_precision)
     return DIMENSION
+
+
+def _prepare_int8(precision: str) -> None:
+    """Export and quantise the int8 MiniLM once, here, rather than in every worker at its first
+    batch (cached: later runs find the file). `auto` falls back to float32 if it cannot be made."""
+    import logging
+
+    from transforms.backends import minilm_onnx
+
+    try:
+        minilm_onnx.prepare("int8")
+    except Exception as exc:
+        if precision != "auto":
+            raise ValueError(f"--embed-precision int8: cannot prepare the ONNX model: {exc}") from exc
+        logging.getLogger(__name__).warning("int8 MiniLM unavailable (%s); workers will embed in float32", exc)
 
 
 def embedder_identity(config: StageConfig, dimension: int) -> dict:
