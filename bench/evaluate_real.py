@@ -98,6 +98,7 @@ def fetch_outcomes(dsn: str, paths: list[str]) -> dict[str, dict]:
         rows = conn.execute(
             """
             SELECT i.path, d.status, d.category, d.confidence, d.metadata -> 'fields' AS fields,
+                   d.metadata -> 'field_sources' AS field_sources,
                    d.language, d.error_stage, d.error_message, d.run_id
             FROM inputs i JOIN documents d ON d.id = i.document_id
             WHERE i.path = ANY(%s)
@@ -206,9 +207,13 @@ def format_report(report: dict) -> str:
     if e["never_found"]:
         out.append(f"  never produced by the pipeline: {', '.join(e['never_found'])}; without them "
                    f"{_pct(e['field_accuracy_found_fields'])}")
+    out.append(f"  target fields ({', '.join(e['target_fields'])}): {_pct(e['target_accuracy'])}")
+    out.append("  by the source the pipeline named: " + ", ".join(
+        f"{k} {_pct(v['accuracy'])} ({v['correct']}/{v['n']})" for k, v in e["per_source"].items()))
     ei = e["e_invoices"]
     out.append(f"  e-invoices: {ei['true']} of {ei['stated']} truth files that say" if ei["stated"]
                else f"  e-invoices: {ei['note']}")
+    out.append(f"  read from an e-invoice: {ei['read']} files, {ei['correct']}/{ei['values']} values right")
     out += ["", f"Field misses ({len(e['misses'])}): file [predicted category] field: truth | got"]
     for m in e["misses"]:
         out.append(f"  {m['file']} [{m['category']}] {m['field']}: {m['truth']!r} | {m['got']!r}")

@@ -130,6 +130,14 @@ def test_extraction_scores_every_truth_value_strictly():
     assert ex["never_found"] == ["buyer"] and ex["field_accuracy_found_fields"] == 0.5
     assert ex["e_invoices"]["stated"] == 0 and ex["e_invoices"]["note"]
     assert s.score_extraction({"x": {"e_invoice": True, "currency": "EUR"}}, {})["e_invoices"]["true"] == 1
+    # The target fields (number, issue date, total, currency, issuer: 3 of 4 values here right) and the
+    # sources the pipeline named.
+    assert ex["target_accuracy"] == 0.5   # a.pdf: 3 of 4 right; b.png: 0 of 2
+    outcomes["a.pdf"]["field_sources"] = {"number": {"source": "e-invoice"}, "issue_date": {"source": "e-invoice"}}
+    ex = s.score_extraction(truths, outcomes)
+    assert ex["per_source"]["e-invoice"] == {"accuracy": 1.0, "correct": 2, "n": 2}
+    assert ex["per_source"]["none"]["n"] == 5   # the values without a named source
+    assert (ex["e_invoices"]["read"], ex["e_invoices"]["correct"], ex["e_invoices"]["values"]) == (1, 2, 2)
 
 
 def test_report_formats_without_a_run():
