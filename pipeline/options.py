@@ -136,6 +136,11 @@ class DocPipelineOptions(PipelineOptions):
                             help="Actions per OpenSearch bulk request (upper bound). Default: %(default)s")
         parser.add_argument("--opensearch-bulk-mb", dest="opensearch_bulk_mb", type=float, default=5.0,
                             help="Megabytes per OpenSearch bulk request (upper bound). Default: %(default)s")
+        # -- Parquet out (transforms/write_parquet.py) --
+        parser.add_argument("--parquet-out", dest="parquet_out", default=None,
+                            help="Also write the run's documents and chunks as Parquet under this folder (any "
+                                 "Beam filesystem: local, gs://, s3://), partitioned by run and category. "
+                                 "Default: off")
         # -- Ollama backends (--classifier/--extractor/--embedder ollama) --
         parser.add_argument("--classify-model", dest="classify_model", default=d.classify_model,
                             help="Ollama vision model for --classifier ollama. Default: %(default)s")
@@ -197,3 +202,19 @@ def opensearch_settings(opts: DocPipelineOptions):
     return OpenSearchSettings.from_env(opts.opensearch_url, index=opts.opensearch_index,
                                        bulk_actions=opts.opensearch_bulk_actions,
                                        bulk_bytes=int(opts.opensearch_bulk_mb * 1024 * 1024))
+
+
+def parquet_settings(opts: DocPipelineOptions, dimension: int):
+    """ParquetSettings from --parquet-out (the embedding dimension from the embedder), or None."""
+    if not opts.parquet_out:
+        return None
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.classify import OTHER, load_categories
+    from transforms.write_parquet import ParquetSettings
+
+    path = opts.parquet_out
+    if FileSystems.get_scheme(path) is None:  # local: absolute, so remote-looking runs mean the same
+        path = os.path.abspath(path)
+    names = tuple(c.name for c in load_categories(opts.categories_file)) + (OTHER,)
+    return ParquetSettings(path=path, dimension=dimension, categories=names)

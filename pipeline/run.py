@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from pipeline import embedded, launch, store
 from pipeline.graph import build
-from pipeline.options import DocPipelineOptions, opensearch_settings, stage_config
+from pipeline.options import DocPipelineOptions, opensearch_settings, parquet_settings, stage_config
 from pipeline.progress import ProgressReporter
 from pipeline.watch import WorkerDied, WorkerWatch
 from transforms import read
@@ -165,6 +165,7 @@ def run(argv: list[str] | None = None) -> dict:
     if config.classifier == "embedding":
         config = with_examples(config, dsn)
     search_index = opensearch_settings(opts)  # OpenSearch sink, None unless --opensearch-url
+    parquet = parquet_settings(opts, embedding_dim)  # Parquet files, None unless --parquet-out
     # Fewer malloc arenas: long-lived worker processes with threaded native libraries (torch, onnx)
     # otherwise fragment memory and grow over a long run. Inherited by local worker processes.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
@@ -208,7 +209,7 @@ def run(argv: list[str] | None = None) -> dict:
                 beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,
-                  retry_paths=retry_paths)
+                  retry_paths=retry_paths, parquet=parquet)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:

@@ -258,6 +258,7 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
                             "FROM inputs i JOIN documents d ON d.id = i.document_id").fetchall()
         ids = dict(conn.execute("SELECT path, document_id FROM inputs").fetchall())
         doc_parents = dict(conn.execute("SELECT id, parent_id FROM documents WHERE parent_id IS NOT NULL").fetchall())
+        paths_total = conn.execute("SELECT paths_total FROM runs WHERE id = 'c1'").fetchone()[0]
     outcome = {p[len(str(folder)) + 1:]: (s, parent, name, err, conv) for p, s, parent, name, err, conv in rows}
     expected_completed = {
         "invoice-mail.eml", "invoice-mail.eml!/invoice-2024-118.pdf", "invoice-mail.eml!/cv.docx",
@@ -278,6 +279,7 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
     assert doc_parents[ids[str(folder / pdf)]] == ids[str(folder / "invoice-mail.eml")]
     assert outcome["invoice-mail.eml"][4] == "email" and outcome["bundle.zip"][4] == "archive"
     assert summary["failed"] == 2
+    assert paths_total == len(outcome) == 19  # progress counts members: 6 listed files, 13 members
 
     # The attached PDF is found by search, and its document says which mail it came with.
     hits = search.run_search(pg_dsn, "Quokka Consulting invoice 2024-118", limit=3)

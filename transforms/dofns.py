@@ -139,14 +139,17 @@ class ExpandContainers(beam.DoFn):
         self.members = Metrics.counter(NAMESPACE, "container_members")
         self.refused = Metrics.counter(NAMESPACE, "containers_refused")
 
-    def _completed(self, doc_id: str) -> bool:
-        if not self.dsn or self.reprocess:
-            return False
+    def _store(self):
         if self._writer is None:
             from transforms.write_postgres import PostgresWriter
 
             self._writer = PostgresWriter(self.dsn, self.run_id)
-        return doc_id in self._writer.completed_ids([doc_id])
+        return self._writer
+
+    def _completed(self, doc_id: str) -> bool:
+        if not self.dsn or self.reprocess:
+            return False
+        return doc_id in self._store().completed_ids([doc_id])
 
     def process(self, item):
         doc_id, ref = item
@@ -162,6 +165,8 @@ class ExpandContainers(beam.DoFn):
             yield doc_id, dataclasses.replace(ref, error=reason)
             return
         archive = containers.is_archive(ref.path)
+        if found and self.dsn:
+            self._store().add_paths(len(found))  # members are paths of the run: progress counts them
         yield doc_id, dataclasses.replace(ref, listing=names if archive else None)
         ids = {ref.path: doc_id}
         for member in found:
@@ -384,13 +389,17 @@ class WriteToPostgres(beam.DoFn):
     """Batch of Documents -> (id, status) per document, after the batch is committed.
 
     With `index_after` (OpenSearch configured) completed documents are written as index_pending and
-    the batch itself is passed on, for WriteToOpenSearch.
+    the batch itself is passed on, for WriteToOpenSearch. With `emit_written` (--parquet-out) the
+    committed batch also goes to the tagged output WRITTEN, for WriteParquet.
     """
 
-    def __init__(self, dsn: str, run_id: str, index_after: bool = False):
+    WRITTEN = "written"
+
+    def __init__(self, dsn: str, run_id: str, index_after: bool = False, emit_written: bool = False):
         self.dsn = dsn
         self.run_id = run_id
         self.index_after = index_after
+        self.emit_written = emit_written
 
     def setup(self):
         from transforms.write_postgres import PostgresWriter
@@ -404,6 +413,8 @@ class WriteToPostgres(beam.DoFn):
         self.writer.write_batch(batch)
         self.millis.update(int((time.perf_counter() - start) * 1000))
         self.written.inc(len(batch))
+        if self.emit_written:
+            yield beam.pvalue.TaggedOutput(self.WRITTEN, batch)
         if self.index_after:
             yield batch
             return

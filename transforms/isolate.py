@@ -60,6 +60,27 @@ def _child_main(conn, config: StageConfig) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+# A process that runs pipeline after pipeline in itself (the small cycles of `pipeline.run --watch`,
+# pipeline/sync.py) sets KEEP_WARM: a converter closed at the end of one run is parked here, and the
+# next run's converter with the same settings takes it over instead of starting a process (docling's
+# import costs ~8 s per start, most of the delay of a one-file cycle). At most one is parked.
+KEEP_WARM = False
+_parked: list = []
+_parked_lock = threading.Lock()
+
+
+def _converter_settings(config: StageConfig) -> StageConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, examples=())  # the classifier's examples do not concern it
+
+
+def close_parked() -> None:
+    with _parked_lock:
+        while _parked:
+            _parked.pop().shutdown()
+
+
 class IsolatedConverter:
     def __init__(self, config: StageConfig):
         if multiprocessing.current_process().daemon:
@@ -73,6 +94,10 @@ class IsolatedConverter:
         self.process = None
         self.conn = None
         self.converted = 0
+        with _parked_lock:
+            if KEEP_WARM and _parked and _converter_settings(_parked[0].config) == _converter_settings(config):
+                warm = _parked.pop()
+                self.process, self.conn, self.converted = warm.process, warm.conn, warm.converted
 
     def _start(self) -> None:
         parent_conn, child_conn = self.context.Pipe()
@@ -96,6 +121,15 @@ class IsolatedConverter:
         self.process = self.conn = None
 
     def close(self) -> None:
+        if KEEP_WARM and self.process is not None and self.process.is_alive():
+            with _parked_lock:
+                if not _parked:
+                    _parked.append(self)
+                    return
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop the converter process (close() parks it instead, with KEEP_WARM)."""
         if self.process is not None and self.process.is_alive():
             try:
                 self.conn.send(None)

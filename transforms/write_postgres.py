@@ -186,11 +186,18 @@ class PostgresWriter:
         return self._with_retries(query, ids) if ids else set()
 
     def record_listing(self, paths_total: int) -> None:
-        """The run's number of input paths, once listing is complete (status shows progress %)."""
+        """The run's number of input paths, once listing is complete (status shows progress %).
+        Added, not set: container members found by ExpandContainers are added to the same total
+        (add_paths), in whatever order the two arrive."""
+        self.add_paths(paths_total)
+
+    def add_paths(self, n: int) -> None:
+        """Add n paths to the run's total: container members are paths with an outcome of their own."""
         def update(conn, n):
             with conn.transaction():
-                conn.execute("UPDATE runs SET paths_total = %s WHERE id = %s", (n, self.run_id))
-        self._with_retries(update, paths_total)
+                conn.execute("UPDATE runs SET paths_total = coalesce(paths_total, 0) + %s WHERE id = %s",
+                             (n, self.run_id))
+        self._with_retries(update, n)
 
     def write_batch(self, docs: list[Document]) -> None:
         for doc in docs:
