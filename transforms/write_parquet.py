@@ -1,0 +1,114 @@
+"""--parquet-out: the run's documents and chunks as Parquet through Beam's Parquet sink.
+
+A branch of the graph after WriteToPostgres: the writer passes on each batch once it is committed
+(with the corrected categories the store kept), `DocumentsToArrow` turns it into Arrow tables per
+category (transforms/parquet.py), and one `WriteToParquetBatched` per (table, category) writes them
+under PATH/{documents,chunks}/run_id=RUN/category=CATEGORY/. Beam's file sinks write temporary
+files and move them into place when the write finalizes, on any Beam filesystem (local, gs://,
+s3://, ...), and each worker bundle becomes a file of its own (sharded).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import apache_beam as beam
+from apache_beam.io.parquetio import WriteToParquetBatched
+from apache_beam.metrics import Metrics
+
+from transforms import parquet
+
+NAMESPACE = "docpipe"
+
+
+@dataclasses.dataclass(frozen=True)
+class ParquetSettings:
+    path: str                  # any Beam filesystem path: the folder that gets documents/ and chunks/
+    dimension: int             # of the embedding vectors (fixed-size lists)
+    categories: tuple[str, ...]  # configured categories plus `other`: one partition each
+    codec: str = "zstd"
+
+
+class DocumentsToArrow(beam.DoFn):
+    """Batch of written Documents -> ((table, category), pyarrow.Table) per table and category.
+    Emits in process() (never in finish_bundle): Dask's runner drops what finish_bundle emits."""
+
+    def __init__(self, dimension: int):
+        self.dimension = dimension
+
+    def setup(self):
+        self.rows = Metrics.counter(NAMESPACE, "parquet_documents")
+
+    def process(self, batch):
+        now = dt.datetime.now(dt.timezone.utc)
+        for category, (documents, chunks) in parquet.tables_for_batch(batch, self.dimension, now).items():
+            self.rows.inc(documents.num_rows)
+            yield (parquet.DOCUMENTS, category), documents
+            if chunks.num_rows:
+                yield (parquet.CHUNKS, category), chunks
+
+
+class _NoEmptyPartitionWarnings(logging.Filter):
+    """A category no document of the run has is no file, by design (skip_if_empty): Beam warns about
+    each one ("No shards found to finalize"), directly or relayed from the worker processes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No shards found to finalize" not in record.getMessage()
+
+
+def _quieten_empty_partitions() -> None:
+    for name in ("apache_beam.io.filebasedsink", "apache_beam.runners.portability.local_job_service"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoEmptyPartitionWarnings) for f in logger.filters):
+            logger.addFilter(_NoEmptyPartitionWarnings())
+
+
+# Here, not in WriteParquet: worker processes import this module (for DocumentsToArrow) but never
+# construct the transform.
+_quieten_empty_partitions()
+
+
+class WriteParquet(beam.PTransform):
+    """PCollection of written Document batches -> Parquet files; returns the written file names.
+
+    `keyed` (bag runners such as Dask): one file per partition, written after a GroupByKey, because
+    the default sharding (a file per bundle) reports its files from finish_bundle, which those
+    runners drop."""
+
+    def __init__(self, settings: ParquetSettings, run_id: str, keyed: bool = False):
+        super().__init__()
+        self.settings = settings
+        self.run_id = run_id
+        self.keyed = keyed
+
+    def partitions(self) -> list[tuple[str, str | None]]:
+        names = list(dict.fromkeys(self.settings.categories)) + [None]  # None: failed before Classify
+        return [(table, name) for table in (parquet.DOCUMENTS, parquet.CHUNKS) for name in names]
+
+    def expand(self, batches):
+        keys = self.partitions()
+        index = {key: i for i, key in enumerate(keys)}
+        other = index[(parquet.DOCUMENTS, "other")] if (parquet.DOCUMENTS, "other") in index else None
+
+        def route(item, _n):
+            (table, category), _ = item
+            found = index.get((table, category))
+            if found is None:  # a category the configuration does not name: not expected; keep it anyway
+                found = index[(table, "other")] if other is not None else index[(table, None)]
+            return found
+
+        parts = (batches
+                 | "ToArrow" >> beam.ParDo(DocumentsToArrow(self.settings.dimension))
+                 | "ByPartition" >> beam.Partition(route, len(keys)))
+        files = []
+        for i, (table, category) in enumerate(keys):
+            folder = parquet.partition_dir(self.settings.path, table, self.run_id, category)
+            sink = WriteToParquetBatched(
+                f"{folder}/part", schema=parquet.schema_for(table, self.settings.dimension),
+                codec=self.settings.codec, file_name_suffix=".parquet", num_shards=1 if self.keyed else 0)
+            # A category no document of this run has gets no file (Beam's default writes an empty one).
+            sink._sink.skip_if_empty = True
+            label = f"{table}/{parquet.partition_value(category)}"
+            files.append(parts[i] | f"Tables {label}" >> beam.Values() | f"Write {label}" >> sink)
+        return files | "Files" >> beam.Flatten()
