@@ -218,3 +218,51 @@ def parquet_settings(opts: DocPipelineOptions, dimension: int):
         path = os.path.abspath(path)
     names = tuple(c.name for c in load_categories(opts.categories_file)) + (OTHER,)
     return ParquetSettings(path=path, dimension=dimension, categories=names)
+
+
+class UnknownOptionError(ValueError):
+    """A flag that neither docpipe nor Beam knows (exit status 2)."""
+
+
+def check_flags(argv: list[str]) -> None:
+    """Refuse a mistyped or unknown flag, and a bad value of a known one, with one clear line.
+
+    Beam's own parser keeps what it knows and drops the rest with a warning lost in the log, so
+    `--chunk-tokns 100` used to run with the default. Here every options class Beam knows (its
+    own, runner ones, and DocPipelineOptions) parses argv the way Beam will, without abbreviations;
+    whatever is left over is an error naming the closest known flag. Beam's options still pass.
+    """
+    import difflib
+    import importlib
+
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    class Parser(_BeamArgumentParser):
+        def error(self, message):  # argparse would print its whole usage and exit
+            raise UnknownOptionError(message)
+
+    for i, arg in enumerate(argv):  # a runner named by module path registers its options on import
+        runner = arg.split("=", 1)[1] if arg.startswith("--runner=") else (
+            arg if i and argv[i - 1] == "--runner" else "")
+        if "." in runner:
+            try:
+                importlib.import_module(runner.rsplit(".", 1)[0])
+            except Exception:  # Beam itself reports an unknown runner, with its own message
+                pass
+    parser = Parser(allow_abbrev=False, add_help=False)
+    seen: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():  # as Beam's get_all_options collects them
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(argv)
+    flags = [a for a in unknown if a.startswith("-")]
+    if not flags:
+        return
+    name = flags[0].split("=", 1)[0]
+    known = [s for action in parser._actions for s in action.option_strings]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75) or \
+        difflib.get_close_matches(name.replace("_", "-"), known, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else " (python -m pipeline.run --help lists the options)"
+    more = f"; also {', '.join(f.split('=', 1)[0] for f in flags[1:])}" if len(flags) > 1 else ""
+    raise UnknownOptionError(f"unknown option {name}{hint}{more}")

@@ -24,7 +24,8 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from pipeline import embedded, launch, store
 from pipeline.graph import build
-from pipeline.options import DocPipelineOptions, opensearch_settings, parquet_settings, stage_config
+from pipeline.options import (DocPipelineOptions, check_flags, opensearch_settings, parquet_settings,
+                              stage_config)
 from pipeline.progress import ProgressReporter
 from pipeline.watch import WorkerDied, WorkerWatch
 from transforms import read
@@ -138,6 +139,7 @@ def with_examples(config, dsn: str):
 def run(argv: list[str] | None = None) -> dict:
     """Run the pipeline; returns the run's summary (also printed). Raises UsageError/StoreError."""
     argv = with_local_defaults(launch.apply_profile(list(sys.argv[1:] if argv is None else argv)))
+    check_flags(argv)  # a mistyped flag is an error here, not a warning Beam logs and ignores
     options = PipelineOptions(argv)
     opts = options.view_as(DocPipelineOptions)
     validate(opts)
