@@ -259,8 +259,10 @@ def test_extractor_fills_the_schema_with_validated_values(srv):
     extractor = ollama.OllamaExtractor(client_for(srv), TEXT_MODEL)
     metadata = extractor.extract(invoice_doc())
     assert metadata["fields"] == {"number": "INV-2024-0042", "issue_date": "2024-03-15", "due_date": "2024-04-14",
-                                  "total_amount": 1428.0, "currency": "EUR", "issuer": "Northwind Traders GmbH"}
+                                  "total_amount": 1428.0, "currency": "EUR", "issuer": "Northwind Traders GmbH",
+                                  "buyer": "Contoso Ltd"}
     assert metadata["extraction"] == {"backend": "ollama", "model": TEXT_MODEL, "field_errors": {}, "from_rules": []}
+    assert metadata["field_sources"]["number"] == {"source": "model", "confidence": 0.7}
     assert metadata["dates"] and metadata["amounts"]  # the generic metadata is there as with rules
 
 
@@ -284,6 +286,31 @@ def test_an_answer_that_is_not_json_twice_leaves_the_fields_to_the_rules(srv):
     metadata = extractor.extract(invoice_doc())
     assert set(metadata["extraction"]["field_errors"]) == set(ollama.FIELDS["invoice"])
     assert metadata["fields"]["number"] == "INV-2024-0042"
+
+
+def test_the_prompt_carries_the_rules_findings_as_hints(srv):
+    extractor = ollama.OllamaExtractor(client_for(srv), TEXT_MODEL)
+    prompt = extractor._prompt(invoice_doc(), "invoice", {"number": "INV-2024-0042", "buyer": None})
+    assert "hints; they may be wrong): number: INV-2024-0042\n" in prompt and "buyer:" not in prompt.split("<document>")[0].split("hints")[1]
+
+
+def test_an_e_invoice_is_not_asked_and_its_values_win(srv):
+    """All of an invoice's fields from its XML: no request at all. Some of them: the model is asked,
+    and the XML's values stay whatever it answers."""
+    extractor = ollama.OllamaExtractor(client_for(srv), TEXT_MODEL)
+    exact = {"number": "RE-1", "issue_date": "2024-03-05", "due_date": "2024-04-04", "total_amount": 1190.0,
+             "currency": "EUR", "issuer": "Muster GmbH", "buyer": "Beispiel AG", "syntax": "cii"}
+    doc = invoice_doc()
+    doc.category, doc.einvoice = "report", exact   # misclassified: the XML says invoice
+    metadata = extractor.extract(doc)
+    assert metadata["fields"]["number"] == "RE-1" and extractor.client.stats["requests"] == 0
+    assert metadata["extraction"]["backend"] == "e-invoice"
+    doc.einvoice = dict(exact, number=None, buyer=None)
+    metadata = extractor.extract(doc)
+    assert extractor.client.stats["requests"] == 1
+    assert metadata["fields"]["total_amount"] == 1190.0 and metadata["fields"]["number"] == "INV-2024-0042"
+    assert metadata["field_sources"]["total_amount"]["source"] == "e-invoice"
+    assert metadata["field_sources"]["number"]["source"] == "model"
 
 
 def test_other_category_asks_nothing(srv):

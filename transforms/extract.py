@@ -425,7 +425,7 @@ def guess_title(lines: list[str], text: str) -> str | None:
 # ("Invoice no.: 4711") is usually right; one inferred from the page's layout (the name at the top
 # is the issuer) less often; a bare pattern least. These are priors, not calibrated probabilities:
 # they order the sources so that a search filter or a reviewer can tell a fact from a guess.
-SOURCE_CONFIDENCE = {"e-invoice": 1.0, "correction": 1.0, "key-value": 0.8, "table": 0.75,
+SOURCE_CONFIDENCE = {"e-invoice": 1.0, "correction": 1.0, "key-value": 0.8, "table": 0.75, "model": 0.7,
                      "layout": 0.6, "pattern": 0.5, "derived": 0.5}
 
 

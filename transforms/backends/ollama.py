@@ -549,36 +549,54 @@ class OllamaExtractor:
         self.rules = RulesExtractor()
 
     def extract(self, doc: Document) -> dict:
+        from transforms.extract import SOURCE_CONFIDENCE
+
         metadata = self.rules.extract(doc)
-        if doc.category not in FIELDS:
+        # The rules' category: an e-invoice is an invoice, whatever the classifier said.
+        category = "invoice" if doc.einvoice and doc.category not in ("invoice", "receipt") else doc.category
+        if category not in FIELDS:
             return metadata  # `other` and user-defined categories have no fields (as with rules)
+        sources = metadata["field_sources"]
+        exact = {name for name in FIELDS[category] if sources.get(name, {}).get("source") == "e-invoice"}
+        if exact == set(FIELDS[category]):   # the e-invoice's XML said everything: nothing to ask
+            metadata["extraction"] = {"backend": "e-invoice", "model": None, "field_errors": {}, "from_rules": []}
+            return metadata
         try:
-            fields, errors = self._ask(doc)
+            fields, errors = self._ask(doc, category, metadata["fields"])
         finally:
             self.client.publish_metrics()
         from_rules = []
         for name, value in metadata["fields"].items():
-            if name in fields and fields[name] in (None, []) and value not in (None, []):
-                fields[name] = value
+            if name not in fields:
+                continue
+            if name in exact or (fields[name] in (None, []) and value not in (None, [])):
+                fields[name] = value   # exact values always; the rules' where the model found nothing
                 from_rules.append(name)
+            elif fields[name] not in (None, []):
+                sources[name] = {"source": "model", "confidence": SOURCE_CONFIDENCE["model"]}
+            else:
+                sources.pop(name, None)
         metadata["fields"] = fields
         metadata["extraction"] = {"backend": "ollama", "model": self.model, "field_errors": errors,
                                   "from_rules": from_rules}
         return metadata
 
-    def _prompt(self, doc: Document) -> str:
-        lines = "\n".join(f"- {name}: {what}" for name, (_, what) in FIELDS[doc.category].items())
+    def _prompt(self, doc: Document, category: str, hints: dict) -> str:
+        lines = "\n".join(f"- {name}: {what}" for name, (_, what) in FIELDS[category].items())
+        found = "; ".join(f"{name}: {value}" for name, value in hints.items()
+                          if name in FIELDS[category] and value not in (None, [], ""))
         text = (doc.text or "")[:EXTRACT_TEXT_CHARS]
-        return (f"Extract these fields from the {doc.category.replace('_', ' ')} below:\n{lines}\n"
+        return (f"Extract these fields from the {category.replace('_', ' ')} below:\n{lines}\n"
                 "Use null (or [] for lists) when the document does not say. Dates as YYYY-MM-DD, amounts as "
                 "plain numbers without currency or thousands separators, currencies as ISO 4217 codes.\n"
-                f"<document>\n{text}\n</document>")
+                + (f"A rule-based reader found these values (hints; they may be wrong): {found}\n" if found else "")
+                + f"<document>\n{text}\n</document>")
 
-    def _ask(self, doc: Document) -> tuple[dict, dict]:
+    def _ask(self, doc: Document, category: str, hints: dict) -> tuple[dict, dict]:
         """Field values and, per field, why it is missing after one retry (field-level failures)."""
-        spec = FIELDS[doc.category]
-        schema = fields_schema(doc.category)
-        prompt = self._prompt(doc)
+        spec = FIELDS[category]
+        schema = fields_schema(category)
+        prompt = self._prompt(doc, category, hints)
         values: dict = {}
         errors: dict = dict.fromkeys(spec, "not answered")
         for attempt in (1, 2):
@@ -599,7 +617,7 @@ class OllamaExtractor:
             if attempt == 1:
                 self.client._count("invalid_answers")
                 problems = "; ".join(f"{name}: {why}" for name, why in errors.items())
-                prompt = (f"{self._prompt(doc)}\nAn earlier answer had invalid values ({problems}). "
+                prompt = (f"{self._prompt(doc, category, hints)}\nAn earlier answer had invalid values ({problems}). "
                           "Answer again, following the formats asked.")
         fields = {name: values.get(name, [] if kind == "list" else None) for name, (kind, _) in spec.items()}
         return fields, errors
