@@ -27,7 +27,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -188,6 +188,12 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX IF NOT EXISTS inputs_parent_idx ON inputs (parent_id);
     ALTER TABLE documents ADD COLUMN IF NOT EXISTS parent_id text;
     ALTER TABLE documents ADD COLUMN IF NOT EXISTS member_name text;
+    """,
+    # Reruns don't pay twice (issue 19): the version of the pipeline's conversion that produced a
+    # document's outcome, so that content which failed for a deterministic reason (corrupt,
+    # encrypted, too many pages, unsupported) is not converted again by the same version.
+    7: """
+    ALTER TABLE documents ADD COLUMN IF NOT EXISTS pipeline_version text;
     """,
 }
 
