@@ -116,6 +116,18 @@ class DocPipelineOptions(PipelineOptions):
                             help="Threads per worker for model inference; 0 = cores / local workers.")
         parser.add_argument("--write-batch-size", dest="write_batch_size", type=int, default=200,
                             help="Documents per database transaction (upper bound). Default: %(default)s")
+        # -- continuous mode (pipeline/sync.py): read there, removed from each cycle's run --
+        parser.add_argument("--watch", action="store_true", default=False,
+                            help="Keep --input (a folder or bucket prefix) in sync: every --watch-interval seconds "
+                                 "process what is new or changed and mark what was deleted, until stopped.")
+        parser.add_argument("--watch-interval", dest="watch_interval", type=float, default=2.0,
+                            help="--watch: seconds between listings of the folder. Default: %(default)s")
+        parser.add_argument("--watch-settle", dest="watch_settle", type=float, default=1.0,
+                            help="--watch: a file modified less than this many seconds ago waits for the next "
+                                 "cycle (it may still be being written). Default: %(default)s")
+        parser.add_argument("--watch-small", dest="watch_small", type=int, default=50,
+                            help="--watch: cycles of at most this many files run in the watch's own process "
+                                 "(models stay loaded); larger ones on the configured runner. Default: %(default)s")
         # -- cluster runs (pipeline/launch.py, launch/README.md) --
         parser.add_argument("--profile", default=None,
                             help="Fill runner options from this profile of the profiles file (local, portable, "

@@ -310,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop_on_signals()
+    if "--watch" in args:  # continuous mode: repeated small runs over what changed (pipeline/sync.py)
+        from pipeline import sync
+
+        return sync.main(args)
     try:
         run(argv)
     except (UsageError, store.StoreError, embedded.EmbeddedPostgresError, ValueError) as exc:
