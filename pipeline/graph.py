@@ -111,7 +111,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         documents = (
             documents
             | "BatchForLookup" >> batches(p, 500, listed)
-            | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id))
+            | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id, skip_failed=retry_paths is None))
         )
     written = (
         documents

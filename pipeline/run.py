@@ -251,6 +251,8 @@ def format_summary(s: dict) -> str:
         f"  documents            {s['documents']}  (+{s['duplicates']} paths with duplicate content)",
         f"  completed            {s['completed']}",
         f"  failed               {s['failed']}  ({failed})",
+        *([f"  failed before        {s['failed_before']}  (unchanged, same pipeline version: not converted "
+           f"again; --retry-failed retries them)"] if s.get("failed_before") else []),
         f"  skipped, unchanged   {s['skipped_unchanged']}",
         *_chunk_line(s.get("beam", {}).get("counters", {})),
         *([f"  waiting for index    {s['index_pending']}  (python -m pipeline.reindex)"]

@@ -344,12 +344,14 @@ def run_counts(dsn: str, run_id: str) -> dict:
         rows = conn.execute(
             """
             SELECT i.status, i.duplicate_of IS NOT NULL AS duplicate, d.error_stage, d.category,
-                   count(*) AS n
+                   d.run_id IS DISTINCT FROM i.run_id AS before, count(*) AS n
             FROM inputs i JOIN documents d ON d.id = i.document_id
             WHERE i.run_id = %s
-            GROUP BY 1, 2, 3, 4
+            GROUP BY 1, 2, 3, 4, 5
             """, (run_id,)).fetchall()
-    counts = {"paths": 0, "documents": 0, "completed": 0, "failed": 0, "skipped_unchanged": 0,
+    # failed_before: of the failed, those this run did not convert again (a deterministic failure of
+    # an earlier run, unchanged content, same pipeline version: the document row is the earlier one).
+    counts = {"paths": 0, "documents": 0, "completed": 0, "failed": 0, "failed_before": 0, "skipped_unchanged": 0,
               "duplicates": 0, "failed_by_stage": {}, "by_category": {}, "index_pending": 0}
     for r in rows:
         n = r["n"]
@@ -364,6 +366,7 @@ def run_counts(dsn: str, run_id: str) -> dict:
                 r["category"] or "other", 0) + n
         elif r["status"] == "failed":
             counts["failed"] += n
+            counts["failed_before"] += n if r["before"] else 0
             stage = r["error_stage"] or "unknown"
             counts["failed_by_stage"][stage] = counts["failed_by_stage"].get(stage, 0) + n
         elif r["status"] == "skipped":

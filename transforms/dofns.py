@@ -203,24 +203,34 @@ def merge_paths(item) -> Document:
 
 
 class SkipCompleted(beam.DoFn):
-    """Batch of Documents -> Documents, marking those already completed in the store as skipped."""
+    """Batch of Documents -> Documents, marking those already completed in the store as skipped,
+    and (with `skip_failed`) those that failed before for a deterministic reason under this
+    pipeline version as failed again without converting them (transforms.failures)."""
 
-    def __init__(self, dsn: str, run_id: str):
+    def __init__(self, dsn: str, run_id: str, skip_failed: bool = True):
         self.dsn = dsn
         self.run_id = run_id
+        self.skip_failed = skip_failed  # False for --retry-failed: those are what it retries
 
     def setup(self):
         from transforms.write_postgres import PostgresWriter
 
         self.writer = PostgresWriter(self.dsn, self.run_id)
         self.skipped = Metrics.counter(NAMESPACE, "skipped_unchanged")
+        self.failed_before = Metrics.counter(NAMESPACE, "failed_before_unchanged")
 
     def process(self, batch: list[Document]):
-        done = self.writer.completed_ids([d.id for d in batch if d.is_pending])
+        ids = [d.id for d in batch if d.is_pending]
+        done = self.writer.completed_ids(ids)
+        failed = self.writer.failed_before([i for i in ids if i not in done]) if self.skip_failed else {}
         for doc in batch:
             if doc.id in done:
                 doc.status = SKIPPED
                 self.skipped.inc()
+            elif doc.id in failed:
+                doc.fail(*failed[doc.id])
+                doc.failed_before = True
+                self.failed_before.inc()
             yield doc
 
     def teardown(self):

@@ -100,6 +100,10 @@ class Document:
     # the DoFns and aggregated per run and stage by the PostgreSQL writer (live stage metrics). A
     # stage listed here succeeded unless it is the document's error_stage.
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Failed in an earlier run for a deterministic reason, with this pipeline version, and unchanged
+    # since (transforms.failures): not converted again; the writer records the paths' outcome as
+    # failed and leaves the stored document as it is.
+    failed_before: bool = False
 
     @property
     def primary_path(self) -> str:
@@ -112,6 +116,8 @@ class Document:
     def stage_outcomes(self) -> list[tuple[str, bool, float | None]]:
         """(stage, ok, milliseconds or None) for each stage that ran on this document, plus the stage
         that failed it when that one was not timed (a read failure, say)."""
+        if self.failed_before:  # no stage ran in this run
+            return []
         failed_stage = self.error_stage if self.status == FAILED else None
         outcomes = [(stage, stage != failed_stage, ms) for stage, ms in self.timings.items()]
         if failed_stage and failed_stage not in self.timings:

@@ -21,6 +21,7 @@ import time
 import psycopg
 from pgvector.psycopg import register_vector
 
+from transforms.failures import is_deterministic, pipeline_version
 from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE_INDEX, Document
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ log = logging.getLogger(__name__)
 # A corrected extracted field (corrections.field 'fields.<name>') replaces metadata.fields.<name> the same
 # way, and metadata.field_sources.<name> says it came from a correction.
 _DOCUMENT_COLUMNS = ["id", "paths", "filename", "size", "mime", "pages", "status", "category", "confidence",
-                     "metadata", "text", "language", "converter", "error_stage", "error_message", "run_id"]
+                     "metadata", "text", "language", "converter", "error_stage", "error_message", "run_id",
+                     "pipeline_version"]
 STAGE_DOCUMENT_TYPES = ["text", "text[]", "text", "int8", "text", "int4", "text", "text", "float4", "text",
-                        "text", "text", "text", "text", "text", "text"]
+                        "text", "text", "text", "text", "text", "text", "text"]
 _INSERT_DOCUMENTS = f"""
 INSERT INTO documents ({", ".join(_DOCUMENT_COLUMNS)}, processed_at)
 SELECT v.id, v.paths, v.filename, v.size, v.mime, v.pages, v.status,
@@ -50,7 +52,7 @@ SELECT v.id, v.paths, v.filename, v.size, v.mime, v.pages, v.status,
                      '{{fields}}', coalesce(v.metadata::jsonb->'fields', '{{}}') || fields_fix.fields),
                      '{{field_sources}}', coalesce(v.metadata::jsonb->'field_sources', '{{}}') || fields_fix.sources)
        END,
-       v.text, v.language, v.converter, v.error_stage, v.error_message, v.run_id, now()
+       v.text, v.language, v.converter, v.error_stage, v.error_message, v.run_id, v.pipeline_version, now()
 """
 _CORRECTED = """
 LEFT JOIN LATERAL (SELECT c.value #>> '{}' AS category FROM corrections c
@@ -68,7 +70,7 @@ ON CONFLICT (id) DO UPDATE SET
     confidence = EXCLUDED.confidence, metadata = EXCLUDED.metadata, text = EXCLUDED.text,
     language = EXCLUDED.language, converter = EXCLUDED.converter,
     error_stage = EXCLUDED.error_stage, error_message = EXCLUDED.error_message,
-    run_id = EXCLUDED.run_id, attempts = documents.attempts + 1,
+    run_id = EXCLUDED.run_id, pipeline_version = EXCLUDED.pipeline_version, attempts = documents.attempts + 1,
     updated_at = now(), processed_at = now()
 """
 # One row of bound parameters, typed like the staging table's columns.
@@ -185,6 +187,18 @@ class PostgresWriter:
             return {r[0] for r in rows}
         return self._with_retries(query, ids) if ids else set()
 
+    def failed_before(self, ids: list[str]) -> dict[str, tuple[str, str]]:
+        """Which of `ids` failed for a deterministic reason under this pipeline version (so this run
+        need not convert them again): id -> (stage, message) as recorded."""
+        def query(conn, ids):
+            with conn.transaction():
+                rows = conn.execute(
+                    "SELECT id, error_stage, error_message FROM documents "
+                    "WHERE id = ANY(%s) AND status = 'failed' AND pipeline_version = %s",
+                    (ids, pipeline_version())).fetchall()
+            return {r[0]: (r[1], r[2]) for r in rows if is_deterministic(r[1], r[2])}
+        return self._with_retries(query, ids) if ids else {}
+
     def record_listing(self, paths_total: int) -> None:
         """The run's number of input paths, once listing is complete (status shows progress %).
         Added, not set: container members found by ExpandContainers are added to the same total
@@ -235,8 +249,10 @@ class PostgresWriter:
     staged_min_batch = 32
 
     def _write(self, conn: psycopg.Connection, docs: list[Document]) -> None:
-        processed = [d for d in docs if d.status != SKIPPED]
-        skipped = [d for d in docs if d.status == SKIPPED]
+        # Skipped as unchanged, or failed before for a deterministic reason: the stored document
+        # stays as it is (paths added); the paths' outcomes are recorded below either way.
+        processed = [d for d in docs if d.status != SKIPPED and not d.failed_before]
+        skipped = [d for d in docs if d.status == SKIPPED or d.failed_before]
         staged = len(docs) >= self.staged_min_batch
         if staged and not self._staging_ready:
             with conn.transaction():  # its own transaction: a failed batch must not roll it back
@@ -353,7 +369,7 @@ class PostgresWriter:
                 d.pages, d.status, d.category, d.confidence,
                 json.dumps(d.metadata) if d.metadata is not None else None,
                 _pg_text(d.text), d.language, d.converter, d.error_stage, _pg_text(d.error_message),
-                self.run_id)
+                self.run_id, pipeline_version())
 
     def _input_rows(self, d: Document) -> list[tuple]:
         primary = _path_text(d.primary_path)
