@@ -58,6 +58,8 @@ class State:
                         continue
                     self.done[entry["path"]] = entry
         self._fh = open(path, "a", encoding="utf-8", errors="surrogateescape")
+        if self._fh.tell() and not _ends_with_newline(path):
+            self._fh.write("\n")  # after a line cut short, the next entry starts on its own line
 
     def sent(self, path: str, size: int, mtime: float) -> bool:
         entry = self.done.get(path)
@@ -71,6 +73,12 @@ class State:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
 
 
 class Uploader:

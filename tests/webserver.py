@@ -24,14 +24,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(dsn: str):
-    """pipeline.serve's app under uvicorn in a thread; yields its base URL."""
+def serve(dsn: str, **app_options):
+    """pipeline.serve's app under uvicorn in a thread; yields its base URL. `app_options` go to
+    create_app (inbox_dir=, max_upload_bytes=, ...)."""
     import uvicorn
 
     from pipeline.serve import create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(dsn), host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(create_app(dsn, **app_options), host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
