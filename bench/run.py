@@ -1,4 +1,7 @@
-"""python -m bench.run --corpus DIR [--workers N]: how fast the pipeline is, measured in one go.
+"""python -m bench.run --corpus DIR | --input DIR [--workers N]: how fast the pipeline is, measured in one go.
+
+--corpus is a generated, labelled corpus (`python -m bench.corpus`: quality is scored too); --input
+is any folder of documents (real ones, say ../shared/corpus/real): speed only, no truth to score.
 
 Figures, all on this machine and this corpus:
   pipeline       end-to-end documents/s through `pipeline.run` (default runner: one worker
@@ -133,8 +136,15 @@ def pipeline_pass(input_spec: str, dsn: str, workers: int, run_id: str, extra: l
         started = time.monotonic()
         summary = pipeline_run.run(argv)
         wall = time.monotonic() - started
+    with store.session(dsn) as conn:  # chunks of this run's documents (every chunk row is embedded)
+        chunks = conn.execute("SELECT count(*) AS n FROM chunks c JOIN documents d ON d.id = c.document_id "
+                              "WHERE d.run_id = %s", (run_id,)).fetchone()["n"]
+    # Seconds each stage spent, summed over documents and workers (the writer's run_stage_stats):
+    # on these CPU-bound stages, about the CPU seconds per stage.
+    stages = {r["stage"]: round(r["ms_sum"] / 1000, 1) for r in store.stage_stats(dsn, [run_id]).get(run_id, [])}
     return {"wall_seconds": round(wall, 2), "documents": summary["documents"],
             "documents_per_second": round(summary["documents"] / wall, 3),
+            "chunks": chunks, "chunks_per_second": round(chunks / wall, 2), "stage_seconds": stages,
             "completed": summary["completed"], "failed": summary["failed"],
             "skipped_unchanged": summary["skipped_unchanged"], "memory": sampler.report()}
 
@@ -283,7 +293,12 @@ def machine() -> dict:
     import docling
     import torch
 
-    return {"host": platform.node(), "cpus": os.cpu_count(),
+    from transforms.backends.minilm import cpu_info, resolve_precision
+
+    model, flags = cpu_info()
+    vector_flags = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
+    return {"host": platform.node(), "cpus": os.cpu_count(), "cpu_model": model, "cpu_vector_flags": vector_flags,
+            "embed_precision_auto": resolve_precision("auto"),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": {"apache_beam": apache_beam.__version__, "torch": torch.__version__,
@@ -302,7 +317,9 @@ def corpus_paths(corpus: str) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", required=True, help="folder written by `python -m bench.corpus`")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", help="folder written by `python -m bench.corpus` (speed and quality)")
+    source.add_argument("--input", help="any folder of documents, e.g. ../shared/corpus/real (speed only)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="worker processes (default: cores)")
     parser.add_argument("--scaling-docs", type=int, default=300,
                         help="documents in the 1-worker vs all-workers comparison (default %(default)s)")
@@ -321,19 +338,26 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", help="embedded PostgreSQL folder (default: a temporary one)")
     args = parser.parse_args(argv)
 
-    paths = corpus_paths(args.corpus)
+    if args.corpus:
+        paths = corpus_paths(args.corpus)
+        folder = os.path.join(os.path.abspath(args.corpus), "docs")
+    else:
+        folder = os.path.abspath(args.input)
+        paths = list(read.expand_input(folder))
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="docpipe-bench-")
     server = embedded.start(data_dir)
-    result = {"machine": machine(), "corpus": {"path": os.path.abspath(args.corpus), "documents": len(paths)},
+    result = {"machine": machine(), "corpus": {"path": os.path.abspath(args.corpus or args.input),
+                                               "generated": bool(args.corpus), "documents": len(paths)},
               "workers": args.workers, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     print(f"bench: {len(paths)} documents, {args.workers} workers, data in {data_dir}", flush=True)
 
     dsn = fresh_database(server, "bench_pipeline")
     store.migrate(dsn)
-    result["pipeline"] = pipeline_pass(os.path.join(os.path.abspath(args.corpus), "docs"), dsn, args.workers, "bench-first", [])
-    result["quality"] = evaluate.evaluate(args.corpus, dsn)
+    result["pipeline"] = pipeline_pass(folder, dsn, args.workers, "bench-first", [])
+    if args.corpus:
+        result["quality"] = evaluate.evaluate(args.corpus, dsn)
     if "rerun" not in args.skip:
-        rerun = pipeline_pass(os.path.join(os.path.abspath(args.corpus), "docs"), dsn, args.workers, "bench-rerun", [])
+        rerun = pipeline_pass(folder, dsn, args.workers, "bench-rerun", [])
         rerun["speedup_vs_first"] = round(result["pipeline"]["wall_seconds"] / rerun["wall_seconds"], 1)
         result["rerun"] = rerun
     if "ceiling" not in args.skip:
@@ -403,6 +427,7 @@ def format_table(r: dict) -> str:
         ("documents", r["corpus"]["documents"], ""),
         ("pipeline docs/s", p["documents_per_second"], ">= 5"),
         ("pipeline wall s", p["wall_seconds"], ""),
+        ("pipeline chunks/s", p.get("chunks_per_second"), ""),
         ("peak MB per worker", p["memory"]["peak_mb_max"], "<= 1536 (worker + converter process)"),
         ("peak MB per worker, PSS", p["memory"].get("peak_pss_mb_max"), "(shared library pages split)"),
         ("largest process MB", p["memory"]["largest_process_mb"], ""),
@@ -432,11 +457,18 @@ def format_table(r: dict) -> str:
         o = r["ollama"]
         rows += [("Ollama requests/doc", o["requests_per_document_total"], "test server"),
                  ("Ollama docs/s (test server)", o["documents_per_second"], "no model time")]
-    q = r["quality"]
-    rows += [("classification acc.", q["classification_accuracy"], ">= 0.95"),
-             ("extraction field acc.", q["field_accuracy"], ">= 0.90"),
-             ("chunk coverage", q["chunk_coverage_mean"], "")]
-    lines = [f"{'figure':<24}{'value':>12}  target"]
+    if "quality" in r:
+        q = r["quality"]
+        rows += [("classification acc.", q["classification_accuracy"], ">= 0.95"),
+                 ("extraction field acc.", q["field_accuracy"], ">= 0.90"),
+                 ("chunk coverage", q["chunk_coverage_mean"], "")]
+    m = r["machine"]
+    lines = [f"CPU: {m.get('cpu_model') or '?'} x{m['cpus']}; {' '.join(m.get('cpu_vector_flags') or []) or '-'}; "
+             f"embedding precision (auto): {m.get('embed_precision_auto')}"]
+    if p.get("stage_seconds"):
+        lines.append("stage seconds (summed over workers): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(p["stage_seconds"].items(), key=lambda kv: -kv[1])))
+    lines += [f"{'figure':<24}{'value':>12}  target"]
     lines += [f"{name:<24}{value if value is not None else '-':>12}  {target}" for name, value, target in rows]
     if "ceiling" in r:
         lines.append("where the time goes (plain loop, ms per document): "

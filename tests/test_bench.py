@@ -29,3 +29,27 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
     assert quality["documents"] == 24 and quality["statuses"] == {"completed": 24}
     assert 0 <= quality["classification_accuracy"] <= 1 and quality["fields"]
     assert result["results_file"] == str(out)
+
+
+def test_benchmark_on_any_folder(tmp_path):
+    """--input DIR: any folder (real documents, say), speed only: documents/s, chunks/s, seconds per
+    stage, the CPU model and its vector extensions."""
+    from tests import docs
+
+    folder = tmp_path / "docs"
+    docs.write(folder, "invoice.pdf", docs.pdf_bytes(docs.INVOICE_TEXT))
+    docs.write(folder, "contract.docx", docs.docx_bytes("Service Agreement", docs.CONTRACT_TEXT.splitlines()[1:]))
+    docs.write(folder, "notes/report.txt", "Quarterly report: revenue grew by ten percent. " * 80)
+    docs.write(folder, "corrupt.pdf", b"%PDF-1.4 not really")
+    out = tmp_path / "result.json"
+    run.main(["--input", str(folder), "--workers", "1", "--skip", "ceiling", "scaling", "sink", "search",
+              "opensearch", "ollama", "--out", str(out), "--data-dir", str(tmp_path / "data")])
+    saved = json.loads(out.read_text())
+    assert saved["corpus"] == {"path": str(folder), "generated": False, "documents": 4}
+    p = saved["pipeline"]
+    assert (p["documents"], p["completed"], p["failed"]) == (4, 3, 1)
+    assert p["chunks"] >= 3 and p["chunks_per_second"] > 0
+    assert {"convert", "embed", "classify", "extract"} <= set(p["stage_seconds"])
+    assert saved["rerun"]["skipped_unchanged"] == 3  # the corrupt file is "failed before", not converted again
+    assert saved["machine"]["embed_precision_auto"] in ("fp32", "bf16", "int8")
+    assert "cpu_model" in saved["machine"] and "quality" not in saved
