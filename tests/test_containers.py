@@ -77,6 +77,22 @@ def test_email_with_attachments_parses_headers_body_and_attachments():
     assert "JVBERi0" not in text  # never base64
 
 
+def test_attached_message_is_an_attachment_whatever_its_encoding():
+    original = email.message_from_bytes(invoice_mail(), policy=email.policy.default)
+    proper = email.message.EmailMessage()
+    proper["Subject"], proper["From"] = "Fwd: invoice", "bob@client.example"
+    proper.set_content("Forwarding.")
+    proper.add_attachment(original)  # message/rfc822, 7bit as RFC 2046 wants
+    base64ed = mail_bytes("Fwd: invoice", "Forwarding.", attachments=[("original.eml", invoice_mail(),
+                                                                         ("message", "rfc822"))])
+    for data in (proper.as_bytes(), base64ed):
+        attached = email_parse.parse(data).attachments
+        assert len(attached) == 1 and attached[0].name.endswith(".eml")
+        inner = email_parse.parse(attached[0].data)
+        assert inner.headers["subject"] == "Invoice 2024-118 for March"
+        assert [a.name for a in inner.attachments] == ["invoice-2024-118.pdf", "cv.docx"]
+
+
 def test_html_only_email_becomes_text():
     parsed = email_parse.parse(html_mail())
     assert "Our\nkangaroo\nsale starts Monday." in parsed.body or "kangaroo" in parsed.body
@@ -219,6 +235,42 @@ def test_hostile_archives_fail_with_their_reasons(tmp_path):
     tarbomb = docs.write(tmp_path, "bomb.tar.gz", buffer.getvalue())
     with pytest.raises(containers.LimitError, match="compression ratio"):
         containers.expand(tarbomb, limits)
+
+
+def test_tar_gz_and_7z_with_nested_zip_and_attached_message(tmp_path):
+    import py7zr
+
+    forwarded = mail_bytes("Fwd: original", "See the original below.",
+                           attachments=[("original.eml", invoice_mail(), ("message", "rfc822"))])
+    inner = zip_bytes({"fwd.eml": forwarded})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        info = tarfile.TarInfo("box/inner.zip")
+        info.size = len(inner)
+        tf.addfile(info, io.BytesIO(inner))
+    tgz = docs.write(tmp_path, "box.tar.gz", buffer.getvalue())
+    with py7zr.SevenZipFile(tmp_path / "box.7z", "w") as sz:
+        sz.writestr(inner, "inner.zip")
+        sz.writestr(b"plain words", "notes.txt")
+    for path, prefix in ((tgz, "!/box/inner.zip"), (str(tmp_path / "box.7z"), "!/inner.zip")):
+        found = {m.path[len(path):]: m for m in containers.expand(path, containers.Limits(max_depth=4))[0]}
+        pdf = f"{prefix}!/fwd.eml!/original.eml!/invoice-2024-118.pdf"
+        assert pdf in found and found[pdf].error is None, sorted(found)
+        assert containers.read_member(path + pdf, 10 << 20).startswith(b"%PDF")
+    assert containers.read_member(str(tmp_path / "box.7z") + "!/notes.txt", 100) == b"plain words"
+
+
+def test_duplicate_member_names_and_corrupt_members(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a.txt", b"first")
+        with pytest.warns(UserWarning):
+            zf.writestr("a.txt", b"second")
+    path = docs.write(tmp_path, "dup.zip", buffer.getvalue())
+    found = containers.expand(path, containers.Limits())[0]
+    assert [m.error is None for m in found] == [True, False] and "duplicate member name" in found[1].error
+    assert found[0].path != found[1].path  # one outcome per path
+    assert containers.read_member(path + "!/a.txt", 100) == b"first"
 
 
 def test_member_paths_only_split_after_a_container_name(tmp_path):

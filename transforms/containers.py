@@ -323,10 +323,16 @@ def expand(path: str, limits: Limits) -> tuple[list[Member], list[str]]:
 def _expand(path: str, k: str, fh, limits: Limits, budget: _Budget, depth: int) -> tuple[list[Member], list[str]]:
     found: list[Member] = []
     names: list[str] = []
+    seen: set[str] = set()
     for name, size, packed, opener, error in _entries(k, path, fh, limits, budget):
         names.append(name)
         member = Member(path=member_path(path, name), parent=path, name=name)
         found.append(member)
+        if name in seen:  # a zip may hold one name twice; a path must name one member (the first)
+            member.error = f"duplicate member name {name!r}: only the first one is read"
+            member.path += f" (#{names.count(name)})"
+            continue
+        seen.add(name)
         member.error = error or unsafe_name(name)
         if member.error:
             continue

@@ -165,17 +165,35 @@ def _walk(part, plain: list[str], html: list[str], attachments: list[tuple[str, 
     """Body texts and attachments of a MIME tree. A part is an attachment when it says so, has a
     file name, or is not text; an attached email (message/rfc822) is one attachment, kept whole."""
     ctype = part.get_content_type()
+    filename = _safe_filename(part)
+    disposition = part.get_content_disposition()
+    if ctype == "message/rfc822":  # before multipart: its payload is a whole message (a forward)
+        try:
+            inner = part.get_content()
+            data = inner.as_bytes(policy=email.policy.default.clone(linesep="\r\n"))
+        except Exception:
+            payload = part.get_payload()
+            data = payload[0].as_bytes() if isinstance(payload, list) and payload else None
+        encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if data and encoding in ("base64", "quoted-printable"):
+            # Not allowed for message/rfc822 (RFC 2046), yet some mailers do it: the parser then sees
+            # the encoded text as the inner message's body. Decode it back into the message.
+            import base64
+            import quopri
+
+            # The "message" the parser made has no headers, only the encoded text as its body.
+            body = data if data.lstrip(b"\r\n") != data else data.split(b"\r\n\r\n", 1)[-1]
+            try:
+                data = base64.b64decode(body, validate=False) if encoding == "base64" else quopri.decodestring(body)
+            except Exception:
+                data = None
+        if data:
+            name = filename or "attached-message.eml"
+            attachments.append((name if name.lower().endswith(".eml") else name + ".eml", data))
+        return
     if part.is_multipart():
         for sub in part.iter_parts():
             _walk(sub, plain, html, attachments)
-        return
-    filename = _safe_filename(part)
-    disposition = part.get_content_disposition()
-    if ctype == "message/rfc822" or (ctype.startswith("message/") and disposition == "attachment"):
-        inner = part.get_content() if ctype == "message/rfc822" else None
-        data = inner.as_bytes() if inner is not None and hasattr(inner, "as_bytes") else part.get_payload(decode=True)
-        if data:
-            attachments.append((filename or "attached-message.eml", data))
         return
     if disposition != "attachment" and ctype.startswith("image/") and part.get("content-id"):
         return  # a picture shown inside the HTML body (logo, signature), not a file the sender attached
