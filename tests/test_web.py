@@ -262,3 +262,34 @@ def test_runs_view_follows_a_real_run(pg_dsn, tmp_path, browser):
         latency = {s.name: s.value for s in families["docpipe_stage_seconds"].samples
                    if s.labels == {"run": "web-live", "stage": "convert"}}
         assert latency["docpipe_stage_seconds_count"] == 5 and latency["docpipe_stage_seconds_sum"] > 0
+
+
+@pytest.mark.slow
+def test_upload_page_sends_files_and_shows_each_outcome(pg_dsn, tmp_path, browser):
+    """Choose two files on the upload page (one a document, one refused by its type); the server's
+    watch processes the document and the page shows it completed, without reloading (issue 17)."""
+    from pipeline import sync
+
+    inbox = str(tmp_path / "inbox")
+    note = docs.write(tmp_path / "out", "delivery-note.txt",
+                      "Delivery note\n\nParcel 4471 was delivered to Mary Major in Leiden on 2024-05-02.\n")
+    binary = docs.write(tmp_path / "out", "program.bin", b"\x7fELF\x02\x01\x01" + b"\x00" * 200)
+    with serve(pg_dsn, inbox_dir=inbox) as url, \
+            sync.watch_process(inbox, pg_dsn, ["--watch-settle", "0.2"], interval=0.5, data_dir=str(tmp_path / "d")):
+        browser.get(url + "/upload")
+        browser.execute_script("window.__sameLoad = true")
+        browser.find_element(By.ID, "upload-files").send_keys(f"{note}\n{binary}")
+        browser.find_element(By.CSS_SELECTOR, "form[data-upload] button").click()
+        rows = "#uploads tbody tr"
+        wait(browser, 300).until(lambda d: [r.get_attribute("data-status") for r in
+                                            d.find_elements(By.CSS_SELECTOR, rows)].count("completed") == 1)
+        statuses = {r.find_element(By.CSS_SELECTOR, "td").text: r.get_attribute("data-status")
+                    for r in browser.find_elements(By.CSS_SELECTOR, rows)}
+        assert statuses == {"delivery-note.txt": "completed", "program.bin": "refused"}, statuses
+        refused = browser.find_element(By.CSS_SELECTOR, f'{rows}[data-status="refused"]').text
+        assert "415" in refused and "unsupported" in refused
+        assert browser.execute_script("return window.__sameLoad === true")  # never reloaded
+        screenshot(browser, "upload.png")
+        browser.find_element(By.CSS_SELECTOR, f'{rows}[data-status="completed"] a').click()
+        wait(browser).until(EC.url_contains("/documents/"))
+        assert "Parcel 4471" in browser.page_source

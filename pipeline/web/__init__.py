@@ -255,6 +255,14 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
             return redirect
         return render("runs.html", section="runs", runs=store.list_runs(dsn, 20))
 
+    @app.get("/upload", response_class=HTMLResponse, include_in_schema=False)
+    def upload_page(request: Request):
+        """Drop or choose files; the page's script sends them to POST /api/documents one by one and
+        follows each to its outcome."""
+        if (redirect := sign_in_first(request)) is not None:
+            return redirect
+        return render("upload.html", section="upload")
+
     @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
     def run_page(request: Request, run_id: str):
         if (redirect := sign_in_first(request)) is not None:

@@ -113,3 +113,85 @@ function live(root) {
 }
 
 document.querySelectorAll("[data-live]").forEach(live);
+
+// Upload page: each file is sent on its own (POST /api/documents, multipart), so each gets its row at
+// once; the row follows its batch (GET /api/batch-status/{id}) until the file is completed, failed or
+// refused. Without this script the form posts all files in one request and shows the JSON answer.
+const FINAL = new Set(["completed", "failed", "refused"]);
+
+function uploadRow(name) {
+  const tr = document.createElement("tr");
+  tr.append(cell(name, "path"), cell("sending…"), cell(""), cell(""));
+  document.querySelector("#uploads tbody").append(tr);
+  document.getElementById("uploads").hidden = false;
+  return tr;
+}
+
+function showOutcome(tr, file) {
+  const [, arrival, outcome, details] = tr.children;
+  arrival.textContent = file.arrival;
+  const badge = document.createElement("span");
+  badge.className = `badge status-${file.status}`;
+  badge.textContent = file.status;
+  outcome.replaceChildren(badge);
+  tr.dataset.status = file.status;
+  if (file.status === "completed" && file.document_id) {
+    const link = document.createElement("a");
+    link.href = `/documents/${encodeURIComponent(file.document_id)}`;
+    link.textContent = file.category || "document";
+    details.replaceChildren(link);
+  } else {
+    details.textContent = [file.error_stage, file.error].filter(Boolean).join(": ");
+  }
+}
+
+async function follow(tr, batchId) {
+  while (true) {
+    try {
+      const batch = await fetchJson(`/api/batch-status/${encodeURIComponent(batchId)}`);
+      showOutcome(tr, batch.files[0]);
+      if (FINAL.has(batch.files[0].status)) return;
+    } catch (err) {
+      console.warn(err);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+async function sendFile(file) {
+  const tr = uploadRow(file.name);
+  const body = new FormData();
+  body.append("files", file, file.name);
+  try {
+    const response = await fetch("/api/documents", {method: "POST", body});
+    const answer = await response.json();
+    if (response.status !== 202) {  // refused as a whole: too large, unsupported type, empty
+      showOutcome(tr, {arrival: "refused", status: "refused", error: `${response.status}: ${answer.detail}`});
+      return;
+    }
+    showOutcome(tr, {...answer.files[0], status: answer.files[0].arrival === "refused" ? "refused" : "queued"});
+    if (answer.files[0].arrival !== "refused") await follow(tr, answer.batch_id);
+  } catch (err) {
+    showOutcome(tr, {arrival: "-", status: "failed", error: String(err)});
+  }
+}
+
+function uploader(form) {
+  const input = form.querySelector("input[type=file]");
+  const zone = form.querySelector(".dropzone");
+  const send = (files) => { for (const file of files) sendFile(file); };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send(Array.from(input.files));
+    form.reset();
+  });
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    send(Array.from(event.dataTransfer.files));
+  });
+}
+
+document.querySelectorAll("form[data-upload]").forEach(uploader);
