@@ -503,9 +503,17 @@ def main(argv=None) -> int:
                      categories=category_names(args.categories_file), inbox_dir=inbox_dir,
                      max_upload_bytes=int(args.max_upload_mb * 2**20))
     # The inbox is processed by a watch: a child process here, unless one runs elsewhere (--no-watch).
-    with (contextlib.nullcontext() if args.no_watch else sync.watch_process(inbox_dir, dsn, watch_args,
-                                                                            data_dir=args.data_dir)):
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down; as KeyboardInterrupt (set
+    # here) it unwinds through watch_process, which stops the watch, instead of ending the process.
+    from pipeline.run import stop_on_signals
+
+    stop_on_signals()
+    try:
+        with (contextlib.nullcontext() if args.no_watch else sync.watch_process(inbox_dir, dsn, watch_args,
+                                                                                data_dir=args.data_dir)):
+            uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

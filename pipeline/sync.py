@@ -355,6 +355,15 @@ def main(argv: list[str]) -> int:
 
 # -- the server's watch on its inbox ------------------------------------------------------------
 
+def _stop_with_parent() -> None:
+    """In the child, before it runs: SIGTERM when the parent dies (even by kill -9), so a server that is
+    gone never leaves its watch behind (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def watch_process(inbox: str, dsn: str, extra_args: list[str] = (), interval: float = 1.0,
                   data_dir: str | None = None):
@@ -364,7 +373,7 @@ def watch_process(inbox: str, dsn: str, extra_args: list[str] = (), interval: fl
     os.makedirs(inbox, exist_ok=True) if not inbox.startswith(("gs://", "s3://", "hdfs://")) else None
     cmd = [sys.executable, "-m", "pipeline.run", "--watch", "--input", inbox, "--pg-dsn", dsn,
            "--watch-interval", str(interval), *(["--data-dir", data_dir] if data_dir else []), *extra_args]
-    child = subprocess.Popen(cmd)
+    child = subprocess.Popen(cmd, preexec_fn=_stop_with_parent if sys.platform == "linux" else None)
     try:
         yield child
     finally:
