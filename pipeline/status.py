@@ -138,11 +138,20 @@ def verify(dsn: str, run: dict, as_json: bool) -> int:
             yield path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
     missing = store.paths_without_outcome(dsn, run["id"], listing())
+    # Members of containers (attachments, archive members) are not listed: each got its own outcome
+    # when its container was opened; say how many, so a container's members are accounted for too.
+    with store.session(dsn) as conn:
+        members = conn.execute("SELECT count(*) AS n, count(*) FILTER (WHERE status = 'failed') AS failed "
+                               "FROM inputs WHERE run_id = %s AND parent_id IS NOT NULL", (run["id"],)).fetchone()
     if as_json:
-        print(cli.to_json({"run": run["id"], "paths_listed": listed, "missing": missing}))
+        print(cli.to_json({"run": run["id"], "paths_listed": listed, "missing": missing,
+                           "members": members["n"], "members_failed": members["failed"]}))
     else:
         print(f"Run {run['id']}: {listed} paths listed now from {run['input']}, "
               f"{listed - len(missing)} with an outcome, {len(missing)} without")
+        if members["n"]:
+            print(f"  and {members['n']} members of containers (attachments, archive members), each with "
+                  f"its outcome ({members['failed']} failed)")
         for path in missing[:100]:
             print(f"  no outcome: {path}")
         if len(missing) > 100:

@@ -298,7 +298,7 @@ def make_heap(folder) -> None:
 
 
 @pytest.mark.slow
-def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_path, pg_dsn):
+def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_path, pg_dsn, capsys):
     from pipeline import run as run_module
     from pipeline import search, status
 
@@ -343,7 +343,9 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
     assert {c["member_name"] for c in mail["children"]} == {"invoice-2024-118.pdf", "cv.docx"}
     assert mail["metadata"]["email"]["subject"] == "Invoice 2024-118 for March"
     assert mail["metadata"]["title"] == "Invoice 2024-118 for March"
+    capsys.readouterr()
     assert status.main(["c1", "--verify", "--pg-dsn", pg_dsn]) == 0
+    assert "6 with an outcome, 0 without\n  and 13 members of containers" in capsys.readouterr().out
     # The web page links both ways: the attachment to its mail, the mail to its attachments.
     import urllib.request
 
@@ -352,6 +354,10 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
         pdf_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / pdf)]}").read().decode()
         mail_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / 'invoice-mail.eml')]}").read().decode()
         zip_page = urllib.request.urlopen(f"{url}/documents/{ids[str(folder / 'bomb.zip')]}").read().decode()
+        import json
+        from urllib.parse import quote
+        api = json.load(urllib.request.urlopen(f"{url}/api/status?path={quote(str(folder / pdf))}"))
+    assert api["parents"][0]["member_name"] == "invoice-2024-118.pdf"
     assert f'href="/documents/{ids[str(folder / "invoice-mail.eml")]}"' in pdf_page and "Came with" in pdf_page
     assert f'href="/documents/{ids[str(folder / pdf)]}"' in mail_page and "cv.docx" in mail_page
     assert "Invoice 2024-118 for March" in mail_page and "&lt;earlier@client.example&gt;" in mail_page

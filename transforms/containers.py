@@ -442,6 +442,21 @@ def _find(k: str, path: str, fh, name: str, limits: Limits | None):
     container on the way is spooled, whatever its size: expansion judged it already)."""
     budget = _Budget()
     unlimited = Limits(max_total=1 << 62, max_members=1 << 62, max_ratio=float("inf"), max_member=1 << 62)
+    if k == "7z":  # only the one member is decompressed (with what precedes it in its solid block)
+        import py7zr
+
+        if unsafe_name(name):
+            raise MemberError(unsafe_name(name))
+        factory = _SpoolFactory(limits.max_member if limits else 1 << 62)
+        with py7zr.SevenZipFile(fh, mode="r") as archive:
+            archive.extract(targets=[name], factory=factory)
+        spool = factory.products.get(name)
+        if spool is None:
+            raise MemberError(f"no member {name!r} in {os.path.basename(path)}")
+        if limits is not None and spool.size() > limits.max_member:
+            raise MemberError(f"member larger than the limit of {limits.max_member} bytes (--max-file-size)")
+        spool.seek(0)
+        return spool
     if k == "mbox":
         import mailbox
 
