@@ -43,8 +43,10 @@ def test_multiprocess_run_then_rerun(tmp_path, pg_dsn):
     first = table_counts(pg_dsn)
     again = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "second"])
     assert table_counts(pg_dsn) == first
-    # Completed documents are skipped; failed ones are tried again (and fail again).
+    # Completed documents are skipped; failed ones fail again: the corrupt and the encrypted PDF
+    # without being converted again (deterministic, unchanged: issue 19), the empty file read again.
     assert again["skipped_unchanged"] == summary["completed"] and again["failed"] == 3
+    assert again["failed_before"] == 2
 
 
 def test_bad_options_exit_cleanly(tmp_path, capsys):
