@@ -120,10 +120,12 @@ def mark_deleted(dsn: str, root: str, paths: list[str]) -> int:
     if not paths:
         return 0
     stored = [_db_path(p) for p in paths]
+    # A deleted archive or email takes its members (paths `archive.zip!/member.pdf`) with it.
+    members = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "!/%" for p in stored]
     with store.connect(dsn) as conn, conn.transaction():
         ids = [r[0] for r in conn.execute(
-            "UPDATE inputs SET status = 'deleted', updated_at = now() WHERE path = ANY(%s) RETURNING document_id",
-            (stored,)).fetchall()]
+            "UPDATE inputs SET status = 'deleted', updated_at = now() WHERE path = ANY(%s) OR path LIKE ANY(%s) "
+            "RETURNING document_id", (stored, members)).fetchall()]
         marked = conn.execute(
             """UPDATE documents d SET status = 'deleted', updated_at = now()
                WHERE d.id = ANY(%s) AND NOT EXISTS (

@@ -82,6 +82,10 @@ def test_watch_processes_new_and_changed_files_marks_deleted_ones_and_resumes_wi
     shutil.copy(os.path.join(SAMPLES, "receipt-1.txt"), folder / "receipt.txt")
     shutil.copy(os.path.join(SAMPLES, "meeting-notes.md"), folder / "notes.md")
     (folder / ".partial-upload").write_text("half written")  # dot-names are never processed
+    import zipfile
+
+    with zipfile.ZipFile(folder / "memos.zip", "w") as archive:
+        archive.writestr("memo.txt", "Memo: the warehouse in Delft closes on 2024-06-30 for inventory.\n")
     argv = ["--watch", "--input", str(folder), "--pg-dsn", pg_dsn, "--data-dir", str(tmp_path / "data"),
             "--watch-settle", "0"]
     isolate.KEEP_WARM = True
@@ -89,7 +93,9 @@ def test_watch_processes_new_and_changed_files_marks_deleted_ones_and_resumes_wi
         watch = sync.FolderWatch(argv)
         watch.start()
         first = watch.cycle()
-        assert first["changed"] == 2 and first["run"]["completed"] == 2
+        assert first["changed"] == 3 and first["run"]["failed"] == 0
+        member = str(folder / "memos.zip") + "!/memo.txt"
+        assert _statuses(pg_dsn, [member])[member][:2] == ("completed", "completed")
         receipt, notes = str(folder / "receipt.txt"), str(folder / "notes.md")
         before = _statuses(pg_dsn, [receipt, notes])
         assert {v[:2] for v in before.values()} == {("completed", "completed")}
@@ -107,11 +113,14 @@ def test_watch_processes_new_and_changed_files_marks_deleted_ones_and_resumes_wi
         assert after[str(folder / "letter.html")][:2] == ("completed", "completed")
         assert after[receipt] == before[receipt]  # untouched
 
-        # A deleted file: its path is marked and its document is no longer searchable.
+        # Deleted files: their paths are marked (an archive's members with it), and their documents
+        # are no longer searchable.
         os.unlink(receipt)
+        os.unlink(folder / "memos.zip")
         third = watch.cycle()
-        assert third["deleted"] == 1 and third["documents_deleted"] == 1 and third["run"] is None
-        assert _statuses(pg_dsn, [receipt])[receipt][:2] == ("deleted", "deleted")
+        assert third["deleted"] == 2 and third["documents_deleted"] == 3 and third["run"] is None
+        gone = _statuses(pg_dsn, [receipt, member])
+        assert gone[receipt][:2] == gone[member][:2] == ("deleted", "deleted")
         runs = _runs(pg_dsn)
         watch.close()
 
