@@ -726,11 +726,11 @@ def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str |
 
 
 _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|created|"
-                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|de\s*(?:livraison|d[ée]but|fin)))|dated|"
+                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|de\s*(?:livraison|d[ée]but|fin)|d['’]?\s*[ée]ch))|dated|"
                      r"rechnungsdatum|belegdatum|liefer-\s*und\s*rechnungsdatum|ausstellungsdatum|datum|"
                      r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|"
                      r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o")
-_DUE_LABEL = (r"due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
+_DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
               r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
               r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento")
 _INVOICE_NUMBER_LABEL = (

@@ -1,0 +1,115 @@
+"""Invoice fields in the six languages the rules read (Dutch, Spanish, Italian, French, German; English is
+in test_extract.py): labels, dates with month names through dateparser, either decimal mark, the grand
+total rather than the net amount or what is left to pay, the buyer after its label. Written for this test,
+after the rules, in the shapes these countries' invoices take."""
+from __future__ import annotations
+
+import pytest
+
+from transforms.extract import RulesExtractor
+from transforms.records import Document
+
+INVOICES = {
+"nl": ("""Bakkerij De Gouden Korst B.V.
+Dorpsstraat 12, 3811 AB Amersfoort
+KvK 12345678 · BTW NL001234567B01
+
+FACTUUR
+
+Factuurnummer: 2024-0317
+Factuurdatum: 14 maart 2024
+Vervaldatum: 13-04-2024
+
+Klant:
+Hotel Zonnehoek
+Stationsplein 4
+Utrecht
+
+Omschrijving            Aantal   Prijs     Bedrag
+Broodjes assorti        120      € 0,85    € 102,00
+Taarten                 4        € 24,50   € 98,00
+Subtotaal                                  € 200,00
+BTW 9%                                     € 18,00
+Totaal                                     € 218,00
+""", {"number": "2024-0317", "issue_date": "2024-03-14", "due_date": "2024-04-13", "total_amount": 218.0, "currency": "EUR", "issuer": "Bakkerij De Gouden Korst B.V.", "buyer": "Hotel Zonnehoek"}),
+"es": ("""Talleres Martínez S.L.
+Calle Mayor 45, 28013 Madrid
+CIF B12345678
+
+Factura n.º: F-2023/118
+Fecha de factura: 5 de octubre de 2023
+Fecha de vencimiento: 04/11/2023
+Cliente: Construcciones Pérez S.A.
+
+Concepto                 Importe
+Reparación maquinaria    1.250,00 €
+IVA 21%                    262,50 €
+Importe total            1.512,50 €
+""", {"number": "F-2023/118", "issue_date": "2023-10-05", "due_date": "2023-11-04", "total_amount": 1512.5, "currency": "EUR", "issuer": "Talleres Martínez S.L.", "buyer": "Construcciones Pérez S.A."}),
+"it": ("""Studio Rossi & Associati
+Via Garibaldi 7, 20121 Milano
+P.IVA 01234567890
+
+FATTURA N. 57/2024
+Data fattura: 02/02/2024
+Scadenza: 03/03/2024
+Cliente: Ferramenta Bianchi S.r.l.
+
+Descrizione                 Importo
+Consulenza fiscale          800,00 EUR
+IVA 22%                     176,00 EUR
+Totale documento            976,00 EUR
+""", {"number": "57/2024", "issue_date": "2024-02-02", "due_date": "2024-03-03", "total_amount": 976.0, "currency": "EUR", "issuer": "Studio Rossi & Associati", "buyer": "Ferramenta Bianchi S.r.l."}),
+"fr": ("""Menuiserie Dubois SARL
+12 rue des Lilas, 69003 Lyon
+SIRET 123 456 789 00012
+
+FACTURE
+N° de facture : FA-2024-0042
+Date : 12 février 2024
+Date d'échéance : 13/03/2024
+Facturé à : Boulangerie Martin
+
+Désignation          Qté   P.U. HT    Total HT
+Étagères chêne       3     150,00 €   450,00 €
+Total HT                              450,00 €
+TVA 20 %                               90,00 €
+Total TTC                             540,00 €
+Net à payer                           540,00 €
+""", {"number": "FA-2024-0042", "issue_date": "2024-02-12", "due_date": "2024-03-13", "total_amount": 540.0, "currency": "EUR", "issuer": "Menuiserie Dubois SARL", "buyer": "Boulangerie Martin"}),
+"de": ("""Elektro Schulz GmbH · Hauptstraße 5 · 10115 Berlin
+
+Rechnung
+
+Rechnungsnr.: RE-88231
+Datum: 3. Mai 2024
+Zahlbar bis: 17.05.2024
+Kunde: Gasthaus zur Linde
+
+Pos  Beschreibung          Menge  Einzelpreis   Gesamt
+1    Installation Herd     1      320,00 €      320,00 €
+Nettobetrag                                     320,00 €
+zzgl. 19 % MwSt.                                 60,80 €
+Rechnungsbetrag                                 380,80 €
+""", {"number": "RE-88231", "issue_date": "2024-05-03", "due_date": "2024-05-17", "total_amount": 380.8, "currency": "EUR", "issuer": "Elektro Schulz GmbH", "buyer": "Gasthaus zur Linde"}),
+}
+
+
+@pytest.mark.parametrize("language", sorted(INVOICES))
+def test_invoice_fields_in_many_languages(language):
+    text, truth = INVOICES[language]
+    metadata = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice",
+                                                 language=language))
+    assert {k: metadata["fields"][k] for k in truth} == truth
+    assert metadata["field_sources"]["number"] == {"source": "key-value", "confidence": 0.8}
+
+
+def test_dates_are_read_whatever_the_documents_language_says():
+    """A wrong or missing language still reads a month name of another language (all are tried)."""
+    from transforms.extract import read_date
+
+    assert read_date("11. Juli 2014", language=None) == "2014-07-11"
+    assert read_date("3 mars 2021", language="de") == "2021-03-03"
+    assert read_date("26.10.22") == "2022-10-26"
+    assert read_date("10/18/18", month_first=True) == "2018-10-18"
+    assert read_date("no date here") is None
