@@ -113,3 +113,24 @@ def test_dates_are_read_whatever_the_documents_language_says():
     assert read_date("26.10.22") == "2022-10-26"
     assert read_date("10/18/18", month_first=True) == "2018-10-18"
     assert read_date("no date here") is None
+
+
+def test_buyer_without_label_is_the_address_block_that_is_not_the_issuers():
+    """European invoices print the recipient's address for a window envelope, with no label: the name
+    over a street line and a postcode line that is not the issuer's."""
+    text = """Schreinerei Holz & Co. KG
+Werkstattweg 7
+79098 Freiburg
+Tel. 0761 123456
+IBAN DE12 3456 7890 1234 5678 90
+Gasthof Adler GmbH
+z. Hd. Frau Berger
+Marktplatz 3
+79100 Freiburg
+Rechnung Nr. 2024-55
+Rechnungsdatum: 02.04.2024
+Gesamtbetrag 1.190,00 EUR"""
+    metadata = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice", language="de"))
+    assert metadata["fields"]["issuer"] == "Schreinerei Holz & Co. KG"
+    assert metadata["fields"]["buyer"] == "Gasthof Adler GmbH"
+    assert metadata["field_sources"]["buyer"] == {"source": "layout", "confidence": 0.6}

@@ -814,8 +814,30 @@ def _invoice(lines, text, amounts, language=None):
     if not due:
         due, source = _due_from_terms(text, found["issue_date"]), "derived"
     found.put("due_date", due, source)
-    found.put("buyer", _party_after(lines, _BUYER_LABEL), "key-value")
+    buyer, source = _party_after(lines, _BUYER_LABEL), "key-value"
+    if not buyer:
+        buyer, source = _addressee(lines, found["issuer"]), "layout"
+    found.put("buyer", buyer, source)
     return found
+
+
+# "12345 Berlin", "DE 80333 München", "75018 PARIS", "1234 AB Amsterdam": the postcode line of an address.
+_POSTCODE_LINE = re.compile(rf"^(?:[A-Z]{{1,3}}[- ]?)?\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+[{_UPPER}]")
+
+
+def _addressee(lines: list[str], issuer: str | None) -> str | None:
+    """The name over an address block (a street line, then a postcode line, each within a few lines)
+    near the top that is not the issuer's: the window envelope's recipient of European invoices."""
+    for i, line in enumerate(lines[:40]):
+        if (not _plausible_party(line) or _STREET_RE.match(line) or _POSTCODE_LINE.match(line)
+                or re.search(r"\d{5,}", line)):   # an IBAN, a register or phone number
+            continue
+        if issuer and (issuer.lower() in line.lower() or line.lower() in issuer.lower()):
+            continue
+        street = next((j for j in range(i + 1, min(i + 4, len(lines))) if _STREET_RE.match(lines[j])), None)
+        if street is not None and any(_POSTCODE_LINE.match(lines[k]) for k in range(street + 1, min(street + 4, len(lines)))):
+            return _name_part(line)
+    return None
 
 
 _PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b(?:[^.]|\.(?=\d)){0,80}?\b(?:by|before|no later than|until)\s+",
