@@ -274,7 +274,8 @@ def batch_status(dsn: str, batch_id: str) -> dict | None:
     with store.session(dsn) as conn:
         rows = conn.execute(
             """SELECT u.idx, u.filename, u.document_id, u.size, u.arrival, u.error, u.received_at,
-                      d.status AS document_status, d.category, d.error_stage, d.error_message, d.processed_at
+                      d.status AS document_status, d.category, d.error_stage, d.error_message, d.processed_at,
+                      d.run_id
                FROM uploads u LEFT JOIN documents d ON d.id = u.document_id
                WHERE u.batch_id = %s ORDER BY u.idx""", (batch_id,)).fetchall()
     if not rows:
@@ -291,7 +292,9 @@ def batch_status(dsn: str, batch_id: str) -> dict | None:
         files.append({"filename": r["filename"], "document_id": r["document_id"], "size": r["size"],
                       "arrival": r["arrival"], "status": status, "category": r["category"] if status == "completed" else None,
                       "error_stage": r["error_stage"] if status == "failed" else None,
-                      "error": r["error"] if status == REFUSED else (r["error_message"] if status == "failed" else None)})
+                      "error": r["error"] if status == REFUSED else (r["error_message"] if status == "failed" else None),
+                      # the run that processed it (a watch run, on the runs page); None while queued
+                      "run_id": r["run_id"] if status not in (REFUSED, "queued") else None})
     done = sum(counts.get(s, 0) for s in FINAL)
     return {"batch_id": batch_id, "kind": "upload", "received_at": rows[0]["received_at"],
             "files_total": len(files), "files_done": done,

@@ -125,9 +125,10 @@ class DocPipelineOptions(PipelineOptions):
         parser.add_argument("--watch-settle", dest="watch_settle", type=float, default=1.0,
                             help="--watch: a file modified less than this many seconds ago waits for the next "
                                  "cycle (it may still be being written). Default: %(default)s")
-        parser.add_argument("--watch-small", dest="watch_small", type=int, default=50,
+        parser.add_argument("--watch-small", dest="watch_small", type=int, default=20,
                             help="--watch: cycles of at most this many files run in the watch's own process "
-                                 "(models stay loaded); larger ones on the configured runner. Default: %(default)s")
+                                 "(models stay loaded); larger ones on the configured runner, once the files "
+                                 "stop arriving (up to 15 s). Default: %(default)s")
         # -- cluster runs (pipeline/launch.py, launch/README.md) --
         parser.add_argument("--profile", default=None,
                             help="Fill runner options from this profile of the profiles file (local, portable, "

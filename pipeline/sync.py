@@ -45,6 +45,10 @@ log = logging.getLogger("pipeline.sync")
 # arguments each cycle's run gets.
 WATCH_FLAGS = {"--watch": 0, "--watch-interval": 1, "--watch-settle": 1, "--watch-small": 1}
 MANIFESTS_KEPT = 50
+# A burst (more than --watch-small files, and more than at the previous listing: files are still
+# arriving) waits for the next listing, up to this many seconds, so that it becomes one run on the
+# configured runner rather than several runs each paying the runner's start-up.
+GATHER_SECONDS = 15.0
 
 
 class WatchError(Exception):
@@ -153,7 +157,7 @@ def changes(listed: dict, seen: dict, now: float, settle: float) -> tuple[dict, 
 
 def split_args(argv: list[str]) -> tuple[dict, list[str]]:
     """(watch settings, the other arguments) from pipeline.run's arguments."""
-    settings = {"interval": 2.0, "settle": 1.0, "small": 50}
+    settings = {"interval": 2.0, "settle": 1.0, "small": 20}
     rest, i = [], 0
     while i < len(argv):
         arg = argv[i]
@@ -225,6 +229,7 @@ class FolderWatch:
         self.seen: dict[str, tuple[int, float]] | None = None
         self.lock_conn = None
         self.failures = 0
+        self.gathering = None  # (files seen changed at the previous listing, since when) during a burst
 
     # Manifests of the cycles' runs: in the data folder for a local watch; beside the files (in a
     # dot-folder the listing ignores) for a bucket, where remote workers can read them.
@@ -268,9 +273,22 @@ class FolderWatch:
                 self.seen.pop(path, None)
             print(f"watch: {len(deleted)} deleted file(s) marked ({report['documents_deleted']} document(s) "
                   "no longer searchable)", flush=True)
+        if changed and self._still_arriving(len(changed)):
+            report["gathering"] = True
+            return report
+        self.gathering = None
         if changed:
             report["run"] = self._run(changed)
         return report
+
+    def _still_arriving(self, count: int) -> bool:
+        if count <= self.settings["small"]:
+            return False
+        previous, since = self.gathering or (0, time.monotonic())
+        if count > previous and time.monotonic() - since < GATHER_SECONDS:
+            self.gathering = (count, since)
+            return True
+        return False
 
     def _run(self, changed: dict) -> dict | None:
         run_id = "watch-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)

@@ -56,7 +56,14 @@ def test_changes_wait_for_files_still_being_written():
     assert changed == {"/b": (2, 200.0), "/a2": (5, 150.0)} and deleted == ["/gone"] and waiting == 1
     settings, rest = sync.split_args(["--watch", "--input", "/x", "--watch-interval=0.5", "--watch-settle", "0",
                                       "--ocr", "off"])
-    assert settings == {"interval": 0.5, "settle": 0.0, "small": 50} and rest == ["--input", "/x", "--ocr", "off"]
+    assert settings == {"interval": 0.5, "settle": 0.0, "small": 20} and rest == ["--input", "/x", "--ocr", "off"]
+
+
+def test_a_burst_of_files_is_gathered_into_one_run(tmp_path):
+    watch = sync.FolderWatch(["--input", str(tmp_path), "--watch-small", "3"], run_fn=lambda argv: None)
+    assert not watch._still_arriving(2)  # a few files: processed at once
+    assert watch._still_arriving(10) and watch._still_arriving(15)  # more at each listing: wait
+    assert not watch._still_arriving(15)  # no more arriving: one run for all of them
 
 
 # -- the watch, cycle by cycle ----------------------------------------------------------------------
@@ -206,6 +213,7 @@ def test_thirty_uploads_reach_one_outcome_each_without_starting_a_run(pg_dsn, tm
         assert [f["filename"] for f in failed] == [CORRUPT] and failed[0]["error_stage"] == "convert"
         assert [f["filename"] for f in outcomes if f["status"] == "refused"] == ["huge.txt"]
         assert sum(f["status"] == "completed" for f in outcomes) == 28
+        assert all(f["run_id"].startswith("watch-") for f in outcomes if f["status"] != "refused")
         # Nobody started a run: the only runs are the watch's.
         runs = client.get("/api/runs").json()
         assert runs and all(r["id"].startswith("watch-") for r in runs)
