@@ -43,7 +43,8 @@ def format_run(s: dict, all_failures: bool) -> str:
         f"  progress         {s['paths_done']} of {run['paths_total'] if run['paths_total'] is not None else '?'} paths"
         + (f" ({s['progress_percent']}%)" if s["progress_percent"] is not None else ""),
         f"  completed        {s['completed']}",
-        f"  failed           {s['failed']}",
+        f"  failed           {s['failed']}"
+        + (f" ({s['failed_before']} failed before, unchanged: not converted again)" if s.get("failed_before") else ""),
         f"  skipped          {s['skipped']} unchanged, {s['duplicates']} duplicate paths",
         *([f"  waiting index    {s['index_pending']} in PostgreSQL, not yet in OpenSearch "
             "(python -m pipeline.reindex)"] if s.get("index_pending") else []),

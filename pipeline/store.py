@@ -416,6 +416,14 @@ def run_status(dsn: str, run_id: str) -> dict | None:
                    min(i.updated_at) AS first_at, max(i.updated_at) AS last_at
             FROM inputs i WHERE i.run_id = %s
             """, (run_id,)).fetchone()
+        # Of the failed, those not converted again (a deterministic failure of an earlier run:
+        # the document row is still that run's; transforms.failures).
+        totals["failed_before"] = conn.execute(
+            """
+            SELECT count(*) AS n FROM inputs i JOIN documents d ON d.id = i.document_id
+            WHERE i.run_id = %s AND i.status = 'failed' AND i.duplicate_of IS NULL
+              AND d.run_id IS DISTINCT FROM i.run_id
+            """, (run_id,)).fetchone()["n"]
         failures = conn.execute(
             """
             SELECT d.error_stage AS stage, d.error_message AS reason, count(*) AS documents,

@@ -84,6 +84,11 @@ def test_deterministic_failures_are_not_converted_again(tmp_path, pg_dsn, capsys
         stats = dict(conn.execute("SELECT stage, documents_failed FROM run_stage_stats "
                                   "WHERE run_id = 'second'").fetchall())
     assert stats.get("convert", 0) == 0
+    from pipeline import status, store
+    assert store.run_status(pg_dsn, "second")["failed_before"] == 3
+    capsys.readouterr()
+    assert status.main(["second", "--pg-dsn", pg_dsn]) == 0
+    assert "failed           3 (3 failed before, unchanged: not converted again)" in capsys.readouterr().out
 
     # A new version of the conversion retries them once.
     with psycopg.connect(pg_dsn) as conn:
