@@ -83,7 +83,8 @@ class PartitionedWriter:
             path = f"{parquet.partition_dir(self.root, *key)}/part-export-{self.stamp}-{sequence:05d}.parquet"
             handle = FileSystems.create(path)
             entry = self.open[key] = [pq.ParquetWriter(handle, parquet.schema_for(table, self.dimension),
-                                                       compression=self.codec), handle, 0]
+                                                       compression=self.codec,
+                                                       use_dictionary=parquet.DICTIONARY_COLUMNS[table]), handle, 0]
             self.files.append(path)
         entry[0].write_table(data)
         entry[2] += data.num_rows
@@ -156,7 +157,7 @@ def export_parquet(dsn: str, out: str, categories=None, since=None, runs=None,
     sizes = {}
     for table in (parquet.DOCUMENTS, parquet.CHUNKS):
         paths = [f for f in writer.files if f"/{table}/run_id=" in f]
-        sizes[table] = sum(m.size_in_bytes for m in FileSystems.match(paths)[0].metadata_list) if paths else 0
+        sizes[table] = sum(m.size_in_bytes for match in FileSystems.match(paths) for m in match.metadata_list)
     return {"out": out, "documents": writer.rows[parquet.DOCUMENTS], "chunks": writer.rows[parquet.CHUNKS],
             "files": len(writer.files), "bytes": sizes, "seconds": round(seconds, 3),
             "rows_per_second": round(total / seconds, 1) if seconds else None, "dimension": dimension}

