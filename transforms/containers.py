@@ -519,7 +519,8 @@ def hash_member(path: str, max_bytes: int) -> tuple[str, int]:
 def listing_text(path: str, names: list[str]) -> str:
     """The text of an archive's own document: what it holds (its members are documents of their own)."""
     title = os.path.basename(path.rsplit(SEP, 1)[-1]) or path
-    lines = [f"Archive {title}: {len(names)} members"]
+    what = "Mailbox" if kind(title) == "mbox" else "Archive"
+    lines = [f"{what} {title}: {len(names)} {'messages' if what == 'Mailbox' else 'members'}"]
     lines += [f"- {n}" for n in names[:LISTING_MAX]]
     if len(names) > LISTING_MAX:
         lines.append(f"... and {len(names) - LISTING_MAX} more")
