@@ -29,6 +29,7 @@ def _base64_lines(n_bytes: int, seed: int = 1) -> str:
     (" ".join(str(random.Random(3).randrange(10**6, 10**9)) for _ in range(80)), DIGITS),
     ("(10009001)(979002)(6009001)(428001)(189002)(199002)(55784002)(92566001)(85852003)" * 3, DIGITS),
     ("| | | | |\n|---|---|---|---|\n" * 30, FILLER),
+    ("|" + "-" * 150 + "|\n| Kommentar, Bemerkungen: |" + " " * 80 + "|\n|" + "-" * 150 + "|", FILLER),
     ("." * 300 + "\n" + "_" * 200, FILLER),
     ("nan " * 60 + "Unnamed: 1 " * 10, FILLER),
     ("   \n\t  ", FILLER),
@@ -49,6 +50,9 @@ def test_non_text_is_recognised(text, reason):
     "Total due: 1,234.56 EUR",                       # short and numeric: too little to judge, kept
     "Rechnung Nr. 2024-774 vom 29.02.2024, fällig am 30.03.2024. Betrag: 55.848,61 USD. " * 3,
     "日本語の文章はスペースで区切られていないが、テキストとして埋め込まれるべきである。" * 5,
+    # docling's padded Markdown table: long rules, but a row of real words (from a real HTML file)
+    "|" + "-" * 40 + "|" + "-" * 160 + "|\n| Donald Duck       | Cartoon character.          "
+    "| [View PNG](https://en.wikipedia.org/wiki/Donald_Duck) |\n|" + "-" * 40 + "|",
 ])
 def test_language_is_kept(text):
     assert non_text_reason(text) is None

@@ -23,7 +23,9 @@ _MIN_BLOB_WORD = 24        # base64 lines are 64-76 characters; real words this 
 _BLOB_SHARE = 0.5          # share of the chunk's visible characters inside blob words
 _DIGIT_SHARE = 0.85        # digits among letters + digits
 _MIN_ALNUM = 40            # too little to judge below this
-_ALNUM_SHARE = 0.25        # letters + digits among visible characters, below this: filler
+_ALNUM_SHARE = 0.25        # letters + digits among visible characters, below this: filler ...
+_MAX_FILLER_WORDS = 5      # ... unless it holds this many words (docling pads table cells with
+                           # long `-----` rules: a table row of real words among them is kept)
 _MIN_WORDS_REPEAT = 40
 _DISTINCT_SHARE = 0.12     # distinct words among words, below this: repetition
 
@@ -54,7 +56,9 @@ def non_text_reason(text: str) -> str | None:
     if alnum >= _MIN_ALNUM and digits >= _DIGIT_SHARE * alnum:
         return DIGITS
     if visible >= _MIN_ALNUM and alnum < _ALNUM_SHARE * visible:
-        return FILLER
+        words_with_letters = sum(1 for w in words if sum(c.isalpha() for c in w) >= 2)
+        if words_with_letters < _MAX_FILLER_WORDS:
+            return FILLER
     if len(words) >= _MIN_WORDS_REPEAT and len(set(words)) < _DISTINCT_SHARE * len(words):
         return FILLER
     return None
