@@ -100,7 +100,8 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         )
     documents = (
         files
-        | "HashContent" >> beam.ParDo(HashFile(config.max_file_size, config.archive_max_total_mb << 20))
+        | "HashContent" >> beam.ParDo(HashFile(config.max_file_size, config.archive_max_total_mb << 20,
+                                               config.archive_max_ratio))
         # Archives, mailboxes and emails: each member (attachment) becomes an input of its own here,
         # on the worker, so that it works on every runner; then everything groups by content.
         | "ExpandContainers" >> beam.ParDo(ExpandContainers(config, dsn, run_id, reprocess))

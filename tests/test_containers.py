@@ -369,3 +369,13 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
     # --retry-failed takes the failed members by their paths, and they fail again with the same reason.
     retry = run_module.run(["--retry-failed", "--pg-dsn", pg_dsn, "--run-id", "c3"])
     assert retry["failed"] == 2
+    bomb = str(folder / "bomb.zip!/zeros.txt")
+
+    def reason(path):
+        with psycopg.connect(pg_dsn) as conn:
+            return conn.execute("SELECT i.run_id, d.error_stage, d.error_message FROM inputs i "
+                                "JOIN documents d ON d.id = i.document_id WHERE i.path = %s", (path,)).fetchone()
+    assert reason(bomb)[:2] == ("c3", "read") and "decompression bomb" in reason(bomb)[2]
+    # With the ratio limit raised, the retried member is read out of its zip (and is no text).
+    run_module.run(["--retry-failed", "--pg-dsn", pg_dsn, "--run-id", "c4", "--archive-max-ratio", "5000"])
+    assert reason(bomb) == ("c4", "convert", "binary content that is not a supported document format")

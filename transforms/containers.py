@@ -407,13 +407,15 @@ def _hash_into(member: Member, source, limits: Limits, budget: _Budget, keep: bo
 
 # -- reading one member (at convert time) ---------------------------------------------------------
 
-def read_member(path: str, max_bytes: int) -> bytes:
-    """The bytes of the member at `path` (`outer!/a!/b`), found by opening each container in turn."""
+def read_member(path: str, max_bytes: int, max_ratio: float | None = None) -> bytes:
+    """The bytes of the member at `path` (`outer!/a!/b`), found by opening each container in turn.
+    `max_ratio` refuses a final member compressed more than that (a retried path that expansion never
+    judged, --retry-failed); the converter reads members expansion already passed, and gives none."""
     parts = split(path)
     if parts is None:
         raise MemberError(f"not a member path: {path}")
     outer, names = parts
-    limits = Limits(max_member=max_bytes or Limits.max_member)  # ratio: the default (no config here)
+    limits = Limits(max_member=max_bytes or Limits.max_member, max_ratio=max_ratio or float("inf"))
     current_path, current_kind = outer, kind(outer)
     with contextlib.ExitStack() as stack:
         fh = stack.enter_context(_open_source(outer))
@@ -508,9 +510,9 @@ def _read_bounded(source, max_bytes: int) -> bytes:
     return data
 
 
-def hash_member(path: str, max_bytes: int) -> tuple[str, int]:
+def hash_member(path: str, max_bytes: int, max_ratio: float | None = None) -> tuple[str, int]:
     """(content id, size) of a member path (--retry-failed names members directly)."""
-    data = read_member(path, max_bytes)
+    data = read_member(path, max_bytes, max_ratio)
     if not data:
         raise MemberError("member is empty (0 bytes)")
     return hashlib.sha256(data).hexdigest(), len(data)

@@ -93,8 +93,9 @@ class ExpandInput(beam.DoFn):
 class HashFile(beam.DoFn):
     """FileRef -> (document id, FileRef with size or error). Unreadable paths get a per-path id."""
 
-    def __init__(self, max_file_size: int, max_archive_size: int | None = None):
+    def __init__(self, max_file_size: int, max_archive_size: int | None = None, max_ratio: float | None = None):
         self.max_file_size = max_file_size
+        self.max_ratio = max_ratio  # --archive-max-ratio, for member paths retried by --retry-failed
         # Archives are streamed, never held in memory: --archive-max-total-mb bounds them, not
         # --max-file-size (which bounds what a converter holds).
         self.max_archive_size = max_archive_size
@@ -107,7 +108,7 @@ class HashFile(beam.DoFn):
             limit = self.max_file_size
             if self.max_archive_size and containers.is_archive(ref.path) and not containers.is_member_path(ref.path):
                 limit = self.max_archive_size
-            doc_id, size = read.hash_file(ref.path, limit)
+            doc_id, size = read.hash_file(ref.path, limit, self.max_ratio)
             yield doc_id, FileRef(ref.path, size)
         except read.ReadError as exc:
             self.failed.inc()

@@ -78,13 +78,13 @@ def _expand_local(spec: str) -> Iterator[str]:
         yield spec  # a single file, or a missing one: hashing reports why it cannot be read
 
 
-def hash_file(path: str, max_bytes: int) -> tuple[str, int]:
+def hash_file(path: str, max_bytes: int, max_ratio: float | None = None) -> tuple[str, int]:
     """Return (sha256 hex of the content, size). Raises ReadError with a clear reason."""
     from transforms import containers
 
     if containers.is_member_path(path):  # `archive.zip!/member.pdf` (--retry-failed names members)
         try:
-            return containers.hash_member(path, max_bytes)
+            return containers.hash_member(path, max_bytes, max_ratio)
         except (containers.MemberError, containers.LimitError) as exc:
             raise ReadError(str(exc)) from exc
         except Exception as exc:
