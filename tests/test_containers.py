@@ -172,6 +172,23 @@ def test_doc_with_libreoffice(tmp_path):
     doc = Document(id="x", paths=["m.doc"], filename="m.doc")
     Converter(StageConfig()).convert(doc, data)
     assert "emu budget" in doc.text and doc.converter == "libreoffice+docling"
+    assert doc.mime == "application/msword"
+    # A .ppt, made by LibreOffice from a PPTX (python-pptx), and an .rtf: both through LibreOffice.
+    import pptx
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    slide.shapes.title.text = "Quarterly numbat census"
+    slide.placeholders[1].text = "Numbats counted: 412"
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    ppt = legacy.soffice_convert(buffer.getvalue(), "pptx", "ppt")
+    doc = Document(id="x", paths=["c.ppt"], filename="c.ppt")
+    Converter(StageConfig()).convert(doc, ppt)
+    assert doc.mime == "application/vnd.ms-powerpoint" and "Numbats counted: 412" in doc.text
+    doc = Document(id="x", paths=["a.rtf"], filename="a.rtf")
+    Converter(StageConfig()).convert(doc, rb"{\rtf1\ansi\pard Wombat delivery note number 77.\par}")
+    assert doc.converter == "libreoffice+docling" and "Wombat delivery note number 77." in doc.text
 
 
 # -- containers and their limits -----------------------------------------------------------------
