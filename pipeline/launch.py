@@ -225,6 +225,12 @@ def check_remote(options, opts) -> None:
                 f"--categories {opts.categories_file} is read by every {runner} worker: put it on a volume "
                 "mounted at the same path on every worker and add --input-is-shared (or bake it into the "
                 "worker image)")
+        parquet_out = getattr(opts, "parquet_out", None)
+        if parquet_out and read.is_local(parquet_out):
+            raise LaunchError(
+                f"--parquet-out {parquet_out} is a folder on this machine, and {runner} workers write the files: "
+                "use a filesystem every worker writes (gs://, s3://, hdfs://), or a volume mounted at the same "
+                "path on every worker with --input-is-shared")
     _check_worker_code(options, runner)
 
 

@@ -175,3 +175,21 @@ def test_partition_names_and_pgvector_binary_decoding(pg_dsn):
         # Without asking pgvector's loader: raw binary, as the export reads it.
         raw = [bytes(r[0]) for r in conn.cursor(binary=True).execute("SELECT vector_send(e) FROM v ORDER BY i").fetchall()]
     assert np.array_equal(export.vectors_from_binary(raw, 384), vectors)
+
+
+def test_a_local_parquet_folder_is_refused_when_workers_run_elsewhere():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import launch
+    from pipeline.options import DocPipelineOptions
+
+    remote = ["--profile", "flink-k8s", "--input", "s3://bucket/inbox/", "--pg-dsn", "postgresql://u@db.example/docs"]
+
+    def check(argv):
+        options = PipelineOptions(launch.apply_profile(argv))
+        launch.check_remote(options, options.view_as(DocPipelineOptions))
+
+    with pytest.raises(launch.LaunchError, match="--parquet-out /lake is a folder on this machine"):
+        check(remote + ["--parquet-out", "/lake"])
+    check(remote + ["--parquet-out", "s3://bucket/lake"])
+    check(remote + ["--parquet-out", "/shared/lake", "--input-is-shared"])
