@@ -139,6 +139,26 @@ def mark_deleted(dsn: str, root: str, paths: list[str]) -> int:
     return marked
 
 
+def documents_of(dsn: str, paths: list[str]) -> list[str]:
+    """The documents these paths hold now (before a run replaces what changed)."""
+    with store.connect(dsn) as conn:
+        return [r[0] for r in conn.execute("SELECT DISTINCT document_id FROM inputs WHERE path = ANY(%s)",
+                                           ([_db_path(p) for p in paths],)).fetchall()]
+
+
+def retire_orphans(dsn: str, doc_ids: list[str]) -> int:
+    """Documents that no path holds any more (a file changed in place: its old content) become
+    `deleted`, so search no longer finds the old text. Returns how many."""
+    if not doc_ids:
+        return 0
+    with store.connect(dsn) as conn, conn.transaction():
+        return conn.execute(
+            """UPDATE documents d SET status = 'deleted', updated_at = now()
+               WHERE d.id = ANY(%s) AND d.status <> 'deleted' AND NOT EXISTS (
+                   SELECT 1 FROM inputs i WHERE i.document_id = d.id AND i.status <> 'deleted')""",
+            (doc_ids,)).rowcount
+
+
 def changes(listed: dict, seen: dict, now: float, settle: float) -> tuple[dict, list[str], int]:
     """(new or changed paths that settled -> (size, mtime), deleted paths, paths still being written)."""
     changed, waiting = {}, 0
@@ -297,6 +317,7 @@ class FolderWatch:
         if not self.user_chose_runner and len(changed) <= self.settings["small"]:
             argv += ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
         print(f"watch: {len(changed)} new or changed file(s) -> run {run_id}", flush=True)
+        before = documents_of(self.dsn, [p for p in changed if p in self.seen])  # changed in place
         try:
             summary = self.run_fn(argv)
         except KeyboardInterrupt:
@@ -307,6 +328,9 @@ class FolderWatch:
             print(f"watch: run {run_id} failed ({exc}); trying again in the next cycle", file=sys.stderr, flush=True)
             return {"run_id": run_id, "status": "failed", "error": str(exc)}
         self.failures = 0
+        retired = retire_orphans(self.dsn, before)
+        if retired:
+            summary = {**summary, "documents_replaced": retired}
         record_seen(self.dsn, self.root, changed, run_id)
         self.seen.update(changed)
         return summary
@@ -338,9 +362,40 @@ class FolderWatch:
 
         isolate.KEEP_WARM = True  # in-process cycles hand their converter process on to the next one
         try:
+            self.warm_up()
             self._cycles(cycles)
         finally:
             isolate.close_parked()
+
+    def warm_up(self) -> None:
+        """Load the models and start the converter process now, as an in-process cycle would, so the
+        first small cycle (a single upload, even after a large first cycle ran on worker processes)
+        does not pay for them. Never fatal: a cycle loads what it needs anyway."""
+        if self.user_chose_runner:
+            return
+        started = time.monotonic()
+        try:
+            from apache_beam.options.pipeline_options import PipelineOptions
+
+            from pipeline.options import DocPipelineOptions, stage_config
+            from pipeline.run import local_workers, with_local_defaults
+            from transforms import backends, isolate
+
+            options = PipelineOptions(with_local_defaults(self.base_argv + ["--runner=FnApiRunner",
+                                                                             "--direct_running_mode=in_memory"]))
+            opts = options.view_as(DocPipelineOptions)
+            threads = opts.model_threads or max(1, (os.cpu_count() or 1) // (local_workers(options) or 1))  # as run()
+            config = stage_config(opts, model_threads=threads)
+            backends.load_embedder(config)
+            backends.load_classifier(config)
+            if config.isolate_convert:
+                converter = isolate.IsolatedConverter(config)
+                converter._start()
+                converter.close()  # parked for the first cycle's run (KEEP_WARM)
+        except Exception as exc:
+            log.warning("watch: warming up failed (%s); the first cycle loads the models itself", exc)
+            return
+        print(f"watch: models and converter ready in {time.monotonic() - started:.1f} s", flush=True)
 
     def _cycles(self, cycles: int | None) -> None:
         done = 0

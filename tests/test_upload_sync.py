@@ -117,6 +117,10 @@ def test_watch_processes_new_and_changed_files_marks_deleted_ones_and_resumes_wi
         assert second["changed"] == 2 and second["run"]["completed"] == 2 and second["run"]["skipped_unchanged"] == 0
         after = _statuses(pg_dsn, [receipt, notes, str(folder / "letter.html")])
         assert after[notes][0] == "completed" and after[notes][2] != before[notes][2]  # the new content
+        assert second["run"]["documents_replaced"] == 1  # the old content is no longer searchable
+        with psycopg.connect(pg_dsn) as conn:
+            assert conn.execute("SELECT status FROM documents WHERE id = %s", (before[notes][2],)).fetchone() == \
+                ("deleted",)
         assert after[str(folder / "letter.html")][:2] == ("completed", "completed")
         assert after[receipt] == before[receipt]  # untouched
 
@@ -223,8 +227,11 @@ def test_thirty_uploads_reach_one_outcome_each_without_starting_a_run(pg_dsn, tm
             if f["arrival"] == "stored":
                 assert inbox.in_inbox(inbox_dir, f["document_id"]).endswith(f["filename"])
 
-        # Seconds from upload to searchable for one small PDF (the watch is warm now).
+        # Seconds from upload to searchable for one small PDF, the watch idle (its last run ended).
         client.get("/api/search", params={"q": "warm up the query model"})
+        deadline = time.monotonic() + 120
+        while any(r["status"] == "running" for r in client.get("/api/runs").json()) and time.monotonic() < deadline:
+            time.sleep(0.5)
         word = "zanzibar" + secrets.token_hex(3)
         _one_page_pdf(tmp_path / "small.pdf", f"Delivery note\n\nThe parcel {word} was delivered to Leiden.")
         started = time.monotonic()
