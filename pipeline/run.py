@@ -27,6 +27,7 @@ from pipeline.graph import build
 from pipeline.options import (DocPipelineOptions, check_flags, opensearch_settings, parquet_settings,
                               stage_config)
 from pipeline.progress import ProgressReporter
+from pipeline.quiet import WorkerOutputFilter
 from pipeline.watch import WorkerDied, WorkerWatch
 from transforms import read
 
@@ -197,8 +198,14 @@ def run(argv: list[str] | None = None) -> dict:
     if opts.bulk_load:
         store.drop_vector_index(dsn)
 
+    # Local worker processes' start-up noise (and their tracebacks once one died) kept off the terminal.
+    worker_output = (WorkerOutputFilter(os.path.join(os.path.abspath(opts.data_dir), "logs", f"{run_id}-workers.log"))
+                     if workers else None)
+
     def abandon(reason: str) -> None:
         """The watch ends the process itself (the runner did not stop): leave the store as `finally` would."""
+        if worker_output is not None:
+            worker_output.mute()
         if search_index:
             write_opensearch.finish_run(search_index, refresh)
         if opts.bulk_load:
@@ -207,7 +214,9 @@ def run(argv: list[str] | None = None) -> dict:
 
     try:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
-        with (WorkerWatch(abandon) if workers else contextlib.nullcontext()), ProgressReporter(dsn, run_id), \
+        with (worker_output or contextlib.nullcontext()), \
+                (WorkerWatch(abandon, on_death=worker_output.mute) if workers else contextlib.nullcontext()), \
+                ProgressReporter(dsn, run_id), \
                 beam.Pipeline(options=options) as p:
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,

@@ -22,6 +22,7 @@ import psutil
 log = logging.getLogger(__name__)
 
 _WORKER_EXIT = "Worker subprocess exited with return code"
+GRPC_REPORT_DELAY = 3.0  # seconds a runner thread's gRPC error waits for a worker's death to explain it
 
 
 class WorkerDied(Exception):
@@ -31,12 +32,14 @@ class WorkerDied(Exception):
 class WorkerWatch:
     """Context manager around a local pipeline run; `.died` is the reason once a worker died."""
 
-    def __init__(self, on_abandon=None, grace_seconds: float = 10.0):
+    def __init__(self, on_abandon=None, grace_seconds: float = 10.0, on_death=None):
         """`on_abandon(reason)` records the run as failed if the main thread cannot be stopped in
-        `grace_seconds` and the process has to exit from here."""
+        `grace_seconds` and the process has to exit from here. `on_death()` is called as soon as a
+        worker's death is seen (pipeline.run mutes the other workers' output then)."""
         self.died: str | None = None
         self.stopping = False
         self.on_abandon = on_abandon
+        self.on_death = on_death
         self.grace_seconds = grace_seconds
         self._previous = None
 
@@ -58,8 +61,15 @@ class WorkerWatch:
     def _hook(self, args) -> None:
         message = str(args.exc_value)
         if not message.startswith(_WORKER_EXIT):
-            if (self.stopping or self.died) and "grpc" in type(args.exc_value).__module__:
-                return  # the runner's channels to the dead/stopped workers breaking: noise
+            if "grpc" in type(args.exc_value).__module__:
+                if self.stopping or self.died:
+                    return  # the runner's channels to the dead/stopped workers breaking: noise
+                # A broken channel is usually the first sign of a worker's death, seen a moment before
+                # its exit code: say it only if no death explains it by then.
+                timer = threading.Timer(GRPC_REPORT_DELAY, self._report_unless_explained, (args,))
+                timer.daemon = True
+                timer.start()
+                return
             self._previous(args)
             return
         if self.stopping or self.died:
@@ -69,6 +79,8 @@ class WorkerWatch:
             self.stopping = True
             return
         self.died = f"exit code {code}" + (" (killed)" if code in ("-9", "137") else "")
+        if self.on_death:
+            self.on_death()
         log.error("a worker process died (%s); stopping the run", self.died)
         stop_local_workers()  # the survivors would only wait for work the dead one never hands on
         _thread.interrupt_main()
@@ -77,6 +89,10 @@ class WorkerWatch:
         timer = threading.Timer(self.grace_seconds, self._abandon)
         timer.daemon = True
         timer.start()
+
+    def _report_unless_explained(self, args) -> None:
+        if not (self.stopping or self.died):
+            self._previous(args)
 
     def _abandon(self) -> None:
         if self.stopping:  # the main thread got there

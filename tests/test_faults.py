@@ -148,6 +148,8 @@ def test_killed_worker_fails_the_run_promptly_and_the_rerun_finishes(corpus, pg_
     code, out = finish(proc)
     assert code == 1, out[-3000:]
     assert "a worker process died" in out and run_status(dsn, "crashed") == "failed"
+    # The one clear line and the summary, not the surviving workers' gRPC tracebacks (pipeline.quiet).
+    assert "Traceback" not in out and "grpc" not in out.lower() and len(out.splitlines()) < 40, out[-3000:]
 
     code, out = finish(start_run(corpus, dsn, "rerun"))
     assert code == 0, out[-3000:]
