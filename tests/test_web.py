@@ -103,9 +103,13 @@ def test_search_puts_the_known_document_first_and_opens_it(site, browser):
     first.find_element(By.CSS_SELECTOR, "h3 a").click()
     wait(browser).until(EC.url_contains("/documents/doc0"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Invoice INV-77 from Northwind Traders"
-    metadata = browser.find_element(By.ID, "metadata").text
-    for expected in ("number", "INV-77", "issuer", "Northwind Traders", "currency", "EUR", "issue_date", "2024-03-15"):
-        assert expected in metadata, (expected, metadata)
+    # The extracted fields: a table of boxes (the correction form), each with its value and source.
+    boxes = {box.get_attribute("name"): box.get_attribute("value")
+             for box in browser.find_elements(By.CSS_SELECTOR, "#fields input")}
+    for name, value in (("number", "INV-77"), ("issuer", "Northwind Traders"), ("currency", "EUR"),
+                        ("issue_date", "2024-03-15")):
+        assert boxes.get(f"field.{name}") == value, (name, boxes)
+    assert "number" in browser.find_element(By.ID, "fields").text
     seen_as = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=paths-heading] tbody").text
     assert "/data/doc0.txt" in seen_as and "/data/copies/espresso invoice (copy).txt" in seen_as
     assert "completed" in browser.find_element(By.CSS_SELECTOR, ".badge.status-completed").text
@@ -289,6 +293,8 @@ def test_upload_page_sends_files_and_shows_each_outcome(pg_dsn, tmp_path, browse
         refused = browser.find_element(By.CSS_SELECTOR, f'{rows}[data-status="refused"]').text
         assert "415" in refused and "unsupported" in refused
         assert browser.execute_script("return window.__sameLoad === true")  # never reloaded
+        run = browser.find_element(By.CSS_SELECTOR, f'{rows}[data-status="completed"] a.run').text
+        assert run.startswith("watch-")  # the watch's run, on the runs page
         screenshot(browser, "upload.png")
         browser.find_element(By.CSS_SELECTOR, f'{rows}[data-status="completed"] a').click()
         wait(browser).until(EC.url_contains("/documents/"))
