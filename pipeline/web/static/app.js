@@ -143,6 +143,13 @@ function showOutcome(tr, file) {
   } else {
     details.textContent = [file.error_stage, file.error].filter(Boolean).join(": ");
   }
+  if (file.run_id) {  // the watch run that processed it
+    const run = document.createElement("a");
+    run.href = `/runs/${encodeURIComponent(file.run_id)}`;
+    run.textContent = file.run_id;
+    run.className = "run";
+    details.append(" · ", run);
+  }
 }
 
 async function follow(tr, batchId) {
