@@ -64,12 +64,6 @@ def batches(p: beam.Pipeline, max_size: int, paths: int) -> beam.PTransform:
     return beam.BatchElements(min_batch_size=1, max_batch_size=max_size)
 
 
-def write_postgres(dsn: str, run_id: str, index_after: bool, emit_written: bool) -> beam.ParDo:
-    """The PostgreSQL writer's step; with `emit_written` its committed batches are a second output."""
-    write = beam.ParDo(WriteToPostgres(dsn, run_id, index_after=index_after, emit_written=emit_written))
-    return write.with_outputs(WriteToPostgres.WRITTEN, main="outcomes") if emit_written else write
-
-
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
           reprocess: bool = False, write_batch_size: int = 200, opensearch=None,
           retry_paths: list[str] | None = None, parquet=None) -> beam.PCollection:
@@ -124,14 +118,17 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         | "Classify" >> beam.ParDo(ClassifyDocument(config))
         | "Extract" >> beam.ParDo(ExtractMetadata(config))
         | "BatchForWrite" >> batches(p, write_batch_size, listed)
-        | "WriteToPostgres" >> write_postgres(dsn, run_id, opensearch is not None, parquet is not None)
+        | "WriteToPostgres" >> beam.ParDo(WriteToPostgres(dsn, run_id, index_after=opensearch is not None,
+                                                          pass_batches=parquet is not None))
     )
     if parquet is not None:
         # After the writer: each batch once committed, with the categories the store kept.
+        from transforms.dofns import BatchOutcomes
         from transforms.write_parquet import WriteParquet
 
-        _ = written[WriteToPostgres.WRITTEN] | "WriteParquet" >> WriteParquet(parquet, run_id, keyed=_on_bags(p))
-        written = written.outcomes
+        _ = written | "WriteParquet" >> WriteParquet(parquet, run_id, keyed=_on_bags(p))
+        if opensearch is None:
+            written = written | "Outcomes" >> beam.ParDo(BatchOutcomes())
     if opensearch is None:
         return written
     return written | "WriteToOpenSearch" >> beam.ParDo(WriteToOpenSearch(opensearch, dsn, run_id))

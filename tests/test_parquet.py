@@ -13,6 +13,7 @@ import pytest
 from pgvector.psycopg import register_vector
 
 from pipeline import export
+from tests.test_portable import dask_cluster, portable_services  # noqa: F401 (fixtures)
 from pipeline import run as run_module
 from transforms import parquet
 from transforms.records import Chunk, Document
@@ -193,3 +194,56 @@ def test_a_local_parquet_folder_is_refused_when_workers_run_elsewhere():
         check(remote + ["--parquet-out", "/lake"])
     check(remote + ["--parquet-out", "s3://bucket/lake"])
     check(remote + ["--parquet-out", "/shared/lake", "--input-is-shared"])
+
+
+def _documents_for_runners():
+    rng = np.random.default_rng(7)
+    batches = []
+    for b in range(3):
+        batch = []
+        for i in range(4):
+            doc = Document(id=f"d{b}-{i}", paths=[f"/in/{b}-{i}.txt"], status="completed",
+                           category=["invoice", "letter", None][i % 3], text=f"text {b} {i}")
+            if doc.category is None:
+                doc.fail("convert", "corrupt")
+            else:
+                doc.chunks = [Chunk(j, f"chunk {j}", 0, rng.standard_normal(8).astype(np.float32)) for j in range(2)]
+            batch.append(doc)
+        batches.append(batch)
+    return batches
+
+
+def _write_on(options_argv, root):
+    """The Beam branch alone on another runner; its rows and vectors read back."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.graph import _on_bags
+    from transforms.write_parquet import ParquetSettings, WriteParquet
+
+    batches = _documents_for_runners()
+    settings = ParquetSettings(path=str(root), dimension=8, categories=("invoice", "letter", "other"))
+    with beam.Pipeline(options=PipelineOptions(options_argv)) as p:
+        _ = p | beam.Create(batches) | WriteParquet(settings, "r", keyed=_on_bags(p))
+    documents = read_dataset(root, "documents").to_pylist()
+    assert sorted(d["id"] for d in documents) == sorted(d.id for batch in batches for d in batch)
+    chunks = read_dataset(root, "chunks")
+    got = {(d, i): v for d, i, v in zip(chunks.column("document_id").to_pylist(), chunks.column("idx").to_pylist(),
+                                        chunks.column("embedding").to_pylist())}
+    expected = {(d.id, c.index): c.vector for batch in batches for d in batch for c in d.chunks}
+    assert set(got) == set(expected)
+    assert all(np.array_equal(np.asarray(got[k], dtype=np.float32), v) for k, v in expected.items())
+
+
+@pytest.mark.slow
+def test_parquet_branch_on_the_portable_runner(tmp_path, portable_services):
+    """What Flink and Spark also do: the job service and an EXTERNAL worker pool, workers elsewhere."""
+    _write_on(portable_services, tmp_path)
+
+
+@pytest.mark.slow
+def test_parquet_branch_on_a_dask_cluster(tmp_path, dask_cluster):
+    """Bag runners: one file per partition after a GroupByKey (Beam's per-bundle sharding reports its
+    files from finish_bundle, which the DaskRunner drops)."""
+    _write_on(["--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+               f"--dask_client_address={dask_cluster.scheduler_address}"], tmp_path)

@@ -400,17 +400,16 @@ class WriteToPostgres(beam.DoFn):
     """Batch of Documents -> (id, status) per document, after the batch is committed.
 
     With `index_after` (OpenSearch configured) completed documents are written as index_pending and
-    the batch itself is passed on, for WriteToOpenSearch. With `emit_written` (--parquet-out) the
-    committed batch also goes to the tagged output WRITTEN, for WriteParquet.
+    the batch itself is passed on, for WriteToOpenSearch. With `pass_batches` (--parquet-out) too,
+    for WriteParquet and then BatchOutcomes. (Not a second, tagged output: Beam's DaskRunner does
+    not split a ParDo's outputs by tag, every consumer would get all of them.)
     """
 
-    WRITTEN = "written"
-
-    def __init__(self, dsn: str, run_id: str, index_after: bool = False, emit_written: bool = False):
+    def __init__(self, dsn: str, run_id: str, index_after: bool = False, pass_batches: bool = False):
         self.dsn = dsn
         self.run_id = run_id
         self.index_after = index_after
-        self.emit_written = emit_written
+        self.pass_batches = pass_batches
 
     def setup(self):
         from transforms.write_postgres import PostgresWriter
@@ -424,17 +423,26 @@ class WriteToPostgres(beam.DoFn):
         self.writer.write_batch(batch)
         self.millis.update(int((time.perf_counter() - start) * 1000))
         self.written.inc(len(batch))
-        if self.emit_written:
-            yield beam.pvalue.TaggedOutput(self.WRITTEN, batch)
-        if self.index_after:
+        if self.index_after or self.pass_batches:
             yield batch
             return
+        yield from BatchOutcomes.outcomes(batch)
+
+    def teardown(self):
+        self.writer.close()
+
+
+class BatchOutcomes(beam.DoFn):
+    """Batch of written Documents -> (id, status) per document, as WriteToPostgres yields them."""
+
+    @staticmethod
+    def outcomes(batch: list[Document]):
         for doc in batch:
             Metrics.counter(NAMESPACE, f"outcome_{doc.status}").inc()
             yield doc.id, doc.status
 
-    def teardown(self):
-        self.writer.close()
+    def process(self, batch: list[Document]):
+        yield from self.outcomes(batch)
 
 
 class WriteToOpenSearch(beam.DoFn):

@@ -110,21 +110,46 @@ class WriteParquet(beam.PTransform):
         index = {key: i for i, key in enumerate(keys)}
         other = index[(parquet.DOCUMENTS, "other")] if (parquet.DOCUMENTS, "other") in index else None
 
-        def route(item, _n):
+        def route(item) -> int:
             (table, category), _ = item
             found = index.get((table, category))
             if found is None:  # a category the configuration does not name: not expected; keep it anyway
                 found = index[(table, "other")] if other is not None else index[(table, None)]
             return found
 
-        parts = (batches
-                 | "ToArrow" >> beam.ParDo(DocumentsToArrow(self.settings.dimension))
-                 | "ByPartition" >> beam.Partition(route, len(keys)))
+        # One Filter per partition rather than beam.Partition: Beam's DaskRunner does not split a
+        # multi-output step by tag (every branch would get every table).
+        tables = batches | "ToArrow" >> beam.ParDo(DocumentsToArrow(self.settings.dimension))
         files = []
         for i, (table, category) in enumerate(keys):
             folder = parquet.partition_dir(self.settings.path, table, self.run_id, category)
             sink = _ParquetSink(f"{folder}/part", parquet.schema_for(table, self.settings.dimension),
                                 self.settings.codec, parquet.DICTIONARY_COLUMNS[table], 1 if self.keyed else 0)
             label = f"{table}/{parquet.partition_value(category)}"
-            files.append(parts[i] | f"Tables {label}" >> beam.Values() | f"Write {label}" >> beam.io.Write(sink))
-        return files | "Files" >> beam.Flatten()
+            files.append(tables
+                         | f"Select {label}" >> beam.Filter(lambda item, i=i: route(item) == i)
+                         | f"Tables {label}" >> beam.Values()
+                         | f"Write {label}" >> beam.io.Write(sink))
+        written = files | "Files" >> beam.Flatten()
+        if self.keyed:
+            # On Dask the write step is computed twice (once per side input that reads it): the second
+            # computation's temporary file stays behind in a beam-temp-* folder. Removed once every
+            # partition is final.
+            _ = (written
+                 | "AllWritten" >> beam.combiners.Count.Globally()
+                 | "RemoveTemporaryFolders" >> beam.Map(remove_temporary_folders, self.settings.path, self.run_id))
+        return written
+
+
+def remove_temporary_folders(_count: int, root: str, run_id: str) -> int:
+    """Delete beam-temp-* folders left in this run's partitions; their number."""
+    from apache_beam.io.filesystems import FileSystems
+
+    folders = set()
+    for table in (parquet.DOCUMENTS, parquet.CHUNKS):
+        pattern = f"{parquet.partition_dir(root, table, run_id, None).rsplit('/', 1)[0]}/*/beam-temp-*/*"
+        for match in FileSystems.match([pattern]):
+            folders.update(m.path.rsplit("/", 1)[0] for m in match.metadata_list)
+    if folders:
+        FileSystems.delete(sorted(folders))
+    return len(folders)
