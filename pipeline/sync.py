@@ -238,6 +238,18 @@ class FolderWatch:
             raise WatchError(f"--watch --input must be a folder: {self.root}")
         if _option(argv, "--run-id") or "--retry-failed" in argv:
             raise WatchError("--watch names its runs itself (watch-...) and takes no --run-id or --retry-failed")
+        from pipeline.options import check_flags
+
+        check_flags(argv)  # a mistyped option fails the watch at start, not every cycle's run
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        from pipeline.options import DocPipelineOptions
+        from pipeline.run import UsageError, validate
+
+        try:  # the checks pipeline.run makes of its options (files named, chunk sizes), once, here
+            validate(PipelineOptions(argv).view_as(DocPipelineOptions))
+        except UsageError as exc:
+            raise WatchError(str(exc)) from None
         self.base_argv = _without(argv, "--input")
         self.user_chose_runner = any(a.split("=")[0] in ("--runner", "--direct_running_mode", "--profile")
                                      for a in argv)
@@ -318,10 +330,14 @@ class FolderWatch:
             argv += ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
         print(f"watch: {len(changed)} new or changed file(s) -> run {run_id}", flush=True)
         before = documents_of(self.dsn, [p for p in changed if p in self.seen])  # changed in place
+        from pipeline.run import UsageError
+
         try:
             summary = self.run_fn(argv)
         except KeyboardInterrupt:
             raise
+        except UsageError as exc:  # the options themselves are wrong: every cycle would fail the same way
+            raise WatchError(str(exc)) from None
         except Exception as exc:  # the next cycle tries again (what it saw is not recorded)
             self.failures += 1
             log.error("watch: run %s failed: %s", run_id, exc)
@@ -419,6 +435,9 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         watch.run_forever()
+    except WatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("watch stopped: what was processed is recorded; starting it again continues from there",
               file=sys.stderr)
