@@ -166,6 +166,9 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {
 
 
 MAX_FILES_PER_UPLOAD = 1000
+# A multipart request is parsed (and spooled to disk) before its files are seen, so its whole body is
+# bounded: at most this many times the per-file limit. Big files go as a streamed body, one per request.
+MULTIPART_BODY_FACTOR = 4
 
 
 def _file_blocks(fh, size: int = 1 << 20):
@@ -395,12 +398,27 @@ def create_app(dsn: str, opensearch=None, categories: list[str] | None = None, i
         outcomes: list[dict] = []
         refusals: list[inbox.UploadRefused] = []
         if content_type.startswith("multipart/form-data"):
-            length = int(request.headers.get("content-length") or 0)
-            if max_upload_bytes and length > max_upload_bytes * MAX_FILES_PER_UPLOAD:
-                raise HTTPException(status_code=413, detail=f"request larger than {MAX_FILES_PER_UPLOAD} files of "
-                                                            f"the upload limit ({max_upload_bytes} bytes each)")
+            bound = max_upload_bytes * MULTIPART_BODY_FACTOR if max_upload_bytes else 0
+            too_large = HTTPException(status_code=413, detail=(
+                f"multipart request larger than {bound} bytes ({MULTIPART_BODY_FACTOR} times the upload limit): "
+                "send big files as the request body, one per request (?filename=)"))
+            if bound and int(request.headers.get("content-length") or 0) > bound:
+                raise too_large
+            if bound:  # also without a Content-Length (chunked): count the body as it is read
+                receive, seen = request._receive, [0]
+
+                async def counted():
+                    message = await receive()
+                    seen[0] += len(message.get("body", b""))
+                    if seen[0] > bound:
+                        raise too_large
+                    return message
+
+                request._receive = counted
             try:
                 form = await request.form(max_files=MAX_FILES_PER_UPLOAD, max_fields=100)
+            except HTTPException:
+                raise
             except Exception as exc:  # Starlette's MultiPartException, or a body that is not multipart
                 raise HTTPException(status_code=400, detail=f"malformed multipart body: {exc}") from None
             try:

@@ -82,6 +82,15 @@ def test_uploads_refused_with_declared_4xx_and_token(processed_dsn, tmp_path, mo
             assert answer.status_code == status and words in answer.json()["detail"], answer.text
             assert str(status) in declared
         assert client.post("/api/documents", files=[]).status_code in (400, 422)
+        # A multipart body is bounded as a whole (4 x the limit), with or without a Content-Length.
+        parts = [("files", (f"n{i}.txt", b"note " * 150)) for i in range(8)]  # 8 x 750 bytes: fine alone
+        assert client.post("/api/documents", files=parts).status_code == 413
+        request = client.build_request("POST", "/api/documents", files=parts)
+        body = request.read()
+        chunked = client.post("/api/documents", content=iter([body[:2000], body[2000:]]),
+                              headers={"Content-Type": request.headers["Content-Type"]})
+        assert chunked.status_code == 413 and "one per request" in chunked.text
+        assert client.post("/api/documents", files=parts[:3]).status_code == 202
         assert os.listdir(os.path.join(inbox, ".partial")) == []  # nothing half written is left
         monkeypatch.setenv("DOCPIPE_API_TOKEN", "s3cret")
         assert client.post("/api/documents?filename=a.txt", content=b"hello").status_code == 401
