@@ -124,9 +124,12 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
     if parquet is not None:
         # After the writer: each batch once committed, with the categories the store kept.
         from transforms.dofns import BatchOutcomes
-        from transforms.write_parquet import WriteParquet
+        from transforms.write_parquet import WriteParquet, WriteParquetFiles
 
-        _ = written | "WriteParquet" >> WriteParquet(parquet, run_id, keyed=_on_bags(p))
+        if _on_bags(p):  # Beam's file sink cannot work there (see WriteParquetFiles): in the main line
+            written = written | "WriteParquet" >> beam.ParDo(WriteParquetFiles(parquet, run_id))
+        else:
+            _ = written | "WriteParquet" >> WriteParquet(parquet, run_id)
         if opensearch is None:
             written = written | "Outcomes" >> beam.ParDo(BatchOutcomes())
     if opensearch is None:

@@ -5,7 +5,8 @@ A branch of the graph after WriteToPostgres: the writer passes on each batch onc
 category (transforms/parquet.py), and one Beam Parquet sink per (table, category) writes them
 under PATH/{documents,chunks}/run_id=RUN/category=CATEGORY/. Beam's file sinks write temporary
 files and move them into place when the write finalizes, on any Beam filesystem (local, gs://,
-s3://, ...), and each worker bundle becomes a file of its own (sharded).
+s3://, ...), and each worker bundle becomes a file of its own (sharded). On Dask, where that sink
+cannot work inside this graph, `WriteParquetFiles` writes the same layout from the main line.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class _ParquetSink(parquetio._ParquetSink):
 
 class DocumentsToArrow(beam.DoFn):
     """Batch of written Documents -> ((table, category), pyarrow.Table) per table and category.
-    Emits in process() (never in finish_bundle): Dask's runner drops what finish_bundle emits."""
+    Emits in process(), never in finish_bundle."""
 
     def __init__(self, dimension: int):
         self.dimension = dimension
@@ -89,17 +90,13 @@ _quieten_empty_partitions()
 
 
 class WriteParquet(beam.PTransform):
-    """PCollection of written Document batches -> Parquet files; returns the written file names.
+    """PCollection of written Document batches -> Parquet files through Beam's Parquet sink; returns
+    the written file names. One sink per (table, category), each a file per worker bundle."""
 
-    `keyed` (bag runners such as Dask): one file per partition, written after a GroupByKey, because
-    the default sharding (a file per bundle) reports its files from finish_bundle, which those
-    runners drop."""
-
-    def __init__(self, settings: ParquetSettings, run_id: str, keyed: bool = False):
+    def __init__(self, settings: ParquetSettings, run_id: str):
         super().__init__()
         self.settings = settings
         self.run_id = run_id
-        self.keyed = keyed
 
     def partitions(self) -> list[tuple[str, str | None]]:
         names = list(dict.fromkeys(self.settings.categories)) + [None]  # None: failed before Classify
@@ -108,48 +105,59 @@ class WriteParquet(beam.PTransform):
     def expand(self, batches):
         keys = self.partitions()
         index = {key: i for i, key in enumerate(keys)}
-        other = index[(parquet.DOCUMENTS, "other")] if (parquet.DOCUMENTS, "other") in index else None
 
         def route(item) -> int:
             (table, category), _ = item
             found = index.get((table, category))
             if found is None:  # a category the configuration does not name: not expected; keep it anyway
-                found = index[(table, "other")] if other is not None else index[(table, None)]
+                found = index[(table, "other")] if (table, "other") in index else index[(table, None)]
             return found
 
-        # One Filter per partition rather than beam.Partition: Beam's DaskRunner does not split a
-        # multi-output step by tag (every branch would get every table).
+        # One Filter per partition rather than beam.Partition (same result; Filters fuse).
         tables = batches | "ToArrow" >> beam.ParDo(DocumentsToArrow(self.settings.dimension))
         files = []
         for i, (table, category) in enumerate(keys):
             folder = parquet.partition_dir(self.settings.path, table, self.run_id, category)
             sink = _ParquetSink(f"{folder}/part", parquet.schema_for(table, self.settings.dimension),
-                                self.settings.codec, parquet.DICTIONARY_COLUMNS[table], 1 if self.keyed else 0)
+                                self.settings.codec, parquet.DICTIONARY_COLUMNS[table], 0)
             label = f"{table}/{parquet.partition_value(category)}"
             files.append(tables
                          | f"Select {label}" >> beam.Filter(lambda item, i=i: route(item) == i)
                          | f"Tables {label}" >> beam.Values()
                          | f"Write {label}" >> beam.io.Write(sink))
-        written = files | "Files" >> beam.Flatten()
-        if self.keyed:
-            # On Dask the write step is computed twice (once per side input that reads it): the second
-            # computation's temporary file stays behind in a beam-temp-* folder. Removed once every
-            # partition is final.
-            _ = (written
-                 | "AllWritten" >> beam.combiners.Count.Globally()
-                 | "RemoveTemporaryFolders" >> beam.Map(remove_temporary_folders, self.settings.path, self.run_id))
-        return written
+        return files | "Files" >> beam.Flatten()
 
 
-def remove_temporary_folders(_count: int, root: str, run_id: str) -> int:
-    """Delete beam-temp-* folders left in this run's partitions; their number."""
-    from apache_beam.io.filesystems import FileSystems
+class WriteParquetFiles(beam.DoFn):
+    """Bag runners (Dask): batch of written Documents -> the same batch, after writing its Parquet
+    files directly (one per table and category, uniquely named), in the same layout.
 
-    folders = set()
-    for table in (parquet.DOCUMENTS, parquet.CHUNKS):
-        pattern = f"{parquet.partition_dir(root, table, run_id, None).rsplit('/', 1)[0]}/*/beam-temp-*/*"
-        for match in FileSystems.match([pattern]):
-            folders.update(m.path.rsplit("/", 1)[0] for m in match.metadata_list)
-    if folders:
-        FileSystems.delete(sorted(folders))
-    return len(folders)
+    Beam's file sink does not work on Beam 2.77's DaskRunner inside this graph: the runner computes
+    only what the graph's last step depends on (a side branch never runs), runs a ParDo's tagged
+    outputs into every consumer, drops what finish_bundle emits, and computes a side input's branch
+    again (documents written twice). A step in the main line has none of these problems. A task
+    that Dask retries may leave a file of its first attempt."""
+
+    def __init__(self, settings: ParquetSettings, run_id: str):
+        self.settings = settings
+        self.run_id = run_id
+
+    def setup(self):
+        self.rows = Metrics.counter(NAMESPACE, "parquet_documents")
+
+    def process(self, batch):
+        import uuid
+
+        from apache_beam.io.filesystems import FileSystems
+
+        now = dt.datetime.now(dt.timezone.utc)
+        for category, (documents, chunks) in parquet.tables_for_batch(batch, self.settings.dimension, now).items():
+            self.rows.inc(documents.num_rows)
+            for table, data in ((parquet.DOCUMENTS, documents), (parquet.CHUNKS, chunks)):
+                if not data.num_rows:
+                    continue
+                folder = parquet.partition_dir(self.settings.path, table, self.run_id, category)
+                with FileSystems.create(f"{folder}/part-{uuid.uuid4().hex}.parquet") as handle:
+                    pq.write_table(data, handle, compression=self.settings.codec,
+                                   use_dictionary=parquet.DICTIONARY_COLUMNS[table])
+        yield batch
