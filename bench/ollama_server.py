@@ -105,7 +105,9 @@ class OllamaTestServer:
         if self._embedder is None:
             from transforms.backends.minilm import get_embedder
 
-            self._embedder = get_embedder()
+            # float32, as a real Ollama's model answers: int8 vectors shift a little with what else
+            # is in the batch, and tests compare the server's vectors with the model's
+            self._embedder = get_embedder(precision="fp32")
         return self._embedder
 
     def read_image(self, data: bytes) -> list[str]:

@@ -362,7 +362,7 @@ def test_corrections_reach_opensearch(pg_dsn, osmem, embedder):
     settings = wos.OpenSearchSettings.from_env(osmem.url, index="corrections", backoff=0.01, retries=2)
     stage = Embedder(embedder, 200, 32, 10)
     docs = []
-    for doc_id, text in (("a", "Invoice 7 for espresso machines. " * 40), ("b", "Dear Sir, thank you.")):
+    for doc_id, text in (("a", " ".join(f"Invoice 7, line {i}: espresso machine model E{i} delivered." for i in range(40))), ("b", "Dear Sir, thank you.")):
         d = Document(id=doc_id, paths=[f"/x/{doc_id}.txt"], filename=f"{doc_id}.txt", text=text, status="pending",
                      category="invoice", confidence=0.8, metadata={"title": doc_id, "fields": {}})
         stage.chunk(d)
