@@ -134,3 +134,18 @@ Gesamtbetrag 1.190,00 EUR"""
     assert metadata["fields"]["issuer"] == "Schreinerei Holz & Co. KG"
     assert metadata["fields"]["buyer"] == "Gasthof Adler GmbH"
     assert metadata["field_sources"]["buyer"] == {"source": "layout", "confidence": 0.6}
+
+
+def test_a_total_in_the_item_table_says_it_came_from_the_table():
+    text = """Acme Ltd
+Invoice No.: A-17
+
+| Item | Amount |
+|---|---|
+| Widgets | 100.00 |
+| VAT 20% | 20.00 |
+| Total | GBP 120.00 |
+"""
+    metadata = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice"))
+    assert metadata["fields"]["total_amount"] == 120.0 and metadata["fields"]["currency"] == "GBP"
+    assert metadata["field_sources"]["total_amount"] == {"source": "table", "confidence": 0.75}

@@ -590,10 +590,12 @@ def _amount_below(lines: list[str], i: int, strict: bool) -> tuple[float | None,
     return None, None
 
 
-def _total(lines: list[str], labels: tuple[str, ...]) -> tuple[float | None, str | None, str | None]:
+def _total(lines: list[str], labels: tuple[str, ...],
+           table_rows: frozenset = frozenset()) -> tuple[float | None, str | None, str | None]:
     """(amount, currency, source) of the grand total. Labels are tried strongest first; within one,
     the last line wins (a total follows its subtotals). The amount is on the label's line or, in PDF
-    and HTML layouts, alone on the next line."""
+    and HTML layouts, alone on the next line. The source is "table" when the line is a row of a
+    table (the totals block of an invoice's item table), else "key-value"."""
     for label in labels:
         strict = label is _PLAIN_TOTAL
         pattern = re.compile(_ocr_tolerant(label), re.IGNORECASE)
@@ -609,7 +611,7 @@ def _total(lines: list[str], labels: tuple[str, ...]) -> tuple[float | None, str
             if value is None:
                 value, currency = _amount_below(lines, i + 1, strict)
             if value is not None and value > 0:
-                return value, currency, "key-value"
+                return value, currency, "table" if line in table_rows else "key-value"
     return None, None, None
 
 
@@ -790,7 +792,8 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
         source = "layout"
     found.put("issue_date", issue, source)
-    total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL))
+    table_rows = frozenset(_clean_line(raw) for raw in text.splitlines() if raw.lstrip().startswith("|"))
+    total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL), table_rows)
     found.put("total_amount", total, source)
     if currency:
         found.put("currency", currency, source)
