@@ -80,6 +80,7 @@ def _runs(dsn: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started_at").fetchall()]
 
 
+@pytest.mark.slow
 def test_watch_processes_new_and_changed_files_marks_deleted_ones_and_resumes_without_reprocessing(
         pg_dsn, tmp_path):
     from transforms import isolate
@@ -170,6 +171,7 @@ def _wait_finished(client: httpx.Client, batch_ids, timeout: float) -> dict:
         time.sleep(1)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_thirty_uploads_reach_one_outcome_each_without_starting_a_run(pg_dsn, tmp_path):
     inbox_dir = str(tmp_path / "inbox")
