@@ -27,7 +27,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -194,6 +194,11 @@ MIGRATIONS: dict[int, str] = {
     # encrypted, too many pages, unsupported) is not converted again by the same version.
     7: """
     ALTER TABLE documents ADD COLUMN IF NOT EXISTS pipeline_version text;
+    """,
+    # A running run's process says it is alive (pipeline.progress, every few seconds): a run whose
+    # process is gone without recording an outcome is told apart from one still running.
+    8: """
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
     """,
 }
 
