@@ -217,7 +217,13 @@ def _store_remote(inbox: str, name: str, chunks, max_bytes: int, dsn: str | None
         existing = in_inbox(inbox, doc_id)
         if existing or (dsn and known_document(dsn, doc_id)):
             return {**result, "arrival": DUPLICATE, "path": existing}
-        final = FileSystems.join(content_folder(inbox, doc_id), name)
+        folder = content_folder(inbox, doc_id)
+        final = FileSystems.join(folder, name)
+        if FileSystems.get_filesystem(folder).has_dirs():  # HDFS and the like: the folder must exist
+            try:
+                FileSystems.mkdirs(folder)
+            except IOError:  # already there: the same content arrived at the same moment
+                pass
         FileSystems.rename([temp], [final])
         written = False
         return {**result, "arrival": STORED, "path": final}

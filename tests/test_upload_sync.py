@@ -284,3 +284,34 @@ def test_upload_client_resumes_after_being_stopped_half_way(pg_dsn, tmp_path):
         (folder / "memo-new.txt").write_text("Memo new.\n")
     down = subprocess.run(command + ["--url", url, "--retries", "1"], capture_output=True, text=True, cwd=ROOT)
     assert down.returncode == 1 and json.loads(down.stdout)["failed"] == 1
+
+
+def test_inbox_and_watch_work_through_a_beam_filesystem(pg_dsn, tmp_path):
+    """The paths for a bucket (gs://, s3://, hdfs://): no os calls, only Beam's FileSystems. Run over
+    Beam's LocalFileSystem reached as `localtest://` (tests/beam_fs.py), not a real bucket; the watch's
+    run is in this process (where the scheme is registered), the converter too."""
+    from tests import beam_fs
+
+    (tmp_path / "bucket").mkdir()
+    box = beam_fs.PREFIX + str(tmp_path / "bucket" / "inbox")
+    memo = b"Memo: the loading dock in Gouda is closed on 2024-07-01 for repairs.\n"
+    stored = inbox.store_upload(box, "memo.txt", [memo[:20], memo[20:]], 10_000, pg_dsn)
+    assert stored["arrival"] == "stored" and stored["path"] == f"{box}/{stored['document_id'][:2]}/" \
+        f"{stored['document_id']}/memo.txt"
+    again = inbox.store_upload(box, "memo (copy).txt", [memo], 10_000, pg_dsn)
+    assert (again["arrival"], again["path"]) == ("duplicate", stored["path"])
+    with pytest.raises(inbox.UploadRefused):
+        inbox.store_upload(box, "big.txt", [b"x" * 6000, b"x" * 6000], 10_000, pg_dsn)
+    assert list(sync.list_folder(box)) == [stored["path"]]  # nothing half written, no .partial
+
+    watch = sync.FolderWatch(["--watch", "--input", box, "--pg-dsn", pg_dsn, "--watch-settle", "0",
+                              "--no-isolate-convert", "--runner=FnApiRunner", "--direct_running_mode=in_memory"])
+    watch.start()
+    try:
+        report = watch.cycle()
+        assert report["changed"] == 1 and report["run"]["completed"] == 1
+        assert _statuses(pg_dsn, [stored["path"]])[stored["path"]] == ("completed", "completed",
+                                                                        stored["document_id"])
+        assert watch.cycle()["run"] is None  # the manifest in .docpipe-watch/ is not a new file
+    finally:
+        watch.close()
