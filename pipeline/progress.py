@@ -34,6 +34,7 @@ class ProgressReporter:
 
     def _poll(self) -> tuple[int, int | None, int]:
         with store.connect(self.dsn) as conn:
+            store.heartbeat(conn, self.run_id)   # this process is alive (store.HEARTBEAT_STALE_SECONDS)
             done, failed = conn.execute(
                 "SELECT count(*), count(*) FILTER (WHERE status = 'failed') FROM inputs WHERE run_id = %s",
                 (self.run_id,)).fetchone()

@@ -36,7 +36,10 @@ def format_runs(runs: list[dict]) -> str:
 def format_run(s: dict, all_failures: bool) -> str:
     run = s["run"]
     lines = [
-        f"Run {run['id']}  ({run['status']})",
+        f"Run {run['id']}  ({run['status']})"
+        + (f": its process has not been heard of since {run['last_seen_at']:%Y-%m-%d %H:%M:%S} and ended without "
+           "recording an outcome (killed, or the database was unreachable); run it again to finish"
+           if run["status"] == "gone" else ""),
         f"  input            {run['input']}",
         f"  started          {run['started_at']:%Y-%m-%d %H:%M:%S}"
         + (f", finished {run['finished_at']:%Y-%m-%d %H:%M:%S}" if run["finished_at"] else ""),

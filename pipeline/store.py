@@ -17,6 +17,7 @@ One module owns the schema so every command sees the same tables:
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -389,12 +390,33 @@ def finish_run(dsn: str, run_id: str, status: str, counts: dict) -> None:
 
 # -- status -------------------------------------------------------------------------------------
 
+# A running run's process refreshes runs.heartbeat_at every few seconds (pipeline.progress): one
+# silent for this long has ended without recording its outcome (killed, or the database was
+# unreachable when it ended), and is shown as "gone" rather than "running" forever.
+HEARTBEAT_STALE_SECONDS = 120
+
+
+def heartbeat(conn, run_id: str) -> None:
+    conn.execute("UPDATE runs SET heartbeat_at = now() WHERE id = %s AND status = 'running'", (run_id,))
+
+
+def _with_liveness(run: dict) -> dict:
+    """A 'running' run whose process has not been heard of for HEARTBEAT_STALE_SECONDS becomes
+    'gone', with `last_seen_at`; the stored status is left as it is (the run may yet finish)."""
+    if run.get("status") == "running":
+        last = run.get("heartbeat_at") or run.get("started_at")
+        if last is not None and (dt.datetime.now(dt.timezone.utc) - last).total_seconds() > HEARTBEAT_STALE_SECONDS:
+            run["status"], run["last_seen_at"] = "gone", last
+    return run
+
+
 def list_runs(dsn: str, limit: int = 20) -> list[dict]:
-    """Recent runs with live counts (a running run's counts come from what it has written so far)."""
+    """Recent runs with live counts (a running run's counts come from what it has written so far).
+    A run whose process is gone has status 'gone' (see HEARTBEAT_STALE_SECONDS)."""
     with session(dsn) as conn:
-        return conn.execute(
+        rows = conn.execute(
             """
-            SELECT r.id, r.input, r.status, r.started_at, r.finished_at, r.paths_total,
+            SELECT r.id, r.input, r.status, r.started_at, r.finished_at, r.paths_total, r.heartbeat_at,
                    count(i.path) AS paths_done,
                    count(*) FILTER (WHERE i.status = 'completed' AND i.duplicate_of IS NULL) AS completed,
                    count(*) FILTER (WHERE i.status = 'failed' AND i.duplicate_of IS NULL) AS failed,
@@ -402,6 +424,7 @@ def list_runs(dsn: str, limit: int = 20) -> list[dict]:
             FROM runs r LEFT JOIN inputs i ON i.run_id = r.id
             GROUP BY r.id ORDER BY r.started_at DESC LIMIT %s
             """, (limit,)).fetchall()
+    return [_with_liveness(r) for r in rows]
 
 
 def run_status(dsn: str, run_id: str) -> dict | None:
@@ -410,6 +433,7 @@ def run_status(dsn: str, run_id: str) -> dict | None:
         run = conn.execute("SELECT * FROM runs WHERE id = %s", (run_id,)).fetchone()
         if run is None:
             return None
+        run = _with_liveness(run)
         totals = conn.execute(
             """
             SELECT count(*) AS paths_done,
