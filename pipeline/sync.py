@@ -18,9 +18,10 @@ changed in place or deleted. Batch runs work on every runner this project suppor
 outcomes and the same failure handling, and each cycle's run is an ordinary run in `pipeline.status`.
 
 Small cycles (at most `--watch-small` files) run in this process (Beam's in-memory FnApiRunner), so
-the models stay loaded between cycles and one new file is searchable within seconds; larger ones use
-the configured runner (by default one worker process per core). An explicit --runner or
---direct_running_mode is always used as given.
+the models stay loaded between cycles (loaded at start: warm_up) and one new file is searchable
+within seconds; larger ones use the configured runner (by default one worker process per core), once
+the files stop arriving (a burst is gathered into one run, up to GATHER_SECONDS). An explicit
+--runner, --direct_running_mode or --profile is always used as given.
 
 The upload API's inbox (pipeline/inbox.py) goes through the same path: `pipeline.serve` starts
 `python -m pipeline.run --watch --input INBOX` as a child process (or, with `serve --no-watch`, a
