@@ -1,8 +1,8 @@
 """python -m bench.fit_classifier [--labeled DIR] [--out FILE]: learn the classifier's model from labelled documents.
 
 Converts every file of a labelled folder (labels.csv: file, category, language, format, source_repo, ...)
-with the pipeline's own converter, embeds the start of each text with the classification model, and
-fits the weights of the evidence and the format prior (transforms/classify_model.py). It reports
+with the pipeline's own converter, embeds each text as the classifier does
+(transforms/classify.py: document_vectors), and fits the weights of the evidence and the format prior (transforms/classify_model.py). It reports
 leave-one-source-out accuracy: every document is classified by a model fitted without any document
 from the same source repository, which is what to expect on documents from elsewhere; the model it
 writes is then fitted on all of them. The same folds, with the other sources' documents as labelled
@@ -20,7 +20,7 @@ from multiprocessing import Pool
 
 import numpy as np
 
-from transforms.classify import EmbeddingClassifier, classification_text, load_categories
+from transforms.classify import EmbeddingClassifier, document_vectors, load_categories
 from transforms.classify_model import (EVIDENCE, SHAPE, ClassifierModel, fit, format_group, prior_table,
                                        shape_features)
 
@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--labeled", default=DEFAULT_LABELED)
     parser.add_argument("--out", default=None, help="model file to write (default: print figures only)")
     parser.add_argument("--cache", help="JSON-lines file of converted texts, made once and reused")
+    parser.add_argument("--show-errors", action="store_true",
+                        help="list the documents leave-one-source-out gets wrong (to study kinds of error)")
     args = parser.parse_args(argv)
     started = time.time()
     docs = convert_folder(args.labeled, args.cache)
@@ -106,12 +108,12 @@ def main(argv=None) -> int:
 
     embedder = get_embedder(threads=2)
     classifier = EmbeddingClassifier(embedder, categories, 0.0, model=_Uniform(names))
-    vectors = embedder.embed([classification_text(d["text"]) for d in docs])
+    vectors = document_vectors(embedder, [d["text"] for d in docs])
     ev, shapes = evidence_of(docs, classifier, vectors)
     labels = [d["category"] for d in docs]
     y = np.array([names.index(c) for c in labels])
     sources = [d.get("source_repo") or d["file"].split("__")[1] for d in docs]
-    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"]) for d in docs]
+    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"], len(d["text"] or "")) for d in docs]
     ok = [d["error"] is None for d in docs]
     cols = [EVIDENCE.index(k) for k in NO_EXAMPLES]
 
@@ -143,6 +145,10 @@ def main(argv=None) -> int:
             scores = design(test, table, ex) @ w + shapes[test] @ W.T + b
             predicted[test] = scores.argmax(axis=1)
         right = np.array([ok[i] and predicted[i] == y[i] for i in range(len(docs))])
+        if args.show_errors:
+            for i in np.flatnonzero(~right):
+                print(f"  wrong: {labels[i]:>16} -> {names[predicted[i]] if ok[i] else 'FAILED':<16} "
+                      f"{groups[i]:<9} {docs[i].get('language', ''):<3} {docs[i]['file']}")
         english = np.array([d.get("language") == "en" for d in docs])
         key = "with_examples" if with_examples else "no_examples"
         results[key] = {"accuracy": round(float(right.mean()), 4),

@@ -174,3 +174,35 @@ def test_a_users_own_category_with_formats_gets_the_format_prior(tmp_path):
     ev = classifier.evidence(classifier.embedder.embed(["Welcome Plans"])[0], doc.text, "slides")
     assert ev[1, 3] > ev[0, 3]  # deck's prior above memo's for a slide deck
     assert classifier.classify(doc)[0] == "deck"
+
+
+def test_a_many_page_pdf_with_little_text_per_page_is_its_own_format():
+    """Slides exported to PDF: many pages, little text on each; a paper of as many pages is dense."""
+    from transforms.classify_model import format_group
+
+    assert format_group("talk.pdf", "application/pdf", 30, "docling-native", 30 * 400) == "pdf_sparse"
+    assert format_group("paper.pdf", "application/pdf", 30, "docling-native", 30 * 4000) == "pdf_multi"
+    assert format_group("memo.pdf", "application/pdf", 3, "docling-native", 3 * 400) == "pdf_multi"
+    assert format_group("scan.pdf", "application/pdf", 30, "docling-native+ocr", 3000) == "pdf_scan"
+    assert format_group("talk.pdf", "application/pdf", 30, "docling-native") == "pdf_multi"  # length unknown
+
+
+def test_a_long_text_is_read_at_its_start_and_further_in():
+    """The document vector: the start (weighted twice) and windows at a third and two thirds."""
+    from transforms.backends.use import get_embedder
+    from transforms.classify import classification_text, classification_windows, document_vectors
+
+    short = "Invoice 17. Total due 120 EUR."
+    assert classification_windows(short) == [short]
+    long = "Rechnung Nr. 5 " * 100 + "Participants answered the survey. " * 100 + "Tabelle 3 Quelle " * 200
+    windows = classification_windows(long)
+    assert len(windows) == 3 and windows[0] == classification_text(long)
+    assert "Participants" in windows[1] and "Tabelle" in windows[2]
+    embedder = get_embedder()
+    vectors = document_vectors(embedder, [short, long])
+    assert vectors.shape == (2, 512)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[0], embedder.embed([short])[0], atol=1e-5)
+    start, *rest = embedder.embed(windows)
+    expected = 2 * start + sum(rest)
+    np.testing.assert_allclose(vectors[1], expected / np.linalg.norm(expected), atol=1e-5)

@@ -111,6 +111,40 @@ def classification_text(text: str | None) -> str:
     return " ".join((text or "")[:CLASSIFY_TEXT_CHARS * 2].split())[:CLASSIFY_TEXT_CHARS]
 
 
+# Beside its start, a long text is also read at a third and at two thirds of its length: the start of a
+# slide deck exported to PDF is a title page (a name, a university: it looks like a resume), of a
+# statistical report a heading over numbers; further in, the kind shows. The start counts twice, so
+# a title still leads. Leave-one-source-out on the labelled real documents: 0.800 -> 0.817 (and
+# 0.808 -> 0.817 with examples); windows of 1,000 characters gave 0.808. Costs up to two more
+# embeddings (~28 ms each on one core) for texts over 3,000 characters.
+EXTRA_WINDOWS = 2
+START_WEIGHT = 2.0
+VECTOR_KIND = "start2+2windows"   # how a document vector is made: cached example vectors are per kind
+
+
+def classification_windows(text: str | None) -> list[str]:
+    """The texts embedded for one document: its start, then windows spread through the rest."""
+    text = text or ""
+    windows = [classification_text(text)]
+    if len(text) > CLASSIFY_TEXT_CHARS * 1.5:
+        for k in range(1, EXTRA_WINDOWS + 1):
+            at = len(text) * k // (EXTRA_WINDOWS + 1)
+            windows.append(" ".join(text[at:at + CLASSIFY_TEXT_CHARS * 2].split())[:CLASSIFY_TEXT_CHARS])
+    return windows
+
+
+def document_vectors(embedder, texts: list[str | None]) -> np.ndarray:
+    """One unit vector per text: the weighted mean of its windows' vectors (one batch for all)."""
+    windows = [classification_windows(t) for t in texts]
+    flat = embedder.embed([w for ws in windows for w in ws])
+    out, at = [], 0
+    for ws in windows:
+        v = START_WEIGHT * flat[at] + flat[at + 1:at + len(ws)].sum(axis=0)
+        out.append(v / (np.linalg.norm(v) or 1.0))
+        at += len(ws)
+    return np.asarray(out, dtype=np.float32).reshape(len(texts), -1) if out else flat
+
+
 @dataclass
 class Example:
     """A labelled document as the classifier keeps it: its category and vector."""
@@ -180,9 +214,9 @@ class EmbeddingClassifier:
 
     def probabilities(self, doc: Document, vector: np.ndarray | None = None) -> np.ndarray:
         if vector is None:
-            vector = self.embedder.embed([classification_text(doc.text)])[0]
+            vector = document_vectors(self.embedder, [doc.text])[0]
         group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages,
-                             doc.converter)
+                             doc.converter, len(doc.text or ""))
         evidence = self.evidence(vector, doc.text or "", group)
         use_examples = self.example_vectors is not None
         scores = self.model.scores(evidence, shape_features(doc.text or "", doc.pages), self.names,

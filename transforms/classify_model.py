@@ -56,16 +56,25 @@ GROUP_BY_MIME = {
     "message/rfc822": "email",
 }
 FORMAT_GROUPS = ("email", "slides", "sheet", "wordproc", "html", "plain", "image",
-                 "pdf_scan", "pdf_1p", "pdf_multi", "other")
+                 "pdf_scan", "pdf_1p", "pdf_multi", "pdf_sparse", "other")
+# A PDF of many pages with little text on each is how slides look exported (beamer, Keynote,
+# PowerPoint "save as PDF"); papers, reports and forms of that many pages are dense.
+SPARSE_MIN_PAGES = 8
+SPARSE_MAX_CHARS_PER_PAGE = 1000
 
 
-def format_group(filename: str, mime: str | None, pages: int | None, converter: str | None) -> str:
+def format_group(filename: str, mime: str | None, pages: int | None, converter: str | None,
+                 text_length: int | None = None) -> str:
     """What the file is, coarsely: the content's type where it is known (a renamed PPTX is slides),
-    the extension for what content sniffing calls plain text (an .eml is text/plain to it)."""
+    the extension for what content sniffing calls plain text (an .eml is text/plain to it).
+    `text_length` (characters converted) tells a sparse many-page PDF from a dense one."""
     ext = os.path.splitext(filename or "")[1].lower().lstrip(".")
     if mime == "application/pdf":
         if converter and "ocr" in converter:
             return "pdf_scan"
+        if (text_length is not None and (pages or 0) >= SPARSE_MIN_PAGES
+                and text_length / pages < SPARSE_MAX_CHARS_PER_PAGE):
+            return "pdf_sparse"
         return "pdf_1p" if pages == 1 else "pdf_multi"
     if mime and mime.startswith("image/"):
         return "image"

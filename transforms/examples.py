@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from transforms.classify import OTHER, Example, classification_text
+from transforms.classify import OTHER, VECTOR_KIND, Example, document_vectors
 
 
 class ExamplesError(ValueError):
@@ -55,7 +55,9 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
     from transforms.backends.use import MODEL_NAME, get_embedder
 
     embedder = get_embedder()
-    cached = _cached_vectors(dsn, MODEL_NAME)
+    # vectors are cached per model and per way of making them (a change of windows re-embeds)
+    kind = f"{MODEL_NAME}/{VECTOR_KIND}"
+    cached = _cached_vectors(dsn, kind)
     examples: list[Example] = []
     counts = {"folder": 0, "corrections": 0, "embedded": 0, "unknown_category": 0, "unreadable": 0}
     new_rows = []
@@ -80,7 +82,7 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
                 except Exception:  # an example that cannot be read teaches nothing; counted, not fatal
                     counts["unreadable"] += 1
                     continue
-                vector = embedder.embed([classification_text(doc.text)])[0]
+                vector = document_vectors(embedder, [doc.text])[0]
                 new_rows.append((key, category, "examples", path, vector))
                 counts["embedded"] += 1
             examples.append(Example(category=category, vector=vector, source="examples", key=key))
@@ -93,14 +95,14 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
                 continue
             vector = cached.get(row["document_id"])
             if vector is None:
-                vector = embedder.embed([classification_text(row["text"])])[0]
+                vector = document_vectors(embedder, [row["text"]])[0]
                 new_rows.append((row["document_id"], row["category"], "correction", None, vector))
                 counts["embedded"] += 1
             examples.append(Example(category=row["category"], vector=vector, source="correction",
                                     key=row["document_id"]))
             counts["corrections"] += 1
     if dsn and new_rows:
-        _cache_vectors(dsn, MODEL_NAME, new_rows)
+        _cache_vectors(dsn, kind, new_rows)
     return examples, counts
 
 
