@@ -149,3 +149,10 @@ Invoice No.: A-17
     metadata = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice"))
     assert metadata["fields"]["total_amount"] == 120.0 and metadata["fields"]["currency"] == "GBP"
     assert metadata["field_sources"]["total_amount"] == {"source": "table", "confidence": 0.75}
+
+
+def test_net_a_payer_is_the_total_when_no_grand_total_is_printed():
+    """A label that says "net" itself ("Net à payer") is not a net amount; "Total HT" beside it is."""
+    text = "Plomberie Durand\nFacture N° 2024-12\nDate : 03/02/2024\nTotal HT 100,00 €\nTVA 20 % 20,00 €\nNet à payer 120,00 €"
+    fields = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice", language="fr"))["fields"]
+    assert (fields["total_amount"], fields["currency"], fields["issue_date"]) == (120.0, "EUR", "2024-02-03")

@@ -560,8 +560,10 @@ _DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*pa
 _TOTAL_EXCLUDE = re.compile(
     r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|before tax|excl|net amount|total net|net total|"
     r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
-    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge|"
-    r"total\s*(?:tax|vat|mwst|ust|tva|iva|btw)\b|(?:tax|vat|mwst|tva|iva|btw)\s*total", re.IGNORECASE)
+    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge", re.IGNORECASE)
+# "Total tax", "VAT total": the tax, not the total (checked with the label itself).
+_TAX_TOTAL = re.compile(r"total\s*(?:tax|vat|mwst|ust|tva|iva|btw)\b|(?:tax|vat|mwst|tva|iva|btw)\s*total",
+                        re.IGNORECASE)
 # A bare "Total" that says "due"/"paid" is what is left to pay: the last tier.
 _PLAIN_TOTAL_EXCLUDE = re.compile(r"total\s*(?:due|payable|to\s*pay|paid)", re.IGNORECASE)
 _AMOUNT_ONLY = re.compile(r"^\s*[:=]?\s*(?:" + _CUR + r"\s?)?-?" + _NUM + r"(?:\s?" + _CUR + r")?\s*$")
@@ -604,8 +606,12 @@ def _total(lines: list[str], labels: tuple[str, ...],
             m = pattern.search(line)
             if not m:
                 continue
-            around = line[max(0, m.start() - 12):m.end() + 12]
-            if _TOTAL_EXCLUDE.search(around) or (strict and _PLAIN_TOTAL_EXCLUDE.search(around)):
+            # What stands around the label (not the label itself: "Net à payer" is a label) says
+            # whether it is a subtotal, a net or a tax amount.
+            around = f"{line[max(0, m.start() - 12):m.start()]} {line[m.end():m.end() + 12]}"
+            window = line[max(0, m.start() - 12):m.end() + 12]
+            if (_TOTAL_EXCLUDE.search(around) or _TAX_TOTAL.search(window)
+                    or (strict and _PLAIN_TOTAL_EXCLUDE.search(window))):
                 continue
             value, currency = _amount_in(line[m.end():], strict)
             if value is None:
