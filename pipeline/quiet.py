@@ -4,14 +4,15 @@ On the local runner every worker process writes to the terminal it inherited: at
 "apitools not found, and bigquery client libraries are not available ...", "Logging handler
 created.", "Load pipeline options from file ..." (each once per worker), and when one worker is
 killed the survivors (and its converter process) print long gRPC tracebacks while the run is being
-stopped anyway. None of it
-tells a user anything; it hides the progress lines and the summary.
+stopped anyway. None of it tells a user anything; it hides the progress lines and the summary.
 
 `WorkerOutputFilter` puts a pipe in place of file descriptor 2 for the duration of the run, so the
 worker processes (which inherit it) write into the pipe; a thread forwards every line to the real
 terminal except the known start-up noise and the traceback blocks a worker's death sets off, and,
-once `mute()` is called (a worker died, the run is ending), everything. What it holds back goes to a log file, so nothing is lost for a bug report. The
-pipeline process's own `sys.stderr` writes straight to the terminal, not through the pipe.
+once `mute()` is called (a worker died, the run is ending), everything. What it holds back goes to
+a log file, so nothing is lost for a bug report (a DoFn's own error still reaches the user through
+the exception the runner raises in this process). The pipeline process's own `sys.stderr` and log
+handlers write straight to the terminal, not through the pipe.
 """
 from __future__ import annotations
 
