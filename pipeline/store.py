@@ -704,15 +704,32 @@ def _correction_text(value, what: str, max_length: int) -> str:
     return value
 
 
-def _record_correction(conn, doc_id: str, field: str, value, previous, corrected_by: str) -> None:
-    """Upsert one correction; `previous` (what the pipeline had given) is kept from the first one."""
-    conn.execute(
-        """INSERT INTO corrections (document_id, field, value, previous, corrected_by)
-           VALUES (%s, %s, %s, %s, %s)
-           ON CONFLICT (document_id, field) DO UPDATE SET
-               value = EXCLUDED.value, corrected_by = EXCLUDED.corrected_by, corrected_at = now()""",
-        (doc_id, field, json.dumps(value), json.dumps(previous) if previous is not None else None,
-         corrected_by))
+def _lock_document(conn, doc_id: str, column: str) -> dict:
+    """The document's row (id and `column`), locked for the correction's transaction; DocumentNotFound
+    for an unknown id (exact ids only: a write never guesses from a prefix)."""
+    if not isinstance(doc_id, str) or "\x00" in doc_id:
+        raise DocumentNotFound(f"no document {doc_id!r}")
+    doc = conn.execute(f"SELECT id, {column} FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+    if doc is None:
+        raise DocumentNotFound(f"no document {doc_id!r}")
+    return doc
+
+
+def _record_corrections(conn, doc_id: str, values: dict, corrected_by: str) -> None:
+    """Upsert corrections {field: (value, previous)}; `previous` (what the pipeline had given) is
+    kept from the first correction of a field."""
+    try:
+        for field, (value, previous) in values.items():
+            conn.execute(
+                """INSERT INTO corrections (document_id, field, value, previous, corrected_by)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (document_id, field) DO UPDATE SET
+                       value = EXCLUDED.value, corrected_by = EXCLUDED.corrected_by, corrected_at = now()""",
+                (doc_id, field, json.dumps(value), json.dumps(previous) if previous is not None else None,
+                 corrected_by))
+    except psycopg.errors.UndefinedTable as exc:
+        raise StoreError("the store's schema predates corrections (version 4): run `python -m "
+                         "pipeline.run` once with this version to upgrade it") from exc
 
 
 def _corrections_of(conn, doc_id: str) -> list[dict]:
@@ -735,17 +752,9 @@ def correct_category(dsn: str, doc_id: str, category: str, corrected_by: str) ->
     the caller's business (the configured set plus 'other')."""
     category = _correction_text(category, "category", 100)
     corrected_by = _correction_text(corrected_by, "corrected_by", MAX_CORRECTED_BY)
-    if not isinstance(doc_id, str) or "\x00" in doc_id:
-        raise DocumentNotFound(f"no document {doc_id!r}")
     with connect(dsn, row_factory=dict_row) as conn, conn.transaction():
-        doc = conn.execute("SELECT id, category FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
-        if doc is None:
-            raise DocumentNotFound(f"no document {doc_id!r}")
-        try:
-            _record_correction(conn, doc_id, CATEGORY_FIELD, category, doc["category"], corrected_by)
-        except psycopg.errors.UndefinedTable as exc:
-            raise StoreError("the store's schema predates corrections (version 4): run `python -m "
-                             "pipeline.run` once with this version to upgrade it") from exc
+        doc = _lock_document(conn, doc_id, "category")
+        _record_corrections(conn, doc_id, {CATEGORY_FIELD: (category, doc["category"])}, corrected_by)
         row = conn.execute(
             """UPDATE documents SET category = %s, confidence = 1.0, updated_at = now() WHERE id = %s
                RETURNING id, category, confidence, status, updated_at""", (category, doc_id)).fetchone()
@@ -784,15 +793,10 @@ def correct_fields(dsn: str, doc_id: str, fields: dict, corrected_by: str) -> di
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
             raise InvalidCorrection(f"field name {name!r} is not a lower-case identifier (a-z, 0-9, _)")
         clean[name] = _field_value(name, value)
-    if not isinstance(doc_id, str) or "\x00" in doc_id:
-        raise DocumentNotFound(f"no document {doc_id!r}")
     with connect(dsn, row_factory=dict_row) as conn, conn.transaction():
-        doc = conn.execute("SELECT id, metadata FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
-        if doc is None:
-            raise DocumentNotFound(f"no document {doc_id!r}")
-        had = ((doc["metadata"] or {}).get("fields") or {})
-        for name, value in clean.items():
-            _record_correction(conn, doc_id, FIELD_PREFIX + name, value, had.get(name), corrected_by)
+        had = (_lock_document(conn, doc_id, "metadata")["metadata"] or {}).get("fields") or {}
+        _record_corrections(conn, doc_id, {FIELD_PREFIX + name: (value, had.get(name)) for name, value in clean.items()},
+                            corrected_by)
         corrected_source = {"source": "correction", "confidence": 1.0}
         row = conn.execute(
             """UPDATE documents SET metadata = jsonb_set(jsonb_set(coalesce(metadata, '{}'::jsonb),

@@ -184,19 +184,28 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
         return render("document.html", status_code=status_code, section="search", d=d, fix=fix,
                       categories=categories, **context)
 
+    async def correction_form(request: Request, doc_id: str):
+        """(form fields, who corrects, None), or (None, None, the answer) for a form refused: posted
+        from another site (CSRF), or without the sign-in a token requires. An emptied box is kept
+        (as "") so that it can clear a field."""
+        if not same_origin(request):
+            return None, None, render("missing.html", status_code=403, section="search",
+                                      what="Refused: the form was sent from another site.")
+        if not authorized(request):
+            return None, None, RedirectResponse(
+                "/login?" + urllib.parse.urlencode({"next": f"/documents/{doc_id}"}), status_code=303)
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        corrected_by = ((form.get("corrected_by") or [""])[0].strip()
+                        or request.headers.get("x-user", "").strip() or "web")
+        return form, corrected_by, None
+
     @app.post("/documents/{doc_id}/category", include_in_schema=False)
     async def correct_category(request: Request, doc_id: str):
         """The document page's form: correct the category, then back to the page (no script needed)."""
-        if not same_origin(request):
-            return render("missing.html", status_code=403, section="search",
-                          what="Refused: the form was sent from another site.")
-        if not authorized(request):
-            return RedirectResponse("/login?" + urllib.parse.urlencode({"next": f"/documents/{doc_id}"}),
-                                    status_code=303)
-        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        form, corrected_by, refused = await correction_form(request, doc_id)
+        if refused is not None:
+            return refused
         category = (form.get("category") or [""])[0]
-        corrected_by = ((form.get("corrected_by") or [""])[0].strip()
-                        or request.headers.get("x-user", "").strip() or "web")
         error = None
         if category not in categories:
             error = f"Unknown category {category!r}: choose one of {', '.join(categories)}."
@@ -218,15 +227,9 @@ def add_pages(app: FastAPI, dsn: str, *, embed, authorized, token_required, open
     @app.post("/documents/{doc_id}/fields", include_in_schema=False)
     async def correct_fields(request: Request, doc_id: str):
         """The document page's fields form: record the boxes whose value changed, then back to the page."""
-        if not same_origin(request):
-            return render("missing.html", status_code=403, section="search",
-                          what="Refused: the form was sent from another site.")
-        if not authorized(request):
-            return RedirectResponse("/login?" + urllib.parse.urlencode({"next": f"/documents/{doc_id}"}),
-                                    status_code=303)
-        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-        corrected_by = ((form.get("corrected_by") or [""])[0].strip()
-                        or request.headers.get("x-user", "").strip() or "web")
+        form, corrected_by, refused = await correction_form(request, doc_id)
+        if refused is not None:
+            return refused
         d = queries.document_detail(dsn, doc_id[:4096])
         if d is None:
             return render("missing.html", status_code=404, section="search", what=f"No document {doc_id!r}.")
