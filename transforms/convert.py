@@ -284,28 +284,41 @@ class Converter:
                 raise ConversionError("encrypted PDF: a password is required to open it") from exc
             raise ConversionError(f"corrupt or unreadable PDF: {exc}") from exc
         try:
+            # The page count is the first thing read, before anything that could cost per page: pdfium
+            # takes it from the page tree's /Count (walking the tree only when /Count is missing or
+            # absurd), so a 100,000-page PDF is refused in ~0.05 s (tests/test_hostile_pdf.py).
             doc.pages = len(pdf)
-            # Factur-X/ZUGFeRD: the invoice's exact data rides along as an attached XML file.
-            doc.einvoice = einvoice.from_pdf(pdf)
             if doc.pages > self.config.max_pages:
                 raise ConversionError(f"PDF has {doc.pages} pages, more than the limit of "
                                       f"{self.config.max_pages} (--max-pages)")
+            # Factur-X/ZUGFeRD: the invoice's exact data rides along as an attached XML file.
+            doc.einvoice = einvoice.from_pdf(pdf)
             doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
             doc.converter = f"docling-{self.config.pdf_pipeline}"
             if self.config.ocr != "off" and self.config.pdf_pipeline != "vlm":  # a VLM reads scans itself
-                ocr_text = self._ocr_textless_pages(pdf)
+                ocr_text = self._ocr_textless_pages(pdf, doc)
                 if ocr_text:
                     doc.text = "\n\n".join(t for t in (doc.text.strip(), ocr_text) if t)
                     doc.converter += "+ocr"
         finally:
             pdf.close()
 
-    def _ocr_textless_pages(self, pdf) -> str:
+    def _ocr_textless_pages(self, pdf, doc: Document) -> str:
         """OCR the pages whose text layer is (nearly) empty: scans, photos saved as PDF."""
+        import pypdfium2 as pdfium
+
         parts = []
         ocred = 0
         for index in range(len(pdf)):
-            page = pdf[index]
+            try:
+                page = pdf[index]
+            except pdfium.PdfiumError:
+                # A broken page tree that declares more pages than it holds (its /Count is trusted
+                # for the page limit): keep what the real pages gave, and count only those.
+                log.warning("%s: the PDF declares %d pages, page %d cannot be loaded; pages from there on "
+                            "are not read", doc.filename, len(pdf), index + 1)
+                doc.pages = index
+                break
             try:
                 if text_layer_chars(page) >= self.config.ocr_min_chars_per_page:
                     continue
