@@ -28,7 +28,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 EMBEDDING_DIM = 384
 VECTOR_INDEX = "CREATE INDEX IF NOT EXISTS chunks_embedding_idx ON chunks USING hnsw (embedding vector_cosine_ops)"
 
@@ -200,6 +200,11 @@ MIGRATIONS: dict[int, str] = {
     # process is gone without recording an outcome is told apart from one still running.
     8: """
     ALTER TABLE runs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
+    """,
+    # When the first worker of a run began work (pipeline.startup: a portable/remote run whose workers
+    # never start is stopped with a clear reason instead of waiting for a gRPC deadline).
+    9: """
+    ALTER TABLE runs ADD COLUMN IF NOT EXISTS work_started_at timestamptz;
     """,
 }
 
