@@ -1,4 +1,6 @@
 """Conversion of every supported format with the real docling and rapidocr."""
+import io
+
 import pytest
 
 from tests import docs
@@ -26,9 +28,24 @@ def test_pdf_text_layer(converter):
 
 
 def test_scanned_pdf_goes_through_ocr(converter):
+    # Every page is a scan: OCR alone (docling's native pipeline would only decode the images).
     doc = convert(converter, "scan.pdf", docs.scanned_pdf_bytes("INVOICE 2024\nTotal due 1428.00"))
-    assert doc.converter == "docling-native+ocr"
+    assert doc.converter == "ocr" and doc.pages == 1
     assert "INVOICE" in doc.text and "1428" in doc.text
+
+
+def test_pdf_with_text_and_scanned_pages_gets_both(converter):
+    # A text page and a scanned page: docling reads the text layer, OCR the scanned page.
+    import pypdfium2 as pdfium
+
+    merged = pdfium.PdfDocument.new()
+    for part in (docs.pdf_bytes(docs.INVOICE_TEXT), docs.scanned_pdf_bytes("DELIVERY NOTE 7781")):
+        merged.import_pages(pdfium.PdfDocument(part))
+    buffer = io.BytesIO()
+    merged.save(buffer)
+    doc = convert(converter, "mixed.pdf", buffer.getvalue())
+    assert doc.converter == "docling-native+ocr" and doc.pages == 2
+    assert "INV-2024-0042" in doc.text and "7781" in doc.text
 
 
 def test_image_ocr(converter):

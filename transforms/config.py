@@ -35,7 +35,8 @@ class StageConfig:
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     max_chunks: int = 512                 # bound per document: a 5,000-page PDF must not stall a worker
-    embed_batch_size: int = 32
+    # Chunks per model call; 0 = the backend's own best (MiniLM on ONNX 1, on torch 8, Ollama 32 per request).
+    embed_batch_size: int = 0
     embed_precision: str = "auto"         # MiniLM: auto (bf16 on AMX, int8 on VNNI, else fp32) | fp32 | bf16 | int8
     model_threads: int = 0                # torch/onnx threads per worker; 0 = library default
     isolate_convert: bool = True          # convert in a child process (limits below apply)

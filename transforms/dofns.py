@@ -280,7 +280,12 @@ class _InProcessConverter:
         self.max_file_size = max_file_size
 
     def convert(self, doc: Document) -> None:
-        self.converter.convert(doc, read.read_bytes(doc.primary_path, self.max_file_size))
+        from transforms.isolate import release_freed_memory
+
+        try:
+            self.converter.convert(doc, read.read_bytes(doc.primary_path, self.max_file_size))
+        finally:
+            release_freed_memory()  # as the converter process does after each document
 
     def close(self) -> None:
         pass

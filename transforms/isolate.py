@@ -58,6 +58,29 @@ def _child_main(conn, config: StageConfig) -> None:
             conn.send(("error", "out of memory while converting"))
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by the last document back to the system (glibc's malloc_trim).
+
+    glibc keeps freed heap memory in its arenas for reuse; page images, OCR buffers and docling's
+    page objects of one large document otherwise stay resident for the rest of the process's life.
+    Measured on the 183 real documents (one converter, Intel Xeon): peak 1,150 MB PSS without,
+    690 MB with a trim after each document, for ~1 ms per call. Elsewhere than glibc: nothing."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None  # glibc's malloc_trim, looked up on first use; False where there is none
 
 
 # A process that runs pipeline after pipeline in itself (the small cycles of `pipeline.run --watch`,

@@ -72,8 +72,12 @@ class MiniLMEmbedder:
     name = MODEL_NAME
     dimension = DIMENSION
     max_tokens = MAX_SEQ_TOKENS - 2  # room for [CLS] and [SEP]
+    # Chunks per forward pass. Measured on 296 real 200-token chunks, 1 thread (Intel Xeon, AVX-512):
+    # batches of 8 gave 21.4 chunks/s against 18.8 for 32 (sentence-transformers sorts by length, but
+    # a larger batch still pads more and leaves the caches), and held less memory.
+    BEST_BATCH = 8
 
-    def __init__(self, threads: int = 0, batch_size: int = 32, precision: str = "auto"):
+    def __init__(self, threads: int = 0, batch_size: int = BEST_BATCH, precision: str = "auto"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -126,9 +130,10 @@ class MiniLMEmbedder:
         return enc["offset_mapping"]
 
 
-def get_embedder(threads: int = 0, batch_size: int = 32, precision: str = "auto"):
+def get_embedder(threads: int = 0, batch_size: int = 0, precision: str = "auto"):
     """One model per process and setting (the Embed DoFn and search queries share it). int8 runs on
-    ONNX Runtime (minilm_onnx); if `auto` chose it and the model cannot be prepared here, float32."""
+    ONNX Runtime (minilm_onnx); if `auto` chose it and the model cannot be prepared here, float32.
+    batch_size 0 takes each runtime's own best (BEST_BATCH)."""
     key = (threads, batch_size, resolve_precision(precision))
     with _lock:
         if key not in _instances:
@@ -136,13 +141,16 @@ def get_embedder(threads: int = 0, batch_size: int = 32, precision: str = "auto"
                 from transforms.backends.minilm_onnx import OnnxMiniLM
 
                 try:
-                    _instances[key] = OnnxMiniLM(threads=threads, batch_size=batch_size, precision="int8")
+                    _instances[key] = OnnxMiniLM(threads=threads, batch_size=batch_size or OnnxMiniLM.BEST_BATCH,
+                                                 precision="int8")
                 except Exception as exc:
                     if precision != "auto":
                         raise
                     logging.getLogger(__name__).warning(
                         "int8 MiniLM unavailable (%s: %s); embedding in float32", type(exc).__name__, exc)
-                    _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size, precision="fp32")
+                    _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size or MiniLMEmbedder.BEST_BATCH,
+                                                     precision="fp32")
             else:
-                _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size, precision=key[2])
+                _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size or MiniLMEmbedder.BEST_BATCH,
+                                                 precision=key[2])
         return _instances[key]

@@ -634,8 +634,9 @@ class OllamaEmbedder:
     Ollama's embedding models (Ollama has no tokenizer endpoint; it truncates what is too long)."""
 
     max_tokens = 510
+    DEFAULT_BATCH = 32  # texts per /api/embed request: few round trips, the server batches itself
 
-    def __init__(self, client: OllamaClient, model: str, batch_size: int = 32):
+    def __init__(self, client: OllamaClient, model: str, batch_size: int = DEFAULT_BATCH):
         self.client = client
         self.model = model
         self.name = f"ollama/{model}"
@@ -683,11 +684,12 @@ _embedders: dict[tuple, OllamaEmbedder] = {}
 
 def get_embedder(config: StageConfig) -> OllamaEmbedder:
     """One embedder per worker and configuration (Embed and Classify stages share it)."""
-    key = (config_hosts(config), config.embed_model, config.embed_batch_size)
+    batch_size = config.embed_batch_size or OllamaEmbedder.DEFAULT_BATCH
+    key = (config_hosts(config), config.embed_model, batch_size)
     with _clients_lock:
         cached = _embedders.get(key)
     if cached is None:
-        cached = OllamaEmbedder(get_client(config), config.embed_model, config.embed_batch_size)
+        cached = OllamaEmbedder(get_client(config), config.embed_model, batch_size)
         with _clients_lock:
             cached = _embedders.setdefault(key, cached)
     return cached
