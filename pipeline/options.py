@@ -140,6 +140,10 @@ class DocPipelineOptions(PipelineOptions):
         parser.add_argument("--input-is-shared", dest="input_is_shared", action="store_true", default=False,
                             help="On a runner whose workers run elsewhere: the local paths given (--input, "
                                  "--categories) are mounted at the same place on every worker (NFS, a volume).")
+        parser.add_argument("--startup-timeout", dest="startup_timeout", type=float, default=60.0,
+                            help="Portable runners (PortableRunner, Flink, Spark): seconds the workers may take to "
+                                 "start; a run in which no worker has begun work by then is cancelled and fails "
+                                 "with the reason (0 = wait as long as Beam does). Default: %(default)s")
         # -- OpenSearch sink and search backend (credentials/TLS from OPENSEARCH_* env, see README) --
         parser.add_argument("--opensearch-url", dest="opensearch_url", default=None,
                             help="Also index documents into OpenSearch at this URL (http(s)://host:9200); "

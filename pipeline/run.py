@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
                                                   WorkerOptions)
 
-from pipeline import embedded, launch, store
+from pipeline import embedded, launch, startup, store
 from pipeline.graph import build
 from pipeline.options import (DocPipelineOptions, check_flags, opensearch_settings, parquet_settings,
                               stage_config)
@@ -145,6 +145,7 @@ def run(argv: list[str] | None = None) -> dict:
     opts = options.view_as(DocPipelineOptions)
     validate(opts)
     launch.check_remote(options, opts)  # workers elsewhere: network DSN, shared paths, project image
+    startup.preflight(options)  # portable runners: a job service and local worker pool must be there
     input_spec = absolute_input(opts.input) if opts.input else store.RETRY_FAILED_INPUT
     if opts.categories_file:  # fail now, not in every worker
         from transforms.classify import load_categories
@@ -212,12 +213,20 @@ def run(argv: list[str] | None = None) -> dict:
             store.create_vector_index(dsn)
         store.finish_run(dsn, run_id, "failed", {**store.run_counts(dsn, run_id), "error": f"worker died: {reason}"})
 
+    def abandon_startup(reason: str) -> None:
+        """The start-up watch ends the process itself (the runner did not stop): record the run failed."""
+        store.finish_run(dsn, run_id, "failed", {**store.run_counts(dsn, run_id), "error": reason})
+
     try:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
         with (worker_output or contextlib.nullcontext()), \
                 (WorkerWatch(abandon, on_death=worker_output.mute) if workers else contextlib.nullcontext()), \
+                (startup.StartupWatch(dsn, run_id, opts.startup_timeout, startup.describe(options), abandon_startup)
+                 if startup.watched(options) else contextlib.nullcontext()) as watch, \
                 ProgressReporter(dsn, run_id), \
                 beam.Pipeline(options=options) as p:
+            if watch is not None:
+                watch.pipeline = p  # its job is cancelled if no worker starts in time
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,
                   retry_paths=retry_paths, parquet=parquet)
@@ -226,7 +235,7 @@ def run(argv: list[str] | None = None) -> dict:
     except KeyboardInterrupt:
         status = "interrupted"  # what was written stays; the next run skips it
         raise
-    except WorkerDied:
+    except (WorkerDied, startup.StartupFailed):
         status = "failed"
         raise
     finally:
@@ -334,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: documents written so far are kept; run again to finish the rest",
               file=sys.stderr)
         return 130
-    except WorkerDied as exc:
+    except (WorkerDied, startup.StartupFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -387,6 +387,19 @@ def run_counts(dsn: str, run_id: str) -> dict:
     return counts
 
 
+def mark_work_started(dsn: str, run_id: str) -> None:
+    """Called by the first steps on a worker: the run's workers are up (pipeline.startup waits for it)."""
+    with connect(dsn) as conn:
+        conn.execute("UPDATE runs SET work_started_at = coalesce(work_started_at, now()) WHERE id = %s "
+                     "AND work_started_at IS NULL", (run_id,))
+
+
+def work_started(dsn: str, run_id: str) -> bool:
+    with connect(dsn) as conn:
+        row = conn.execute("SELECT work_started_at IS NOT NULL FROM runs WHERE id = %s", (run_id,)).fetchone()
+    return bool(row and row[0])
+
+
 def finish_run(dsn: str, run_id: str, status: str, counts: dict) -> None:
     with connect(dsn) as conn:
         conn.execute("UPDATE runs SET status = %s, finished_at = now(), counts = %s WHERE id = %s",

@@ -68,6 +68,19 @@ def _is_expected(exc: Exception) -> bool:
 
 # -- read ---------------------------------------------------------------------------------------
 
+def mark_work_started(dsn: str | None, run_id: str | None) -> None:
+    """Tell the launching process that a worker runs this run's code (pipeline.startup stops a run
+    whose workers never start). Best effort: a store that cannot be reached fails the writers later."""
+    if not (dsn and run_id):
+        return
+    try:
+        from pipeline import store
+
+        store.mark_work_started(dsn, run_id)
+    except Exception as exc:
+        log.warning("could not record that the run's work started: %s", exc)
+
+
 class ExpandInput(beam.DoFn):
     """Input spec (folder, glob, @manifest) -> FileRefs; records the total for progress."""
 
@@ -77,6 +90,7 @@ class ExpandInput(beam.DoFn):
         self.listed = Metrics.counter(NAMESPACE, "paths_listed")
 
     def process(self, spec: str):
+        mark_work_started(self.dsn, self.run_id)  # before a listing that may take long (a big bucket)
         count = 0
         for path in read.expand_input(spec):
             count += 1
@@ -135,6 +149,8 @@ class ExpandContainers(beam.DoFn):
         self.reprocess = reprocess
 
     def setup(self):
+        # The first step with the store's address on every path (listing, --retry-failed, Dask).
+        mark_work_started(self.dsn, self.run_id)
         self.limits = containers.Limits.from_config(self.config)
         self._writer = None
         self.members = Metrics.counter(NAMESPACE, "container_members")

@@ -1,0 +1,129 @@
+"""A portable run whose workers cannot start fails within a minute, with one clear line (issue 19).
+
+Real Beam job services and worker pools on loopback ports, as in tests/test_portable.py. Before
+pipeline.startup existed, the same runs waited 5 minutes (--job_server_timeout) for a job service
+that was not there, and 5 minutes then ended in DEADLINE_EXCEEDED tracebacks when the worker pool's
+workers could not start.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from pipeline import run as run_module
+from tests import docs
+from tests.test_portable import free_port, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+
+def start(args, env=None):
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
+
+
+@pytest.fixture
+def job_service():
+    port = free_port()
+    process = start(["apache_beam.runners.portability.local_job_service_main", "--port", str(port)])
+    try:
+        wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def worker_pool(python_dir):
+    """A worker pool that starts its workers with the `python` found first in python_dir."""
+    port = free_port()
+    env = dict(os.environ, PATH=str(python_dir) + os.pathsep + os.environ.get("PATH", ""))
+    process = start(["apache_beam.runners.worker.worker_pool_main", "--service_port", str(port)], env=env)
+    wait_for_port(port, process)
+    return port, process
+
+
+@pytest.fixture
+def folder(tmp_path):
+    folder = tmp_path / "in"
+    docs.write(folder, "letter.txt", "Dear Ms. Smith, thank you for your letter of 3 May. Yours sincerely, Bob Jones")
+    return folder
+
+
+def pipeline_run(args, seconds=240):
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pipeline.run", *args], capture_output=True, text=True,
+                          timeout=seconds)
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+def test_no_job_service_is_refused_at_once(folder, capsys):
+    port = free_port()  # nothing listens there
+    code = run_module.main(["--input", str(folder), "--runner=PortableRunner", f"--job_endpoint=localhost:{port}",
+                            "--environment_type=EXTERNAL", f"--environment_config=localhost:{free_port()}"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: no job service at localhost:{port} (--job_endpoint): Connection refused. Start it there "
+        f"(Beam's `python -m apache_beam.runners.portability.local_job_service_main --port {port}`, or the "
+        "Flink/Spark job server), or correct --job_endpoint")
+
+
+def test_no_worker_pool_is_refused_at_once(folder, job_service, capsys):
+    pool = free_port()
+    code = run_module.main(["--input", str(folder), "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
+                            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no worker pool at localhost:{pool} (--environment_config, EXTERNAL workers): "
+                          "Connection refused.") and err.count("\n") == 1
+
+
+def test_workers_that_cannot_start_fail_the_run_within_the_startup_timeout(folder, job_service, pg_dsn, tmp_path):
+    # The pool is there, but the `python` it starts workers with exits at once (as one without Beam or
+    # this project installed would).
+    bad = tmp_path / "bad-bin"
+    bad.mkdir()
+    (bad / "python").write_text("#!/bin/sh\necho 'this python cannot run a Beam worker' >&2\nexit 1\n")
+    (bad / "python").chmod(0o755)
+    pool, process = worker_pool(bad)
+    try:
+        code, err, seconds = pipeline_run([
+            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "no-workers", "--startup-timeout", "10",
+            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert code == 1
+    assert err.strip() == (
+        f"error: no worker started within 10 s (--startup-timeout) on PortableRunner (job service "
+        f"localhost:{job_service}, EXTERNAL worker pool localhost:{pool}); check that the worker pool runs and "
+        "can start workers: the `python` on its PATH must have Beam and this project installed (its log shows "
+        "the worker's error); or give the workers longer with --startup-timeout")
+    assert seconds < 60  # the limit plus start-up and cancelling, instead of Beam's 300 s deadline
+    with psycopg.connect(pg_dsn) as conn:
+        status, started = conn.execute("SELECT status, work_started_at FROM runs WHERE id = 'no-workers'").fetchone()
+    assert (status, started) == ("failed", None)
+
+
+def test_workers_that_start_are_not_stopped(folder, job_service, pg_dsn):
+    """The same set-up with a worker pool whose python is this project's: the watch sees the workers
+    begin and the run completes."""
+    pool, process = worker_pool(os.path.dirname(sys.executable))
+    try:
+        code, err, _ = pipeline_run([
+            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "workers", "--startup-timeout", "30",
+            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert code == 0, err
+    with psycopg.connect(pg_dsn) as conn:
+        status, started = conn.execute("SELECT status, work_started_at FROM runs WHERE id = 'workers'").fetchone()
+        completed = conn.execute("SELECT count(*) FROM inputs WHERE run_id = 'workers' AND status = 'completed'"
+                                 ).fetchone()[0]
+    assert status == "completed" and started is not None and completed == 1
