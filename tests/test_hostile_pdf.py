@@ -2,10 +2,10 @@
 
 The page limit (--max-pages) is checked first, from the count pdfium reads in the page tree's root
 (/Count): nothing that costs per page (the e-invoice attachment scan, docling, the OCR loop) runs
-before it. Measured on a 2-core AMD EPYC (2026-12-01), a hand-written 100,000-page PDF (13 MB, one
-shared empty content stream): generated in 0.2 s; refused in 0.03-0.06 s with ~30 MB more peak RSS
-in-process (balanced or flat page tree alike), in 0.10 s and ~21 MB more RSS of the converter
-process through the isolated converter. A page tree without a usable /Count is walked by pdfium:
+before it. Measured on 2 shared Intel Xeon cores (2026-12-01), a hand-written 100,000-page PDF
+(13 MB, one shared empty content stream): generated in 0.2 s; refused in 0.03-0.06 s with ~30 MB
+more peak RSS in-process (balanced or flat page tree alike), in 0.10 s and ~21 MB more RSS of the
+converter process through the isolated converter. A page tree without a usable /Count is walked by pdfium:
 0.4 s for the same 100,000 pages. No time is asserted here (speed targets live in bench/): a hang
 would show as the converter's timeout reason instead of the page-limit one.
 """
