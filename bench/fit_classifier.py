@@ -21,8 +21,8 @@ from multiprocessing import Pool
 import numpy as np
 
 from transforms.classify import EmbeddingClassifier, document_vectors, load_categories
-from transforms.classify_model import (EVIDENCE, SHAPE, ClassifierModel, fit, format_group, prior_table,
-                                       shape_features)
+from transforms.classify_model import (EVIDENCE, EXAMPLE_FLOOR, SHAPE, ClassifierModel, example_evidence, fit,
+                                       format_group, prior_table, shape_features)
 
 DEFAULT_LABELED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus", "labeled")
 ALPHA = 5.0  # strength of the smoothing of the format prior, in documents
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         x[:, :, EVIDENCE.index("format_prior")] = np.log(np.array(
             [[table[groups[i]][n] for n in names] for i in rows]))
         if examples is not None:
-            x[:, :, EVIDENCE.index("examples")] = 20.0 * examples
+            x[:, :, EVIDENCE.index("examples")] = example_evidence(examples, EXAMPLE_FLOOR)
             return x
         return x[:, :, cols]
 
@@ -134,14 +134,20 @@ def main(argv=None) -> int:
         return table, w, W, b
 
     results = {}
-    for with_examples in (False, True):
+    # with_examples_any_source: the model is still fitted without the file's source, but every other
+    # file is an example, its own source's other files too (issue 14's cross-validation, "never its own
+    # example"; what a user who labels documents like the ones they process would see).
+    for key in ("no_examples", "with_examples", "with_examples_any_source"):
+        with_examples = key != "no_examples"
         predicted = np.zeros(len(docs), dtype=int)
         for source in sorted(set(sources)):
             test = [i for i, s in enumerate(sources) if s == source]
             train = [i for i, s in enumerate(sources) if s != source]
             table, w, W, b = fit_rows(train, with_examples)
-            ex = nearest_examples(vectors, labels, sources, names, test, [i for i in train if ok[i]]) \
-                if with_examples else None
+            pool = [i for i in (train if key == "with_examples" else range(len(docs))) if ok[i]]
+            # with any source allowed, only the file itself is excluded (each file its own group)
+            ex = nearest_examples(vectors, labels, sources if key == "with_examples" else list(range(len(docs))),
+                                  names, test, pool) if with_examples else None
             scores = design(test, table, ex) @ w + shapes[test] @ W.T + b
             predicted[test] = scores.argmax(axis=1)
         right = np.array([ok[i] and predicted[i] == y[i] for i in range(len(docs))])
@@ -150,7 +156,6 @@ def main(argv=None) -> int:
                 print(f"  wrong: {labels[i]:>16} -> {names[predicted[i]] if ok[i] else 'FAILED':<16} "
                       f"{groups[i]:<9} {docs[i].get('language', ''):<3} {docs[i]['file']}")
         english = np.array([d.get("language") == "en" for d in docs])
-        key = "with_examples" if with_examples else "no_examples"
         results[key] = {"accuracy": round(float(right.mean()), 4),
                         "english": round(float(right[english].mean()), 4),
                         "not_english": round(float(right[~english].mean()), 4),
@@ -166,6 +171,7 @@ def main(argv=None) -> int:
     model = ClassifierModel(
         categories=names, weights={k: round(float(v), 4) for k, v in zip(NO_EXAMPLES, w)},
         weights_with_examples={k: round(float(v), 4) for k, v in zip(EVIDENCE, w_ex)},
+        example_floor=EXAMPLE_FLOOR,
         format_prior=table,
         shape_weights={n: [round(float(v), 4) for v in W[c]] for c, n in enumerate(names)},
         bias={n: round(float(b[c]), 4) for c, n in enumerate(names)},

@@ -101,6 +101,29 @@ def test_labelled_examples_change_the_answer(classifier):
         classifier.set_examples([])
 
 
+def test_an_example_counts_only_when_nearly_the_same_document(classifier):
+    """Examples below the model's floor of similarity add no evidence (an unrelated label cannot pull
+    a clear invoice away); one nearly the same document adds the full weight."""
+    from transforms.classify import Example
+    from transforms.classify_model import example_evidence
+
+    assert classifier.model.example_floor > 0.0
+    floor = classifier.model.example_floor
+    assert list(example_evidence(np.array([floor - 0.2, floor, 1.0, -1.0]), floor)) == [0.0, 0.0, 20.0, 0.0]
+    doc = Document(id="i", paths=["i.pdf"], filename="i.pdf", mime="application/pdf", pages=1,
+                   text=docs.INVOICE_TEXT)
+    vague = classifier.embedder.embed(["Minutes of the weekly sync. Attendees: Ann, Bo."])[0]
+    doc_vector = classifier.embedder.embed([docs.INVOICE_TEXT])[0]
+    assert float(vague @ doc_vector) < floor
+    classifier.set_examples([Example(category="letter", vector=vague)])
+    try:
+        evidence = classifier.evidence(doc_vector, doc.text, "pdf_1p")
+        assert not evidence[:, 4].any()
+        assert classifier.classify(doc)[0] == "invoice"
+    finally:
+        classifier.set_examples([])
+
+
 def test_low_confidence_is_other():
     from transforms.backends.use import get_embedder
 

@@ -10,7 +10,8 @@ Default backend (`embedding`): evidence of several kinds, combined by a small le
   a presentation, an .eml an email) that content can still overrule;
 - the shape of its text (text per page, digits, table rows, blanks to fill in);
 - labelled examples, when there are any (--examples, and the corrections users made): the nearest
-  example of each category, so the classifier gets better with every label a user gives it.
+  example of each category, counted only as far as it is nearly the same kind of document
+  (EXAMPLE_FLOOR), so the classifier gets better with every label a user gives it.
 A user changes the categories by editing a YAML file; categories the learnt model does not know get
 a neutral prior and are decided by their descriptions, words and examples.
 """
@@ -24,7 +25,8 @@ import numpy as np
 import yaml
 
 from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, GROUP_BY_EXTENSION, SIMILARITY_SCALE,
-                                       TITLE_WINDOW, ClassifierModel, format_group, shape_features, softmax)
+                                       TITLE_WINDOW, ClassifierModel, example_evidence, format_group, shape_features,
+                                       softmax)
 from transforms.records import Document
 
 OTHER = "other"
@@ -209,7 +211,7 @@ class EmbeddingClassifier:
         ev[:, 3] = np.log(prior / prior.sum())
         if self.example_vectors is not None:
             nearest = self._nearest(vector, self.example_vectors, self.example_owners)
-            ev[:, 4] = SIMILARITY_SCALE * np.where(nearest > -1.0, nearest, 0.0)
+            ev[:, 4] = example_evidence(nearest, self.model.example_floor)  # a category without examples: 0
         return ev
 
     def probabilities(self, doc: Document, vector: np.ndarray | None = None) -> np.ndarray:
