@@ -221,7 +221,7 @@ def run(argv: list[str] | None = None) -> dict:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
         with (worker_output or contextlib.nullcontext()), \
                 (WorkerWatch(abandon, on_death=worker_output.mute) if workers else contextlib.nullcontext()), \
-                (startup.StartupWatch(dsn, run_id, opts.startup_timeout, startup.describe(options), abandon_startup)
+                (startup.StartupWatch(dsn, run_id, opts.startup_timeout, options, abandon_startup)
                  if startup.watched(options) else contextlib.nullcontext()) as watch, \
                 ProgressReporter(dsn, run_id), \
                 beam.Pipeline(options=options) as p:

@@ -12,8 +12,10 @@ Two checks, for the portable runners (PortableRunner, FlinkRunner, SparkRunner):
   worker pool when it runs on this machine (on a cluster an EXTERNAL address is relative to each
   task manager, so it cannot be checked from here). Nothing there: one line, exit 2.
 - `StartupWatch` (during the run): the first steps on a worker record `runs.work_started_at`
-  (transforms.dofns.mark_work_started). If it is not set within --startup-timeout seconds, the job is
-  cancelled and the run fails with one line naming the endpoints and what to check (exit 1).
+  (transforms.dofns.mark_work_started). If the job is not accepted within --startup-timeout seconds
+  (a job service that takes connections but does not answer), or that is not set within as many
+  seconds of the job's submission, the job is cancelled and the run fails with one line naming the
+  endpoints and what to check (exit 1).
 Dataflow and Dask are not watched: their workers may take minutes to be provisioned, and they report
 their own start-up errors.
 """
@@ -91,8 +93,8 @@ def preflight(options) -> None:
                 f"{address[1]}` with this project's python first on its PATH), or correct --environment_config")
 
 
-def describe(options) -> str:
-    """Where the workers should come from, for the one-line message."""
+def describe(options) -> tuple[str, str]:
+    """Where the workers should come from, and what to check when they do not, for the one line."""
     portable = options.view_as(PortableOptions)
     runner = launch.runner_name(options).rsplit(".", 1)[-1]
     env = (portable.environment_type or "DOCKER").upper()
@@ -106,14 +108,15 @@ def describe(options) -> str:
     else:
         check = ("that the task managers can run the SDK container image (pulled, and built from "
                  "launch/Dockerfile)")
-    return f"{runner} ({', '.join(parts)}); check {check}"
+    return f"{runner} ({', '.join(parts)})", check
 
 
 class StartupWatch:
     """Context manager around a portable run: cancels it if no worker began work in `seconds`."""
 
-    def __init__(self, dsn: str, run_id: str, seconds: float, where: str, on_abandon=None):
-        self.dsn, self.run_id, self.seconds, self.where = dsn, run_id, seconds, where
+    def __init__(self, dsn: str, run_id: str, seconds: float, options, on_abandon=None):
+        self.dsn, self.run_id, self.seconds = dsn, run_id, seconds
+        self.where, self.check = describe(options)
         self.on_abandon = on_abandon  # records the run failed if the process must exit from here
         self.pipeline = None  # set by the caller once built: its result is cancelled on a time-out
         self.failed: str | None = None
@@ -124,8 +127,12 @@ class StartupWatch:
         self._previous_hook = None
 
     def message(self) -> str:
-        return (f"no worker started within {self.seconds:g} s (--startup-timeout) on {self.where}; "
-                "or give the workers longer with --startup-timeout")
+        if self.failed == "submit":
+            return (f"the job was not accepted within {self.seconds:g} s (--startup-timeout) by {self.where}; "
+                    "check that the job service runs and answers (a Flink/Spark job server started from its jar "
+                    "may first download it), or give it longer with --startup-timeout")
+        return (f"no worker started within {self.seconds:g} s (--startup-timeout) of the job's submission on "
+                f"{self.where}; check {self.check}, or give the workers longer with --startup-timeout")
 
     def __enter__(self):
         self._runner_thread = threading.current_thread()
@@ -144,23 +151,27 @@ class StartupWatch:
         raise StartupFailed(self.message()) from None
 
     def _watch(self) -> None:
-        deadline = time.monotonic() + self.seconds
+        # Two phases of `seconds` each: the job's submission (a job server may be starting), then
+        # the first worker's work after it (the limit a user thinks of).
+        deadline, submitted = time.monotonic() + self.seconds, False
         while not self._done.wait(POLL_SECONDS):
-            try:
-                if store.work_started(self.dsn, self.run_id):
-                    return
-            except Exception:  # the store being away is the writers' problem, not a start-up failure
-                pass
+            if not submitted and getattr(self.pipeline, "result", None) is not None:
+                deadline, submitted = time.monotonic() + self.seconds, True
+            if submitted:
+                try:
+                    if store.work_started(self.dsn, self.run_id):
+                        return
+                except Exception:  # the store being away is the writers' problem, not a start-up failure
+                    pass
             if time.monotonic() >= deadline:
                 break
         else:
             return
-        self.failed = "timeout"
-        log.info("no worker started within %g s; cancelling the job", self.seconds)
+        self.failed = "workers" if submitted else "submit"
+        log.info("%s; cancelling the job", self.message())
         # Cancelling the job ends its state stream, which the waiting thread then leaves; a job not
         # submitted yet (or a runner that ignores the cancel) needs the waiting thread interrupted.
-        self._cancel()
-        if self._done.wait(CANCEL_SECONDS) or self._runner_thread is not self._main:
+        if (self._cancel() and self._done.wait(CANCEL_SECONDS)) or self._runner_thread is not self._main:
             return  # a run in another thread (pipeline.serve) is never ended from here
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             # A signal wakes the main thread from gRPC's long waits (interrupt_main alone does not).
@@ -170,15 +181,16 @@ class StartupWatch:
         if not self._done.wait(GRACE_SECONDS):
             self._abandon()
 
-    def _cancel(self) -> None:
-        """Cancel the submitted job (if it was submitted), never waiting long for it."""
+    def _cancel(self) -> bool:
+        """Cancel the submitted job (if it was submitted), never waiting long for it; True if sent."""
         result = getattr(self.pipeline, "result", None)
         if self._cancelled or result is None or not hasattr(result, "cancel"):
-            return
+            return False
         self._cancelled = True
         worker = threading.Thread(target=lambda: _quietly(result.cancel), daemon=True)
         worker.start()
         worker.join(CONNECT_SECONDS * 2)
+        return True
 
     def _hook(self, args) -> None:
         # Beam's threads reading the job's message and state streams fail once the job is cancelled:

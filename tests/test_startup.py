@@ -99,10 +99,10 @@ def test_workers_that_cannot_start_fail_the_run_within_the_startup_timeout(folde
         process.wait(10)
     assert code == 1
     assert err.strip() == (
-        f"error: no worker started within 10 s (--startup-timeout) on PortableRunner (job service "
+        f"error: no worker started within 10 s (--startup-timeout) of the job's submission on PortableRunner (job service "
         f"localhost:{job_service}, EXTERNAL worker pool localhost:{pool}); check that the worker pool runs and "
         "can start workers: the `python` on its PATH must have Beam and this project installed (its log shows "
-        "the worker's error); or give the workers longer with --startup-timeout")
+        "the worker's error), or give the workers longer with --startup-timeout")
     assert seconds < 60  # the limit plus start-up and cancelling, instead of Beam's 300 s deadline
     with psycopg.connect(pg_dsn) as conn:
         status, started = conn.execute("SELECT status, work_started_at FROM runs WHERE id = 'no-workers'").fetchone()
@@ -127,3 +127,33 @@ def test_workers_that_start_are_not_stopped(folder, job_service, pg_dsn):
         completed = conn.execute("SELECT count(*) FROM inputs WHERE run_id = 'workers' AND status = 'completed'"
                                  ).fetchone()[0]
     assert status == "completed" and started is not None and completed == 1
+
+
+def test_a_job_service_that_does_not_answer_fails_the_run_within_the_startup_timeout(folder, pg_dsn):
+    """Something accepts TCP connections at --job_endpoint but never speaks gRPC (a wrong port, a
+    proxy): the pre-flight connection succeeds, and Beam alone would wait --job_server_timeout (300 s)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(listener.accept() for _ in range(8)), daemon=True).start()
+    port = listener.getsockname()[1]
+    try:
+        code, err, seconds = pipeline_run([
+            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "silent", "--startup-timeout", "10",
+            "--runner=PortableRunner", f"--job_endpoint=localhost:{port}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{port}"])
+    finally:
+        listener.close()
+    assert code == 1
+    assert err.strip() == (
+        f"error: the job was not accepted within 10 s (--startup-timeout) by PortableRunner (job service "
+        f"localhost:{port}, EXTERNAL worker pool localhost:{port}); check that the job service runs and answers "
+        "(a Flink/Spark job server started from its jar may first download it), or give it longer with "
+        "--startup-timeout")
+    assert seconds < 60
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT status FROM runs WHERE id = 'silent'").fetchone()[0] == "failed"
