@@ -46,6 +46,22 @@ def test_a_100000_page_pdf_is_refused_by_the_page_limit(converter, fanout):
     assert is_deterministic("convert", str(failure.value))  # a rerun does not open it again
 
 
+def cyclic_page_tree_pdf() -> bytes:
+    """A page tree whose inner node lists the root (and itself) among its kids, claiming 10**9 pages."""
+    objects = [b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[4 0 R 3 0 R]/Count 1000000000>>",
+               b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>",
+               b"<</Type/Pages/Parent 2 0 R/Kids[2 0 R 4 0 R 3 0 R]/Count 7>>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 def test_the_isolated_converter_refuses_it_too_well_within_its_timeout(tmp_path):
     path = docs.write(tmp_path, "huge.pdf", docs.many_pages_pdf_bytes(HUGE))
     converter = IsolatedConverter(StageConfig(convert_timeout=60))
@@ -54,6 +70,11 @@ def test_the_isolated_converter_refuses_it_too_well_within_its_timeout(tmp_path)
         with pytest.raises(ConversionError) as failure:
             converter.convert(doc)
         assert str(failure.value) == LIMIT  # not "timeout: ..." nor a memory limit
+        # A page tree that loops back on itself: a clear, deterministic reason, not a hang.
+        path = docs.write(tmp_path, "cyclic.pdf", cyclic_page_tree_pdf())
+        with pytest.raises(ConversionError) as failure:
+            converter.convert(Document(id="c", paths=[path], filename="cyclic.pdf"))
+        assert is_deterministic("convert", str(failure.value)), str(failure.value)
         # The converter process survived it and converts the next document.
         good = docs.write(tmp_path, "three.pdf", docs.many_pages_pdf_bytes(3, text="Quarterly report"))
         doc = Document(id="y", paths=[good], filename="three.pdf")
