@@ -117,3 +117,30 @@ def test_the_pipeline_records_the_huge_pdf_as_failed_and_goes_on(tmp_path, pg_ds
                                  "JOIN documents d ON d.id = i.document_id WHERE i.status = 'failed'").fetchall())
     assert rows == {str(folder / "huge.pdf"): "convert: " + LIMIT}
     assert os.path.getsize(folder / "huge.pdf") > 10_000_000  # really the big file, not a small stand-in
+
+
+def test_only_the_first_attachments_are_searched_for_an_e_invoice(monkeypatch):
+    """A PDF with 100,000s of attachments must not cost per attachment (20,000 took 0.9 s); a real
+    e-invoice PDF carries a handful, so only the first einvoice.MAX_ATTACHMENTS are looked at."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    from tests.test_einvoice import CII
+    from transforms import einvoice
+
+    def pdf_with(names):
+        pdf = pdfium.PdfDocument.new()
+        pdf.new_page(595, 842)
+        for name in names:
+            pdf.new_attachment(name).set_data(CII if name == "factur-x.xml" else b"<other/>")
+        buffer = io.BytesIO()
+        pdf.save(buffer)
+        return pdfium.PdfDocument(buffer.getvalue())
+
+    monkeypatch.setattr(einvoice, "MAX_ATTACHMENTS", 5)
+    # pdfium lists attachments in the order of their names (a PDF's name tree is sorted).
+    before, after = [f"a-{i}.xml" for i in range(8)], [f"z-{i}.xml" for i in range(8)]
+    assert einvoice.from_pdf(pdf_with(["factur-x.xml", *after]))["number"] == "RE-2024-0815"
+    assert einvoice.from_pdf(pdf_with([*before[:4], "factur-x.xml", *after]))["number"] == "RE-2024-0815"
+    assert einvoice.from_pdf(pdf_with([*before, "factur-x.xml"])) is None  # beyond the first 5: not looked at
