@@ -6,7 +6,8 @@ with the pipeline's own converter, embeds each text as the classifier does
 leave-one-source-out accuracy: every document is classified by a model fitted without any document
 from the same source repository, which is what to expect on documents from elsewhere; the model it
 writes is then fitted on all of them. The same folds, with the other sources' documents as labelled
-examples, measure the classifier with --examples.
+examples, measure the classifier with --examples; and once more with every other document as an
+example, its own source's too (a user labelling documents like the ones they process).
 """
 from __future__ import annotations
 
