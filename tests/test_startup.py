@@ -157,3 +157,36 @@ def test_a_job_service_that_does_not_answer_fails_the_run_within_the_startup_tim
     assert seconds < 60
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT status FROM runs WHERE id = 'silent'").fetchone()[0] == "failed"
+
+
+@pytest.mark.parametrize("argv, watched", [
+    (["--runner=PortableRunner", "--job_endpoint=localhost:8099"], True),
+    (["--runner=FlinkRunner", "--flink_master=flink.example:8081"], True),
+    (["--runner=SparkRunner", "--spark_master_url=spark://spark.example:7077"], True),
+    (["--runner=FnApiRunner"], False),                   # local: pipeline.watch handles dead workers
+    (["--runner=DataflowRunner"], False),                # provisions VMs for minutes; reports its own errors
+    (["--runner=apache_beam.runners.dask.dask_runner.DaskRunner"], False),
+])
+def test_which_runners_are_watched(argv, watched):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import startup
+
+    assert startup.watched(PipelineOptions(argv)) is watched
+
+
+def test_flink_on_a_cluster_is_not_checked_from_here_and_is_described():
+    """An EXTERNAL pool on a Flink cluster sits beside each task manager: localhost there is not
+    localhost here, so the pre-flight leaves it alone (nothing listens here on that port)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import startup
+
+    options = PipelineOptions(["--runner=FlinkRunner", "--flink_master=flink.example:8081",
+                               "--environment_type=EXTERNAL", f"--environment_config=localhost:{free_port()}"])
+    startup.preflight(options)  # no error: not checkable from here
+    where, check = startup.describe(options)
+    assert where.startswith("FlinkRunner (the runner's own job server, EXTERNAL worker pool localhost:")
+    assert "worker pool runs and can start workers" in check
+    docker = PipelineOptions(["--runner=SparkRunner", "--environment_type=DOCKER"])
+    assert "SDK container image" in startup.describe(docker)[1]
