@@ -132,7 +132,9 @@ class StartupWatch:
                     "check that the job service runs and answers (a Flink/Spark job server started from its jar "
                     "may first download it), or give it longer with --startup-timeout")
         return (f"no worker started within {self.seconds:g} s (--startup-timeout) of the job's submission on "
-                f"{self.where}; check {self.check}, or give the workers longer with --startup-timeout")
+                f"{self.where}; check {self.check}, and that the workers reach PostgreSQL at "
+                f"{store.mask_dsn(self.dsn)} (they record their start there); or give the workers longer with "
+                "--startup-timeout")
 
     def __enter__(self):
         self._runner_thread = threading.current_thread()

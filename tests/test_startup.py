@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from pipeline import run as run_module
+from pipeline import store
 from tests import docs
 from tests.test_portable import free_port, wait_for_port
 
@@ -102,7 +103,8 @@ def test_workers_that_cannot_start_fail_the_run_within_the_startup_timeout(folde
         f"error: no worker started within 10 s (--startup-timeout) of the job's submission on PortableRunner (job service "
         f"localhost:{job_service}, EXTERNAL worker pool localhost:{pool}); check that the worker pool runs and "
         "can start workers: the `python` on its PATH must have Beam and this project installed (its log shows "
-        "the worker's error), or give the workers longer with --startup-timeout")
+        f"the worker's error), and that the workers reach PostgreSQL at {store.mask_dsn(pg_dsn)} (they record "
+        "their start there); or give the workers longer with --startup-timeout")
     assert seconds < 60  # the limit plus start-up and cancelling, instead of Beam's 300 s deadline
     with psycopg.connect(pg_dsn) as conn:
         status, started = conn.execute("SELECT status, work_started_at FROM runs WHERE id = 'no-workers'").fetchone()
