@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 from apache_beam.options.pipeline_options import PortableOptions
 
@@ -51,12 +52,12 @@ def watched(options) -> bool:
 
 def _address(value: str) -> tuple[str, int] | None:
     """host:port (or a URL with a port) -> (host, port); None when there is no port to try."""
-    host, port = launch._host(value), None
+    parsed = urllib.parse.urlsplit(value if "//" in value else "//" + value)
     try:
-        port = int(value.rsplit(":", 1)[1].split("/")[0])
-    except (IndexError, ValueError):
+        port = parsed.port
+    except ValueError:  # not a number
         return None
-    return (host, port) if host else None
+    return (parsed.hostname, port) if parsed.hostname and port else None
 
 
 def _refused(address: tuple[str, int]) -> str | None:
