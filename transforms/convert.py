@@ -294,15 +294,21 @@ class Converter:
             # Factur-X/ZUGFeRD: the invoice's exact data rides along as an attached XML file.
             doc.einvoice = einvoice.from_pdf(pdf)
             ocr = self.config.ocr != "off" and self.config.pdf_pipeline != "vlm"  # a VLM reads scans itself
+            ocr_text = None
             if ocr and self.config.pdf_pipeline == "native" and self._scan_only(pdf):
-                # No page has a text layer: docling's native pipeline would find nothing, yet it
-                # decodes the page images: 2.9 s and +500 MB for one scanned A4 page here. OCR alone.
-                doc.text, doc.converter = self._ocr_textless_pages(pdf, doc), "ocr"
-                return
+                # No page has (much of) a text layer: docling's native pipeline would find little, yet
+                # it decodes the page images: 2.9 s and +500 MB for one scanned A4 page here. OCR
+                # first; only if it reads nothing does docling get the few characters there are
+                # (a one-line PDF has a text layer below the scan threshold and nothing to OCR).
+                ocr_text = self._ocr_textless_pages(pdf, doc)
+                if ocr_text.strip():
+                    doc.text, doc.converter = ocr_text, "ocr"
+                    return
             doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
             doc.converter = f"docling-{self.config.pdf_pipeline}"
             if ocr:
-                ocr_text = self._ocr_textless_pages(pdf, doc)
+                if ocr_text is None:
+                    ocr_text = self._ocr_textless_pages(pdf, doc)
                 if ocr_text:
                     doc.text = "\n\n".join(t for t in (doc.text.strip(), ocr_text) if t)
                     doc.converter += "+ocr"
