@@ -31,12 +31,12 @@ def render(r: dict) -> str:
         f"{r['corpus']['documents']} generated documents, {r['workers']} worker processes.",
         "",
         "| figure | value | target |", "|---|---|---|",
-        f"| end-to-end throughput | {p['documents_per_second']:.2f} documents/s ({p['wall_seconds']:.0f} s) | >= 5 |",
+        f"| end-to-end throughput | {p['documents_per_second']:.2f} documents/s ({p['wall_seconds']:.0f} s) | >= 6 without AMX |",
     ]
     if "ceiling" in r:
         c = r["ceiling"]
         lines += [f"| plain-loop ceiling (same functions, no Beam) | {c['documents_per_second']:.2f} documents/s | |",
-                  f"| efficiency (pipeline / ceiling) | {r['efficiency']:.2f} | >= 0.8 |"]
+                  f"| efficiency (pipeline / ceiling) | {r['efficiency']:.2f} | >= 0.85 |"]
     if "scaling" in r and "speedup" in r["scaling"]:
         s = r["scaling"]
         all_workers = s["workers_%d" % r["workers"]]
@@ -44,10 +44,10 @@ def render(r: dict) -> str:
                      f"({s['workers_1']['documents_per_second']:.2f} -> {all_workers['documents_per_second']:.2f} "
                      "documents/s) | >= 1.7x |")
     mem = p["memory"]
-    lines += [f"| peak memory per worker (worker + its converter process), RSS | {mem['peak_mb_max']:.0f} MB | <= 1536 MB |"]
+    lines += [f"| peak memory per worker (worker + its converter process), RSS | {mem['peak_mb_max']:.0f} MB | |"]
     if mem.get("peak_pss_mb_max"):
         lines.append(f"| the same as PSS (library pages shared by the two processes counted once) | "
-                     f"{mem['peak_pss_mb_max']:.0f} MB | |")
+                     f"{mem['peak_pss_mb_max']:.0f} MB | <= 1200 MB |")
     lines += [f"| largest single process | {mem['largest_process_mb']:.0f} MB | |",
               f"| memory growth, first to last tenth of the run | {mem['growth_pct_max']:.1f} % | <= 10 % |"]
     if "rerun" in r:

@@ -425,17 +425,18 @@ def format_table(r: dict) -> str:
     p = r["pipeline"]
     rows = [
         ("documents", r["corpus"]["documents"], ""),
-        ("pipeline docs/s", p["documents_per_second"], ">= 5"),
+        # Issue 19's targets on 2 cores: real documents >= 3/s, the generated corpus >= 6/s without AMX.
+        ("pipeline docs/s", p["documents_per_second"], ">= 6 generated" if r["corpus"]["generated"] else ">= 3 real"),
         ("pipeline wall s", p["wall_seconds"], ""),
         ("pipeline chunks/s", p.get("chunks_per_second"), ""),
-        ("peak MB per worker", p["memory"]["peak_mb_max"], "<= 1536 (worker + converter process)"),
-        ("peak MB per worker, PSS", p["memory"].get("peak_pss_mb_max"), "(shared library pages split)"),
+        ("peak MB per worker", p["memory"]["peak_mb_max"], "(RSS: shared library pages counted in full)"),
+        ("peak MB per worker, PSS", p["memory"].get("peak_pss_mb_max"), "<= 1200 (worker + converter process)"),
         ("largest process MB", p["memory"]["largest_process_mb"], ""),
         ("memory growth %", p["memory"]["growth_pct_max"], "<= 10"),
     ]
     if "ceiling" in r:
         rows += [("ceiling docs/s", r["ceiling"]["documents_per_second"], ""),
-                 ("efficiency", r["efficiency"], ">= 0.8")]
+                 ("efficiency", r["efficiency"], ">= 0.85")]
     if "scaling" in r and "speedup" in r["scaling"]:
         rows.append((f"{r['workers']} workers vs 1", r["scaling"]["speedup"], ">= 1.7"))
     if "rerun" in r:
