@@ -32,8 +32,8 @@ def test_quick_benchmark_produces_every_figure(tmp_path):
 
 
 def test_benchmark_on_any_folder(tmp_path):
-    """--input DIR: any folder (real documents, say), speed only: documents/s, chunks/s, seconds per
-    stage, the CPU model and its vector extensions."""
+    """--input DIR: any folder (real documents, say), speed only: documents/s, pages/s, chunks/s,
+    seconds per stage, the CPU model and its vector extensions."""
     from tests import docs
 
     folder = tmp_path / "docs"
@@ -49,6 +49,7 @@ def test_benchmark_on_any_folder(tmp_path):
     p = saved["pipeline"]
     assert (p["documents"], p["completed"], p["failed"]) == (4, 3, 1)
     assert p["chunks"] >= 3 and p["chunks_per_second"] > 0
+    assert p["pages"] == 1 and p["pages_per_second"] > 0  # the invoice PDF's one page; the others have none
     assert {"convert", "embed", "classify", "extract"} <= set(p["stage_seconds"])
     assert saved["rerun"]["skipped_unchanged"] == 3  # the corrupt file is "failed before", not converted again
     assert saved["machine"]["embed_precision_auto"] in ("fp32", "bf16", "int8")
