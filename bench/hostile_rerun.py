@@ -1,7 +1,7 @@
 """python -m bench.hostile_rerun [--out DIR] [--keep]: is a rerun of hostile inputs cheap (issue 19)?
 
-Builds, in a temporary folder, the hostile inputs the tests use (tests/docs.py, tests/test_end_to_end.py,
-tests/test_hostile_pdf.py: empty, garbage, corrupt, truncated and encrypted files, a docx with a .pdf
+Builds, in a temporary folder, the hostile inputs the tests use (tests/docs.py write_bad_inputs, as
+tests/test_end_to_end.py does, and tests/test_hostile_pdf.py's: empty, garbage, corrupt, truncated and encrypted files, a docx with a .pdf
 name, a PNG bomb, a 60-page PDF over --max-pages 50, a 100,000-page PDF, deep HTML, a broken
 symlink, a non-UTF-8 name; and bench/containers_heap.py's hostile archives: zip and tar bombs,
 nested and too-deep zips, path traversal, 12,000 members, truncated, encrypted 7z) beside one good
@@ -35,23 +35,8 @@ def build(folder: str) -> int:
     from bench.containers_heap import hostile
     from tests import docs
 
-    docs.write(folder, "good.txt", "Dear Ms. Smith, thank you for your letter. Yours sincerely, Bob Jones")
-    docs.write(folder, "empty.pdf", b"")
-    docs.write(folder, "garbage.pdf", bytes(range(256)) * 40)
-    docs.write(folder, "junk.docx", b"PK\x03\x04" + b"\x00not a zip" * 100)
-    docs.write(folder, "too-big.txt", "x" * 17_000_000)
-    docs.write(folder, "blank.png", docs.png_bytes(""))
-    docs.write(folder, "deep.html", "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>")
-    docs.write(folder, "docx-named.pdf", docs.docx_bytes("Renamed", ["A Word file with a .pdf name."]))
-    invoice = docs.pdf_bytes(docs.INVOICE_TEXT)
-    docs.write(folder, "truncated.pdf", invoice[: len(invoice) // 2])
-    docs.write(folder, "encrypted.pdf", docs.encrypted_pdf_bytes())
-    docs.write(folder, "many-pages.pdf", docs.pdf_bytes("Page after page.", pages=60))
+    docs.write_bad_inputs(folder, too_big=17_000_000)  # over the 16 MB of LIMITS
     docs.write(folder, "huge.pdf", docs.many_pages_pdf_bytes(100_000))
-    docs.write(folder, "bomb.png", docs.bomb_png_bytes())
-    os.symlink(os.path.join(folder, "nowhere.pdf"), os.path.join(folder, "broken-link.pdf"))
-    with open(os.fsencode(folder) + b"/caf\xe9-latin1.txt", "wb") as fh:  # not a UTF-8 file name
-        fh.write(b"Quarterly report: revenue grew by ten percent.")
     hostile(os.path.join(folder, "archives"))
     return sum(len(files) for _, _, files in os.walk(folder))
 

@@ -172,6 +172,40 @@ def write(folder, name: str, data: bytes | str) -> str:
     return path
 
 
+def write_bad_inputs(folder, too_big: int) -> str:
+    """One good letter and twelve bad inputs (empty, garbage, corrupt, truncated, encrypted, renamed,
+    too big, too many pages for --max-pages 50, a PNG bomb, deep HTML, a broken link, a non-UTF-8
+    name); `too_big` bytes of text for the file meant to pass --max-file-size. Returns the good path.
+    Used by tests/test_end_to_end.py and bench/hostile_rerun.py."""
+    folder = str(folder)
+    good = write(folder, "good.txt", "Dear Ms. Smith, thank you for your letter. Yours sincerely, Bob Jones")
+    write(folder, "empty.pdf", b"")
+    write(folder, "garbage.pdf", bytes(range(256)) * 40)
+    write(folder, "junk.docx", b"PK\x03\x04" + b"\x00not a zip" * 100)
+    write(folder, "too-big.txt", "x" * too_big)
+    write(folder, "blank.png", png_bytes(""))
+    write(folder, "deep.html", "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>")
+    write(folder, "docx-named.pdf", docx_bytes("Renamed", ["A Word file with a .pdf name."]))
+    invoice = pdf_bytes(INVOICE_TEXT)
+    write(folder, "truncated.pdf", invoice[: len(invoice) // 2])
+    write(folder, "encrypted.pdf", encrypted_pdf_bytes())
+    write(folder, "many-pages.pdf", pdf_bytes("Page after page.", pages=60))
+    write(folder, "bomb.png", bomb_png_bytes())
+    os.symlink(os.path.join(folder, "nowhere.pdf"), os.path.join(folder, "broken-link.pdf"))
+    with open(os.fsencode(folder) + b"/caf\xe9-latin1.txt", "wb") as fh:  # not a UTF-8 file name
+        fh.write(b"Quarterly report: revenue grew by ten percent.")
+    return good
+
+
+def convert(converter, name: str, data: bytes):
+    """A Document converted from `data` by `converter` (transforms.convert.Converter) under `name`."""
+    from transforms.records import Document
+
+    doc = Document(id="x", paths=[name], filename=name)
+    converter.convert(doc, data)
+    return doc
+
+
 def mixed_folder(folder) -> dict[str, str]:
     """A folder of mixed formats with bad inputs; returns {filename: expected status}."""
     expected = {

@@ -4,20 +4,14 @@ import io
 import pytest
 
 from tests import docs
+from tests.docs import convert
 from transforms.config import StageConfig
 from transforms.convert import ConversionError, Converter, detect_format
-from transforms.records import Document
 
 
 @pytest.fixture(scope="module")
 def converter():
     return Converter(StageConfig())
-
-
-def convert(converter, name, data):
-    doc = Document(id="x", paths=[name], filename=name)
-    converter.convert(doc, data)
-    return doc
 
 
 def test_pdf_text_layer(converter):

@@ -68,22 +68,7 @@ def test_help_lists_the_pipelines_options(capsys):
 def test_bad_inputs_each_get_one_clear_outcome(tmp_path, pg_dsn):
     folder = tmp_path / "bad"
     folder.mkdir()
-    good = docs.write(folder, "good.txt", "Dear Ms. Smith, thank you for your letter. Yours sincerely, Bob Jones")
-    docs.write(folder, "empty.pdf", b"")
-    docs.write(folder, "garbage.pdf", bytes(range(256)) * 40)
-    docs.write(folder, "junk.docx", b"PK\x03\x04" + b"\x00not a zip" * 100)
-    docs.write(folder, "too-big.txt", "x" * 400_000)
-    docs.write(folder, "blank.png", docs.png_bytes(""))
-    docs.write(folder, "deep.html", "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>")
-    docs.write(folder, "docx-named.pdf", docs.docx_bytes("Renamed", ["A Word file with a .pdf name."]))
-    invoice = docs.pdf_bytes(docs.INVOICE_TEXT)
-    docs.write(folder, "truncated.pdf", invoice[: len(invoice) // 2])
-    docs.write(folder, "encrypted.pdf", docs.encrypted_pdf_bytes())
-    docs.write(folder, "many-pages.pdf", docs.pdf_bytes("Page after page.", pages=60))
-    docs.write(folder, "bomb.png", docs.bomb_png_bytes())
-    os.symlink(folder / "nowhere.pdf", folder / "broken-link.pdf")
-    with open(os.fsencode(str(folder)) + b"/caf\xe9-latin1.txt", "wb") as fh:  # not a UTF-8 file name
-        fh.write(b"Quarterly report: revenue grew by ten percent.")
+    good = docs.write_bad_inputs(folder, too_big=400_000)  # over the --max-file-size 300000 below
 
     summary = run_module.run(["--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "bad",
                               "--max-file-size", "300000", "--max-pages", "50"])

@@ -16,6 +16,7 @@ import pytest
 
 from pipeline import run as run_module
 from tests import docs
+from tests.docs import convert
 from transforms.config import StageConfig
 from transforms.convert import ConversionError, Converter
 from transforms.failures import is_deterministic
@@ -29,12 +30,6 @@ LIMIT = "PDF has 100000 pages, more than the limit of 2000 (--max-pages)"
 @pytest.fixture(scope="module")
 def converter():
     return Converter(StageConfig())
-
-
-def convert(converter, name, data):
-    doc = Document(id="x", paths=[name], filename=name)
-    converter.convert(doc, data)
-    return doc
 
 
 @pytest.mark.parametrize("fanout", [100, 0], ids=["balanced-tree", "flat-tree"])

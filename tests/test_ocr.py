@@ -7,9 +7,9 @@ from PIL import Image, ImageDraw, ImageFont
 from bench import corpus
 from bench.ocr_speed import _true_text, word_recall
 from tests import docs
+from tests.docs import convert
 from transforms.config import StageConfig
 from transforms.convert import OCR_MAX_SIDE, Converter, is_blank
-from transforms.records import Document
 
 LINES = ["Invoice number 2024-0042 for consulting services rendered",
          "Payment is due within thirty days of the invoice date",
@@ -19,12 +19,6 @@ LINES = ["Invoice number 2024-0042 for consulting services rendered",
 @pytest.fixture(scope="module")
 def converter():
     return Converter(StageConfig(model_threads=1))  # one thread, as each of 2 workers on 2 cores
-
-
-def convert(converter, name, data):
-    doc = Document(id="x", paths=[name], filename=name)
-    converter.convert(doc, data)
-    return doc
 
 
 def png(image):

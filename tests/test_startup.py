@@ -61,6 +61,21 @@ def pipeline_run(args, seconds=240):
     return done.returncode, done.stderr, time.monotonic() - started
 
 
+def run_on_worker_pool(python_dir, folder, job_service, pg_dsn, run_id, startup_timeout):
+    """pipeline.run on PortableRunner with EXTERNAL workers from a pool whose `python` is python_dir's;
+    the pool is stopped afterwards. Returns (exit code, stderr, seconds, the pool's port)."""
+    pool, process = worker_pool(python_dir)
+    try:
+        code, err, seconds = pipeline_run([
+            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", run_id, "--startup-timeout", str(startup_timeout),
+            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
+            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
+    finally:
+        process.terminate()
+        process.wait(10)
+    return code, err, seconds, pool
+
+
 def test_no_job_service_is_refused_at_once(folder, capsys):
     port = free_port()  # nothing listens there
     code = run_module.main(["--input", str(folder), "--runner=PortableRunner", f"--job_endpoint=localhost:{port}",
@@ -89,15 +104,7 @@ def test_workers_that_cannot_start_fail_the_run_within_the_startup_timeout(folde
     bad.mkdir()
     (bad / "python").write_text("#!/bin/sh\necho 'this python cannot run a Beam worker' >&2\nexit 1\n")
     (bad / "python").chmod(0o755)
-    pool, process = worker_pool(bad)
-    try:
-        code, err, seconds = pipeline_run([
-            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "no-workers", "--startup-timeout", "10",
-            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
-    finally:
-        process.terminate()
-        process.wait(10)
+    code, err, seconds, pool = run_on_worker_pool(bad, folder, job_service, pg_dsn, "no-workers", 10)
     assert code == 1
     assert err.strip() == (
         f"error: no worker started within 10 s (--startup-timeout) of the job's submission on PortableRunner (job service "
@@ -114,15 +121,7 @@ def test_workers_that_cannot_start_fail_the_run_within_the_startup_timeout(folde
 def test_workers_that_start_are_not_stopped(folder, job_service, pg_dsn):
     """The same set-up with a worker pool whose python is this project's: the watch sees the workers
     begin and the run completes."""
-    pool, process = worker_pool(os.path.dirname(sys.executable))
-    try:
-        code, err, _ = pipeline_run([
-            "--input", str(folder), "--pg-dsn", pg_dsn, "--run-id", "workers", "--startup-timeout", "30",
-            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_service}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool}"])
-    finally:
-        process.terminate()
-        process.wait(10)
+    code, err, _, _ = run_on_worker_pool(os.path.dirname(sys.executable), folder, job_service, pg_dsn, "workers", 30)
     assert code == 0, err
     with psycopg.connect(pg_dsn) as conn:
         status, started = conn.execute("SELECT status, work_started_at FROM runs WHERE id = 'workers'").fetchone()

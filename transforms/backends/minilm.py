@@ -90,7 +90,7 @@ class MiniLMEmbedder:
 
         if threads > 0:
             torch.set_num_threads(threads)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.BEST_BATCH  # 0: this runtime's own best
         self.precision = resolve_precision(precision)
         if self.precision == "int8":  # the int8 path is ONNX Runtime, not torch: get_embedder builds it
             if precision != "auto":
@@ -133,7 +133,7 @@ class MiniLMEmbedder:
 def get_embedder(threads: int = 0, batch_size: int = 0, precision: str = "auto"):
     """One model per process and setting (the Embed DoFn and search queries share it). int8 runs on
     ONNX Runtime (minilm_onnx); if `auto` chose it and the model cannot be prepared here, float32.
-    batch_size 0 takes each runtime's own best (BEST_BATCH)."""
+    batch_size 0 takes each runtime's own best (its BEST_BATCH)."""
     key = (threads, batch_size, resolve_precision(precision))
     with _lock:
         if key not in _instances:
@@ -141,16 +141,13 @@ def get_embedder(threads: int = 0, batch_size: int = 0, precision: str = "auto")
                 from transforms.backends.minilm_onnx import OnnxMiniLM
 
                 try:
-                    _instances[key] = OnnxMiniLM(threads=threads, batch_size=batch_size or OnnxMiniLM.BEST_BATCH,
-                                                 precision="int8")
+                    _instances[key] = OnnxMiniLM(threads=threads, batch_size=batch_size, precision="int8")
                 except Exception as exc:
                     if precision != "auto":
                         raise
                     logging.getLogger(__name__).warning(
                         "int8 MiniLM unavailable (%s: %s); embedding in float32", type(exc).__name__, exc)
-                    _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size or MiniLMEmbedder.BEST_BATCH,
-                                                     precision="fp32")
+                    _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size, precision="fp32")
             else:
-                _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size or MiniLMEmbedder.BEST_BATCH,
-                                                 precision=key[2])
+                _instances[key] = MiniLMEmbedder(threads=threads, batch_size=batch_size, precision=key[2])
         return _instances[key]

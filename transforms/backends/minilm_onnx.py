@@ -142,7 +142,7 @@ class OnnxMiniLM:
         from tokenizers import Tokenizer
 
         self.precision = precision
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.BEST_BATCH  # 0: this runtime's own best
         options = ort.SessionOptions()
         # Threads: as many as this worker's share of the cores (pipeline.run computes it), so that
         # threads x workers never exceeds the cores; one inter-op thread (the graph is a chain).

@@ -640,7 +640,7 @@ class OllamaEmbedder:
         self.client = client
         self.model = model
         self.name = f"ollama/{model}"
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size or self.DEFAULT_BATCH)  # 0: the default
         probe = client.embed(model, ["dimension probe"])
         self.dimension = len(probe[0])
         if not self.dimension:
@@ -684,12 +684,11 @@ _embedders: dict[tuple, OllamaEmbedder] = {}
 
 def get_embedder(config: StageConfig) -> OllamaEmbedder:
     """One embedder per worker and configuration (Embed and Classify stages share it)."""
-    batch_size = config.embed_batch_size or OllamaEmbedder.DEFAULT_BATCH
-    key = (config_hosts(config), config.embed_model, batch_size)
+    key = (config_hosts(config), config.embed_model, config.embed_batch_size)
     with _clients_lock:
         cached = _embedders.get(key)
     if cached is None:
-        cached = OllamaEmbedder(get_client(config), config.embed_model, batch_size)
+        cached = OllamaEmbedder(get_client(config), config.embed_model, config.embed_batch_size)
         with _clients_lock:
             cached = _embedders.setdefault(key, cached)
     return cached
