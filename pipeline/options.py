@@ -104,7 +104,8 @@ class DocPipelineOptions(PipelineOptions):
         parser.add_argument("--chunk-tokens", dest="chunk_tokens", type=int, default=d.chunk_tokens,
                             help="Chunk size in model tokens. Default: %(default)s")
         parser.add_argument("--chunk-overlap", dest="chunk_overlap", type=int, default=d.chunk_overlap,
-                            help="Tokens shared by consecutive chunks. Default: %(default)s")
+                            help="Tokens shared by consecutive chunks. Default: %(default)s (windows end at a line or "
+                                 "sentence end instead)")
         parser.add_argument("--embed-batch-size", dest="embed_batch_size", type=int,
                             default=d.embed_batch_size,
                             help="Chunks per model call; 0 = the backend's best (local MiniLM 1 on ONNX int8, "

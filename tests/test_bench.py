@@ -54,3 +54,28 @@ def test_benchmark_on_any_folder(tmp_path):
     assert saved["rerun"]["skipped_unchanged"] == 3  # the corrupt file is "failed before", not converted again
     assert saved["machine"]["embed_precision_auto"] in ("fp32", "bf16", "int8")
     assert "cpu_model" in saved["machine"] and "quality" not in saved
+
+
+def test_search_quality_queries_and_ranking():
+    """bench.search_quality: queries come from the documents, deterministically, and a document is
+    ranked by its best chunk."""
+    import numpy as np
+
+    from bench import search_quality as sq
+
+    docs = [{"text": "# Annual report of the water board\n"
+                     "The board met eleven times this year and approved the new treatment plant budget.\n"
+                     "| a | b |\n"},
+            {"text": "short line\nno heading here"}]
+    queries = sq.make_queries(docs)
+    assert queries == sq.make_queries(docs)
+    assert ("heading", 0, "Annual report of the water board") in queries
+    passage = [q for q in queries if q[0] == "passage"]
+    assert len(passage) == 1 and passage[0][1] == 0 and 6 <= len(passage[0][2].split()) <= 12
+    assert passage[0][2] in docs[0]["text"]
+    # three chunks: doc 0 owns chunks 0 and 2, doc 1 chunk 1; query 0 is nearest chunk 2 (doc 0)
+    chunks = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    owner = np.array([0, 1, 0])
+    queries_v = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    figures = sq.score(owner, chunks, queries_v, [0, 1], n_docs=2)
+    assert figures["recall_at_1"] == 0.5 and figures["recall_at_5"] == 1.0 and figures["mrr"] == 0.75

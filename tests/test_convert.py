@@ -97,3 +97,23 @@ def test_standard_pdf_pipeline_without_its_models_is_one_clear_error_at_start(tm
     assert run_module.main(["--input", str(tmp_path), "--pdf-pipeline", "standard",
                             "--docling-artifacts", str(tmp_path / "empty-models")]) == 2
     assert "docling-tools models download" in capsys.readouterr().err
+
+
+def test_converter_process_loads_docling_without_transformers():
+    """docling's native path does not need transformers (~0.6 s of a converter's start-up); the
+    block lasts only while docling loads, so a later `import transformers` still works."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from transforms.config import StageConfig\n"
+            "from transforms.convert import Converter\n"
+            "Converter(StageConfig()).docling\n"
+            "print('transformers' in sys.modules)\n"
+            "import transformers\n"
+            "print(transformers.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "transformers"]

@@ -1,4 +1,6 @@
 """Chunking, embedding with the real packaged MiniLM, and zero-shot classification."""
+import re
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,44 @@ def test_chunk_windows_overlap_and_cover_the_text():
     assert len(chunk_text(text, offsets, 30, 10, max_chunks=2)) == 2
     with pytest.raises(ValueError):
         chunk_text(text, offsets, 10, 10, 5)
+
+
+def _word_offsets(text):
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def test_windows_count_words_not_markup_and_the_model_reads_no_markup():
+    """docling's `<!-- image -->` and table borders hold no words: they do not fill a window, the
+    model does not read them, and the stored chunk text keeps them."""
+    row = "| Pos | Beratung | 190,00 |\n|-----|----------|--------|\n"
+    text = "Rechnung Nr 117\n<!-- image -->\n<!-- image -->\n" + row + "Zahlbar innerhalb von 14 Tagen ........ 3\n"
+    offsets = _word_offsets(text)
+    chunks = chunk_text(text, offsets, size=50, overlap=0, max_chunks=10)
+    assert len(chunks) == 1
+    assert "<!-- image -->" in chunks[0].text and "|-----|" in chunks[0].text
+    assert chunks[0].embed_text == "Rechnung Nr 117 Pos Beratung 190,00 Zahlbar innerhalb von 14 Tagen 3"
+    # 13 words fill windows of 13; the markup tokens do not
+    assert len(chunk_text(text, offsets, size=13, overlap=0, max_chunks=10)) == 1
+    assert len(chunk_text(text, offsets, size=13, overlap=0, max_chunks=10, strip_markup=False)) > 1
+    # a window of only markup is no window; text without markup has no separate embed_text
+    assert chunk_text("<!-- image -->\n| --- |", _word_offsets("<!-- image -->\n| --- |"), 10, 0, 5) == []
+    plain = "Payment is due in 30 days."
+    assert chunk_text(plain, _word_offsets(plain), 10, 0, 5)[0].embed_text is None
+
+
+def test_windows_end_at_a_sentence_or_line_end_when_one_is_near():
+    sentences = [f"Sentence {i} has exactly six words." for i in range(20)]  # 6 tokens each
+    text = " ".join(sentences)
+    offsets = _word_offsets(text)
+    snapped = chunk_text(text, offsets, size=20, overlap=0, max_chunks=100, snap=5)
+    assert all(c.text.endswith(".") for c in snapped)  # 20 tokens would cut the 4th sentence: 18 kept
+    assert [c.start_token for c in snapped[:3]] == [0, 18, 36]
+    assert " ".join(c.text for c in snapped) == text  # no overlap, nothing lost
+    plain = chunk_text(text, offsets, size=20, overlap=0, max_chunks=100)
+    assert [c.start_token for c in plain[:3]] == [0, 20, 40]
+    # no sentence end among the last `snap` tokens: the window keeps its full size
+    words = " ".join(f"w{i}" for i in range(60))
+    assert [c.start_token for c in chunk_text(words, _word_offsets(words), 20, 0, 10, snap=5)] == [0, 20, 40]
 
 
 def test_embedding_is_unit_length_and_semantic(embedder):

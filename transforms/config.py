@@ -33,7 +33,7 @@ class StageConfig:
     extractor: str = "rules"
     embedder: str = "minilm"
     chunk_tokens: int = 200
-    chunk_overlap: int = 32
+    chunk_overlap: int = 0               # windows end at a line or sentence end instead (transforms.embed)
     max_chunks: int = 512                 # bound per document: a 5,000-page PDF must not stall a worker
     # Chunks per model call; 0 = the backend's own best (MiniLM on ONNX 1, on torch 8, Ollama 32 per request).
     embed_batch_size: int = 0

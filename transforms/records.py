@@ -62,6 +62,9 @@ class Chunk:
     text: str
     start_token: int
     vector: Any = None  # numpy float32 array once embedded
+    # What the embedding model reads when it differs from `text` (docling's markup left out:
+    # transforms.embed); None once embedded, and never stored.
+    embed_text: str | None = None
 
 
 @dataclasses.dataclass
