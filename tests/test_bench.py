@@ -39,7 +39,8 @@ def test_benchmark_on_any_folder(tmp_path):
     folder = tmp_path / "docs"
     docs.write(folder, "invoice.pdf", docs.pdf_bytes(docs.INVOICE_TEXT))
     docs.write(folder, "contract.docx", docs.docx_bytes("Service Agreement", docs.CONTRACT_TEXT.splitlines()[1:]))
-    docs.write(folder, "notes/report.txt", "Quarterly report: revenue grew by ten percent. " * 80)
+    docs.write(folder, "notes/report.txt",
+               " ".join(f"Quarterly report {i}: revenue in region {i} grew by {i} percent." for i in range(80)))
     docs.write(folder, "corrupt.pdf", b"%PDF-1.4 not really")
     out = tmp_path / "result.json"
     run.main(["--input", str(folder), "--workers", "1", "--skip", "ceiling", "scaling", "sink", "search",
