@@ -114,3 +114,38 @@ def test_memory_stays_flat_over_hundreds_of_documents_with_recycling(tmp_path):
         converter.close()
     assert len(peaks) == 3
     assert max(peaks[1], peaks[2]) <= 1.10 * peaks[0], {g: round(p / 2**20) for g, p in peaks.items()}
+
+
+def test_the_converter_process_does_not_import_the_workers_main_module(tmp_path):
+    """A Beam worker runs as `python -m apache_beam...sdk_worker_main`; a spawned child would import
+    that main module (and all of Beam) again. Here a main module run with -m counts its imports in a
+    file: the parent's is the only one, also after a conversion in the child."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "imports.txt"
+    docs.write(tmp_path, "note.txt", "a short plain text note")
+    docs.write(tmp_path, "fake_worker_main.py", f"""
+import os
+with open({str(marker)!r}, "a") as fh:
+    fh.write(str(os.getpid()) + "\\n")
+if __name__ == "__main__":
+    from transforms.config import StageConfig
+    from transforms.isolate import IsolatedConverter
+    from transforms.records import Document
+    converter = IsolatedConverter(StageConfig())
+    doc = Document(id="x", paths=[{str(tmp_path / "note.txt")!r}], filename="note.txt")
+    converter.convert(doc)
+    print(doc.text, converter.process.pid)
+    converter.close()
+""")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), repo]))
+    out = subprocess.run([sys.executable, "-m", "fake_worker_main"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "a short plain text note" in out.stdout
+    child_pid = out.stdout.split()[-1]
+    imported_in = marker.read_text().split()
+    assert len(imported_in) == 1 and child_pid not in imported_in, (imported_in, child_pid)
