@@ -36,6 +36,7 @@ def _child_main(conn, config: StageConfig) -> None:
     # A Ctrl-C reaches the whole process group: the worker above decides what stops (it closes the
     # pipe or ends this process); a KeyboardInterrupt here would only print a traceback per child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fix_mmap_threshold()
     converter = Converter(config)
     converter.docling  # import and build docling now, so per-document time limits measure conversion
     conn.send(("ready", None))
@@ -82,6 +83,29 @@ def release_freed_memory() -> None:
 
 
 _malloc_trim = None  # glibc's malloc_trim, looked up on first use; False where there is none
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+MMAP_THRESHOLD_BYTES = 16 * 2**20
+
+
+def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Blocks of `nbytes` and more get their own mapping, returned to the system when freed.
+
+    glibc starts at 128 KB and raises the threshold to the size of each mapped block freed, up to
+    32 MB; after the first OCR page, the text detector's large activations land in the heap
+    instead, where they leave holes that the next page's differently sized ones do not fit, and
+    the converter's memory rises by far more than the detector needs. A fixed threshold ends that.
+    Measured on the 183 real documents in one converter process, two runs side by side (AMD EPYC,
+    busy shared machine): peak RSS 956 -> 882 MB, RSS after the last document 674 -> 625 MB, CPU
+    of the OCR documents 89.9 -> 92.0 s (within noise), the same text. At 1 MB the peak fell
+    further but OCR took ~40 % more CPU (page faults on every recognised line's buffers).
+    Returns whether glibc took it (elsewhere than glibc: nothing)."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, int(nbytes)))
+    except (OSError, AttributeError):
+        return False
 
 
 @contextlib.contextmanager
