@@ -73,6 +73,7 @@ class WorkerMemorySampler:
         self.interval = interval
         self.samples: dict[int, list[int]] = defaultdict(list)  # worker pid -> tree RSS samples
         self.pss_peaks: dict[int, int] = defaultdict(int)       # worker pid -> peak tree PSS
+        self._pss_read: dict[int, float] = {}                   # worker pid -> when PSS was last read
         self.largest_process = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -103,12 +104,16 @@ class WorkerMemorySampler:
                 except psutil.Error:
                     continue
                 samples = self.samples[child.pid]
+                peak = max(samples, default=0)
                 samples.append(sum(sizes))
                 self.largest_process = max(self.largest_process, *sizes)
                 # PSS costs the kernel a walk of every page table (~10 ms for a 1 GB process, 8 CPU
                 # seconds of a 94 s run when read at every sample, taken from the run measured): read
-                # it only near the worker's RSS peak so far, where its own peak is.
-                if samples[-1] >= 0.95 * max(samples):
+                # it at a new RSS peak of the worker, and near its peak at most every 2 s.
+                now = time.monotonic()
+                if samples[-1] > peak or (samples[-1] >= 0.95 * peak
+                                          and now - self._pss_read.get(child.pid, 0.0) >= 2.0):
+                    self._pss_read[child.pid] = now
                     pss = [proportional_set_size(p.pid) for p in tree]
                     if None not in pss:
                         self.pss_peaks[child.pid] = max(self.pss_peaks[child.pid], sum(pss))

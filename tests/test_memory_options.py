@@ -61,3 +61,24 @@ def test_use_embedding_table_is_a_shared_read_only_mapping_with_the_same_vectors
     assert not isinstance(in_memory._model._model.table, np.memmap)
     texts = ["Rechnung Nr. 2024-0042, fällig am 30.06.", "Employment contract between ACME and J. Doe", " "]
     assert np.array_equal(mapped.embed(texts), in_memory.embed(texts))
+
+
+def test_freed_memory_is_trimmed_only_after_the_process_grew_by_the_margin():
+    """A trim after every document cost 9 % of the converter's CPU (the next document faults the
+    pages in again): it runs only once the process grew by the margin since the last one. Run in a
+    fresh interpreter so that no earlier trim of this test process sets the mark."""
+    code = textwrap.dedent("""
+        from transforms.isolate import release_freed_memory
+        MB = 2**20
+        print(release_freed_memory(margin=32 * MB))       # first call: trims, sets the mark
+        print(release_freed_memory(margin=32 * MB))       # nothing grew since
+        kept = bytearray(64 * MB)                         # resident: zero-filled pages touched below
+        for i in range(0, len(kept), 4096):
+            kept[i] = 1
+        print(release_freed_memory(margin=32 * MB))       # grew by 64 MB > 32: trims
+        print(release_freed_memory(margin=256 * MB))      # and not again without growth
+    """)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False", "True", "False"]
