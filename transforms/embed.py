@@ -1,7 +1,9 @@
 """Embed stage: split a document's text into token windows and embed each window.
 
 Windows are cut on the embedding model's own tokenizer, so every chunk fits the model (no silent
-truncation) and chunks overlap by a few tokens so a sentence cut at a boundary is still found.
+truncation), and a window ends at a line or sentence end among its last tokens when there is one,
+so a sentence is rarely cut and consecutive windows need not overlap (`--chunk-overlap` still adds
+an overlap; measured by bench.search_quality, see docs/benchmarks.md "Chunking").
 
 docling's Markdown carries markup that holds no words: `<!-- image -->` for every picture (a slide
 deck has thousands), table borders and separator rows (`| --- |`), rules and dot leaders. The model
