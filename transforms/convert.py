@@ -535,6 +535,12 @@ def _vlm_format_option(config: StageConfig):
                            pipeline_options=VlmPipelineOptions(vlm_options=options, enable_remote_services=True))
 
 
+# Set by the converter process (transforms.isolate) before it builds docling: only there, a process
+# that does nothing else, may an import fail for a moment (a worker's other threads may be loading
+# a model that needs transformers at the same time).
+HIDE_TRANSFORMERS_WHILE_LOADING = False
+
+
 @contextlib.contextmanager
 def _transformers_hidden(hide: bool):
     """While docling's modules load, `import transformers` fails (when `hide`).
@@ -545,8 +551,7 @@ def _transformers_hidden(hide: bool):
     converter process ~0.6 s of CPU of its ~3.3 s start-up and ~22 MB (AMD EPYC, 3 runs each; the
     183 real files convert to the same text either way). torch cannot be kept out the same way:
     docling's speech pipeline imports it unguarded. The block is lifted once docling is loaded, so
-    anything that really needs transformers later still gets it; where it is already loaded (a
-    converter inside a worker that embeds with torch) nothing changes."""
+    anything that really needs transformers later still gets it."""
     hidden = hide and "transformers" not in sys.modules
     if hidden:
         sys.modules["transformers"] = None  # Python's documented way to make an import fail
@@ -558,7 +563,7 @@ def _transformers_hidden(hide: bool):
 
 
 def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: StageConfig | None = None):
-    with _transformers_hidden(pdf_pipeline == "native"):
+    with _transformers_hidden(pdf_pipeline == "native" and HIDE_TRANSFORMERS_WHILE_LOADING):
         from docling.datamodel.base_models import InputFormat
         from docling.datamodel.pipeline_options import NativePdfPipelineOptions, PdfPipelineOptions
         from docling.document_converter import DocumentConverter, NativePdfFormatOption, PdfFormatOption
