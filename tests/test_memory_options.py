@@ -78,7 +78,6 @@ def test_freed_memory_is_trimmed_only_after_the_process_grew_by_the_margin():
         print(release_freed_memory(margin=32 * MB))       # grew by 64 MB > 32: trims
         print(release_freed_memory(margin=256 * MB))      # and not again without growth
     """)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True", "False", "True", "False"]

@@ -28,7 +28,6 @@ RESULT_FIELDS = ("text", "pages", "mime", "converter", "language", "page_image",
 
 def _child_main(conn, config: StageConfig) -> None:
     """Child loop: (filename, path) in, ("ok", fields) or ("error", message) out; None stops."""
-    import os
     import signal
 
     from transforms import convert as convert_module
@@ -81,22 +80,30 @@ def release_freed_memory(margin: int = TRIM_MARGIN_BYTES) -> bool:
     generated documents (25.3 -> 27.6 s, AMD EPYC); the documents that leave hundreds of MB behind
     are the OCR pages and large PDFs, and only after those does the margin let it run. Elsewhere
     than glibc: nothing."""
-    global _malloc_trim, _trimmed_at
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if not _malloc_trim:
+    global _trimmed_at
+    libc = _glibc()
+    if libc is None:
         return False
     rss = _resident_bytes()
     if _trimmed_at is not None and rss is not None and rss <= _trimmed_at + margin:
         return False
-    _malloc_trim(0)
+    libc.malloc_trim(0)
     _trimmed_at = _resident_bytes()
     return True
+
+
+def _glibc():
+    """The C library when it is glibc (it has malloc_trim and mallopt), looked up once; else None."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim, _libc.mallopt  # both are glibc's; another libc lacks them
+        except (OSError, AttributeError):
+            _libc = False
+    return _libc or None
 
 
 def _resident_bytes() -> int | None:
@@ -108,7 +115,7 @@ def _resident_bytes() -> int | None:
         return None
 
 
-_malloc_trim = None  # glibc's malloc_trim, looked up on first use; False where there is none
+_libc = None         # glibc, looked up on first use; False where there is none
 _trimmed_at = None   # resident bytes right after the last trim
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -128,12 +135,8 @@ def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     of the OCR documents 89.9 -> 92.0 s (within noise), the same text. At 1 MB the peak fell
     further but OCR took ~40 % more CPU (page faults on every recognised line's buffers).
     Returns whether glibc took it (elsewhere than glibc: nothing)."""
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, int(nbytes)))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return bool(libc and libc.mallopt(M_MMAP_THRESHOLD, int(nbytes)))
 
 
 @contextlib.contextmanager
