@@ -5,6 +5,7 @@ import zlib
 
 import apache_beam as beam
 
+from transforms import balance
 from transforms.config import StageConfig
 from transforms.records import FileRef
 from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandContainers, ExpandInput,
@@ -64,10 +65,44 @@ def batches(p: beam.Pipeline, max_size: int, paths: int) -> beam.PTransform:
     return beam.BatchElements(min_batch_size=1, max_batch_size=max_size)
 
 
+def _estimated(doc):
+    return balance.estimate_cost(doc), doc
+
+
+def _lane_documents(item):
+    _, docs = item
+    yield from docs
+
+
+class DealIntoLanes(beam.PTransform):
+    """Documents regrouped into `lanes` shares of equal estimated work (transforms.balance).
+
+    For the local FnApiRunner only, where `lanes` is its number of worker processes: it hands each
+    worker one fixed share of a stage's input, one key group after another in the order the keys
+    first appear, so lane i (dealt first to i) becomes worker i's share. The estimates are made in
+    parallel; dealing them is a sort of one small record per document, in one place."""
+
+    def __init__(self, lanes: int):
+        super().__init__()
+        self.lanes = lanes
+
+    def expand(self, pcoll):
+        return (pcoll
+                | "EstimateCost" >> beam.Map(_estimated)
+                | "Gather" >> beam.combiners.ToList()
+                | "Deal" >> beam.FlatMap(balance.deal, self.lanes)
+                | "GroupByLane" >> beam.GroupByKey()
+                | "LaneDocuments" >> beam.FlatMap(_lane_documents))
+
+
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
           reprocess: bool = False, write_batch_size: int = 200, opensearch=None,
-          retry_paths: list[str] | None = None, parquet=None) -> beam.PCollection:
+          retry_paths: list[str] | None = None, parquet=None, lanes: int = 0) -> beam.PCollection:
     """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs.
+
+    `lanes` (the local runner's worker processes, when more than one) deals the documents to the
+    workers by estimated cost (DealIntoLanes) instead of Beam's Reshuffle, which spreads them by
+    count: the local runner does not move work between workers once a stage has started.
 
     `retry_paths` replaces the listing of `input_spec` with these paths (--retry-failed).
     `opensearch` (OpenSearchSettings) adds WriteToOpenSearch after WriteToPostgres.
@@ -108,9 +143,12 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
             | "BatchForLookup" >> batches(p, 500, listed)
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id, skip_failed=retry_paths is None))
         )
+    if lanes > 1:
+        documents = documents | "DealIntoLanes" >> DealIntoLanes(lanes)
+    else:
+        documents = documents | "SpreadDocuments" >> beam.Reshuffle()
     written = (
         documents
-        | "SpreadDocuments" >> beam.Reshuffle()
         | "Convert" >> beam.ParDo(ConvertDocument(config))
         # Embedding is the costly step: batching feeds the model many chunks per call.
         | "BatchForEmbedding" >> batches(p, 16, listed)

@@ -229,7 +229,7 @@ def run(argv: list[str] | None = None) -> dict:
                 watch.pipeline = p  # its job is cancelled if no worker starts in time
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,
-                  retry_paths=retry_paths, parquet=parquet)
+                  retry_paths=retry_paths, parquet=parquet, lanes=workers or 0)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:
