@@ -48,6 +48,25 @@ def test_example_vectors_are_cached_in_the_store(tmp_path, pg_dsn):
         assert conn.execute("SELECT count(*), min(source) FROM example_vectors").fetchone() == (3, "examples")
 
 
+def test_the_model_is_not_loaded_when_every_vector_is_cached(tmp_path, pg_dsn):
+    """A run with no examples, or only cached ones, starts without loading the classifier's model in
+    the main process (~2 s and ~150 MB): checked in a fresh interpreter, where nothing loaded it."""
+    import subprocess
+    import sys
+
+    store.migrate(pg_dsn)
+    folder = _examples_folder(tmp_path, "letter")
+    prepare_examples(str(folder), pg_dsn, CATEGORIES, StageConfig())  # embeds and caches the 3
+    script = ("import sys; from transforms.config import StageConfig; from transforms.backends import use; "
+              "from transforms.examples import prepare_examples as p; "
+              f"e, c = p(sys.argv[1] or None, sys.argv[2], {CATEGORIES!r}, StageConfig()); "
+              "print(len(e), c['embedded'], len(use._instances))")
+    for examples in (str(folder), ""):
+        out = subprocess.run([sys.executable, "-c", script, examples, pg_dsn], capture_output=True, text=True,
+                             check=True).stdout.split()
+        assert out == (["3", "0", "0"] if examples else ["0", "0", "0"])
+
+
 def test_run_with_examples_and_corrections_learns_the_label(tmp_path, pg_dsn):
     docs = tmp_path / "docs"
     docs.mkdir()

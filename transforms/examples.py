@@ -54,7 +54,11 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
     """Examples from the folder and from the store's corrections, with the counts of each kind."""
     from transforms.backends.use import MODEL_NAME, get_embedder
 
-    embedder = get_embedder()
+    def vector_of(text: str) -> np.ndarray:
+        # The model is loaded only when a vector is missing from the cache: most runs have no
+        # examples, or only cached ones, and loading it costs ~2 s before the run can start.
+        return document_vectors(get_embedder(), [text])[0]
+
     # vectors are cached per model and per way of making them (a change of windows re-embeds)
     kind = f"{MODEL_NAME}/{VECTOR_KIND}"
     cached = _cached_vectors(dsn, kind)
@@ -82,7 +86,7 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
                 except Exception:  # an example that cannot be read teaches nothing; counted, not fatal
                     counts["unreadable"] += 1
                     continue
-                vector = document_vectors(embedder, [doc.text])[0]
+                vector = vector_of(doc.text)
                 new_rows.append((key, category, "examples", path, vector))
                 counts["embedded"] += 1
             examples.append(Example(category=category, vector=vector, source="examples", key=key))
@@ -95,7 +99,7 @@ def prepare_examples(folder: str | None, dsn: str | None, categories: list[str],
                 continue
             vector = cached.get(row["document_id"])
             if vector is None:
-                vector = document_vectors(embedder, [row["text"]])[0]
+                vector = vector_of(row["text"])
                 new_rows.append((row["document_id"], row["category"], "correction", None, vector))
                 counts["embedded"] += 1
             examples.append(Example(category=row["category"], vector=vector, source="correction",
