@@ -85,3 +85,35 @@ def test_blank_scanned_page_is_skipped_and_the_other_page_read(converter):
     doc = convert(converter, "two-pages.pdf", bytes(pdf.output()))
     assert "<!-- page 1 (OCR) -->" not in doc.text and "<!-- page 2 (OCR) -->" in doc.text
     assert "Revenue grew by 12 percent" in doc.text
+
+
+def _docx_of_pictures(*images) -> bytes:
+    """A Word file whose only content is pictures (a scanned letter pasted into it)."""
+    import docx
+
+    document = docx.Document()
+    for image in images:
+        document.add_picture(io.BytesIO(png(image)))
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def test_an_office_document_of_pictures_is_read_by_ocr(converter):
+    doc = convert(converter, "scanned-letter.docx",
+                  _docx_of_pictures(docs.text_image(LINES[0]), docs.text_image(LINES[1])))
+    assert doc.converter == "docling+ocr"
+    assert "Invoice number 2024-0042" in doc.text and "thirty days" in doc.text
+    assert doc.text.index("2024-0042") < doc.text.index("thirty days")  # pictures in their order
+
+
+def test_an_office_document_with_text_is_not_ocred(converter):
+    data = docs.docx_bytes("Minutes", ["The board met on Monday and approved the budget for next year."])
+    doc = convert(converter, "minutes.docx", data)
+    assert doc.converter == "docling"
+
+
+def test_an_office_document_of_pictures_is_left_as_docling_gives_it_with_ocr_off():
+    off = Converter(StageConfig(model_threads=1, ocr="off"))
+    doc = convert(off, "scanned-letter.docx", _docx_of_pictures(docs.text_image(LINES[0])))
+    assert doc.converter == "docling" and "2024-0042" not in doc.text

@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import sys
 import zipfile
 
@@ -64,6 +65,14 @@ OCR_DET_MAX_SIDE = 960
 # empty back page): OCR would spend a full detection pass to find nothing. ~100 px on an A4 page at
 # 144 dpi, about two small characters.
 OCR_BLANK_INK_SHARE = 0.00005
+# An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
+# Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when its
+# words (docling's markup aside) number fewer than OCR_MIN_CHARS per page. Pictures under
+# OFFICE_PICTURE_MIN_BYTES are icons, bullets and rules; each picture counts as a page against
+# --ocr-max-pages.
+OFFICE_MEDIA = {"docx": "word/media/", "pptx": "ppt/media/", "xlsx": "xl/media/"}
+OFFICE_PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+OFFICE_PICTURE_MIN_BYTES = 4096
 
 
 class ConversionError(Exception):
@@ -210,6 +219,8 @@ class Converter:
         else:
             doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
             doc.converter = "docling"
+            if fmt in OFFICE_MEDIA:
+                self._ocr_office_pictures(doc, fmt, data)
         doc.text = (doc.text or "").strip()
         if not doc.text:
             raise ConversionError(f"no text found in the {fmt} document"
@@ -364,6 +375,36 @@ class Converter:
                 page.close()
         return "\n\n".join(parts)
 
+    def _ocr_office_pictures(self, doc: Document, fmt: str, data: bytes) -> None:
+        """OCR the pictures of an office document that has (nearly) no text of its own."""
+        from transforms.embed import MARKUP
+
+        if self.config.ocr == "off":
+            return
+        words = len("".join(MARKUP.sub(" ", doc.text or "").split()))
+        if words >= self.config.ocr_min_chars_per_page * max(1, doc.pages or 1):
+            return
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                pictures = sorted((info for info in archive.infolist()
+                                   if info.filename.startswith(OFFICE_MEDIA[fmt])
+                                   and info.filename.lower().endswith(OFFICE_PICTURE_EXTENSIONS)
+                                   and info.file_size >= OFFICE_PICTURE_MIN_BYTES),
+                                  key=lambda info: _natural_key(info.filename))[:self.config.ocr_max_pages]
+                texts = []
+                for info in pictures:
+                    try:
+                        texts.append(self._run_ocr(load_image_for_ocr(archive.read(info))))
+                    except ConversionError:  # one unreadable picture: the others still count
+                        continue
+        except (zipfile.BadZipFile, OSError):
+            return
+        if not pictures:
+            return
+        doc.converter = "docling+ocr"  # also when it reads nothing: the error then says OCR was tried
+        read = "\n\n".join(t.strip() for t in texts if t.strip())
+        doc.text = "\n\n".join(t for t in ((doc.text or "").strip(), read) if t)
+
     def _ocr_image(self, data: bytes) -> str:
         if self.config.ocr == "off":
             raise ConversionError("image file and OCR is off (--ocr off)")
@@ -457,6 +498,11 @@ def render_page_for_ocr(page):
     # ~144 dpi for A4: enough for body text, and OCR time grows with the area.
     scale = min(2.0, OCR_MAX_SIDE / max(page.get_width(), page.get_height(), 1))
     return page.render(scale=scale).to_pil()
+
+
+def _natural_key(name: str) -> list:
+    """image2.png before image10.png."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def load_image_for_ocr(data: bytes):
