@@ -451,7 +451,11 @@ def format_table(r: dict) -> str:
         ("peak MB per worker", p["memory"]["peak_mb_max"], "(RSS: shared library pages counted in full)"),
         ("peak MB per worker, PSS", p["memory"].get("peak_pss_mb_max"), "<= 1200 (worker + converter process)"),
         ("largest process MB", p["memory"]["largest_process_mb"], ""),
-        ("memory growth %", p["memory"]["growth_pct_max"], "<= 10"),
+        # Growth is a leak check: the last tenth of a long run of like documents against the first.
+        # Real folders mix scans (the converter's OCR peak) with text: there it says which kind of
+        # document came last, not whether memory leaks.
+        ("memory growth %", p["memory"]["growth_pct_max"],
+         "<= 10 (2,000 documents)" if r["corpus"]["generated"] else "(mixed documents: not a leak check)"),
     ]
     if "ceiling" in r:
         rows += [("ceiling docs/s", r["ceiling"]["documents_per_second"], ""),
