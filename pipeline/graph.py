@@ -78,9 +78,9 @@ class DealIntoLanes(beam.PTransform):
     """Documents regrouped into `lanes` shares of equal estimated work (transforms.balance).
 
     For the local FnApiRunner only, where `lanes` is its number of worker processes: it hands each
-    worker one fixed share of a stage's input, one key group after another in the order the keys
-    first appear, so lane i (dealt first to i) becomes worker i's share. The estimates are made in
-    parallel; dealing them is a sort of one small record per document, in one place."""
+    worker one fixed share of a stage's input, the key groups dealt round-robin in the order the
+    keys first appear, so with as many lanes (keys) as workers each lane is one worker's share. The
+    estimates are made in parallel; dealing them sorts one small record per document, in one place."""
 
     def __init__(self, lanes: int):
         super().__init__()

@@ -13,7 +13,8 @@ The estimate is read from the file without converting it: its format, its size a
 PDF, its page count and how much text layer its first pages have (pdfium reads these without
 parsing the rest). The constants are seconds of one core (AMD EPYC / Intel Xeon, 2026) for the
 stage that dominates each kind: OCR of a page without text, embedding per character of text. Only
-the ratios matter, and an estimate off by half still balances far better than counting documents.
+the ratios matter; on the measured costs of those 183 files, dealing by these estimates halves the
+expected gap between two workers' work (docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -66,8 +66,9 @@ OCR_DET_MAX_SIDE = 960
 # 144 dpi, about two small characters.
 OCR_BLANK_INK_SHARE = 0.00005
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
-# Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when its
-# words (docling's markup aside) number fewer than OCR_MIN_CHARS per page. Pictures under
+# Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when it
+# has fewer characters of its own (docling's markup aside) than --ocr's page threshold (16, config
+# ocr_min_chars_per_page) per page. Pictures under
 # OFFICE_PICTURE_MIN_BYTES are icons, bullets and rules; each picture counts as a page against
 # --ocr-max-pages.
 OFFICE_MEDIA = {"docx": "word/media/", "pptx": "ppt/media/", "xlsx": "xl/media/"}
@@ -381,8 +382,8 @@ class Converter:
 
         if self.config.ocr == "off":
             return
-        words = len("".join(MARKUP.sub(" ", doc.text or "").split()))
-        if words >= self.config.ocr_min_chars_per_page * max(1, doc.pages or 1):
+        own_chars = len("".join(MARKUP.sub(" ", doc.text or "").split()))
+        if own_chars >= self.config.ocr_min_chars_per_page * max(1, doc.pages or 1):
             return
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
