@@ -99,9 +99,10 @@ def test_standard_pdf_pipeline_without_its_models_is_one_clear_error_at_start(tm
     assert "docling-tools models download" in capsys.readouterr().err
 
 
-def test_converter_process_loads_docling_without_transformers():
-    """docling's native path does not need transformers (~0.6 s of a converter's start-up); the
-    block lasts only while docling loads, so a later `import transformers` still works."""
+def test_converter_process_loads_docling_without_torch_or_transformers():
+    """docling's native path needs neither (~2.3 s of CPU and ~200 MB of a converter's start-up);
+    the block lasts only while docling loads, so later imports of both still work, and the stand-in
+    for docling's speech decoder is gone from sys.modules."""
     import os
     import subprocess
     import sys
@@ -109,12 +110,16 @@ def test_converter_process_loads_docling_without_transformers():
     code = ("import sys\n"
             "from transforms import convert\n"
             "from transforms.config import StageConfig\n"
-            "convert.HIDE_TRANSFORMERS_WHILE_LOADING = True  # as transforms.isolate's converter process\n"
+            "convert.LOAD_DOCLING_WITHOUT_SPEECH = True  # as transforms.isolate's converter process\n"
             "convert.Converter(StageConfig()).docling\n"
-            "print('transformers' in sys.modules)\n"
-            "import transformers\n"
-            "print(transformers.__name__)\n")
+            "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+            "print('docling.pipeline.asr_transformers' in sys.modules)\n"
+            "import transformers, torch\n"
+            "print(transformers.__name__, torch.__name__)\n"
+            "import docling.pipeline.asr_transformers as real\n"
+            "print(real.TransformersAsrDecoder.__module__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["False", "transformers"]
+    assert out.stdout.split() == ["False", "False", "False", "transformers", "torch",
+                                  "docling.pipeline.asr_transformers"]

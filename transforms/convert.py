@@ -585,32 +585,56 @@ def _vlm_format_option(config: StageConfig):
 # Set by the converter process (transforms.isolate) before it builds docling: only there, a process
 # that does nothing else, may an import fail for a moment (a worker's other threads may be loading
 # a model that needs transformers at the same time).
-HIDE_TRANSFORMERS_WHILE_LOADING = False
+# Set by the converter process (transforms.isolate), which does nothing but convert: docling then
+# loads without its speech stack (_speech_stack_hidden). Off elsewhere: a worker converting
+# in-process may be importing transformers or torch for a model in another thread at that moment.
+LOAD_DOCLING_WITHOUT_SPEECH = False
+SPEECH_MODULES = ("torch", "transformers")
 
 
 @contextlib.contextmanager
-def _transformers_hidden(hide: bool):
-    """While docling's modules load, `import transformers` fails (when `hide`).
+def _speech_stack_hidden(hide: bool):
+    """While docling's modules load, `import torch` and `import transformers` fail (when `hide`).
 
-    docling imports transformers at module level only for a type in its VLM options and its speech
-    pipeline, and falls back when it is missing (its own code handles the ImportError); the native
-    PDF pipeline and the office, HTML and Markdown backends never use it. Loading it cost each
-    converter process ~0.6 s of CPU of its ~3.3 s start-up and ~22 MB (AMD EPYC, 3 runs each; the
-    183 real files convert to the same text either way). torch cannot be kept out the same way:
-    docling's speech pipeline imports it unguarded. The block is lifted once docling is loaded, so
-    anything that really needs transformers later still gets it."""
-    hidden = hide and "transformers" not in sys.modules
-    if hidden:
-        sys.modules["transformers"] = None  # Python's documented way to make an import fail
+    docling imports them at load time only for its speech pipeline (audio, which this converter does
+    not accept) and for types of its VLM options: transformers and its MPS check are guarded by
+    `except ImportError`; torch is imported unguarded by the speech decoder module, which is stood
+    in for while docling loads by one whose decoder refuses to start. The native PDF pipeline and
+    the office, HTML and Markdown backends use neither. Measured in one process over the 183 real
+    files (AMD EPYC): start-up CPU 4.44 -> 2.14 s, peak RSS 1,064 -> 836 MB, the same text for every
+    file. The block is lifted once docling is loaded: anything that really needs torch or
+    transformers later still gets them."""
+    hidden = [name for name in SPEECH_MODULES if hide and name not in sys.modules]
+    decoder = "docling.pipeline.asr_transformers"
+    stand_in = hide and "torch" in hidden and decoder not in sys.modules
+    for name in hidden:
+        sys.modules[name] = None  # Python's documented way to make an import fail
+    if stand_in:
+        sys.modules[decoder] = _speech_decoder_stand_in(decoder)
     try:
         yield
     finally:
-        if hidden and sys.modules.get("transformers", False) is None:
-            del sys.modules["transformers"]
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
+        if stand_in:
+            sys.modules.pop(decoder, None)
+
+
+def _speech_decoder_stand_in(name: str):
+    import types
+
+    class TransformersAsrDecoder:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("this converter process loaded docling without speech recognition")
+
+    module = types.ModuleType(name)
+    module.TransformersAsrDecoder = TransformersAsrDecoder
+    return module
 
 
 def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: StageConfig | None = None):
-    with _transformers_hidden(pdf_pipeline == "native" and HIDE_TRANSFORMERS_WHILE_LOADING):
+    with _speech_stack_hidden(pdf_pipeline == "native" and LOAD_DOCLING_WITHOUT_SPEECH):
         from docling.datamodel.base_models import InputFormat
         from docling.datamodel.pipeline_options import NativePdfPipelineOptions, PdfPipelineOptions
         from docling.document_converter import DocumentConverter, NativePdfFormatOption, PdfFormatOption

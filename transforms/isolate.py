@@ -38,7 +38,7 @@ def _child_main(conn, config: StageConfig) -> None:
     # pipe or ends this process); a KeyboardInterrupt here would only print a traceback per child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fix_mmap_threshold()
-    convert_module.HIDE_TRANSFORMERS_WHILE_LOADING = True  # this process does nothing else
+    convert_module.LOAD_DOCLING_WITHOUT_SPEECH = True  # this process does nothing else
     converter = Converter(config)
     converter.docling  # import and build docling now, so per-document time limits measure conversion
     conn.send(("ready", None))
