@@ -22,6 +22,8 @@ import heapq
 import os
 import re
 
+from transforms.config import StageConfig
+from transforms.convert import IMAGE_EXTENSIONS, text_layer_chars
 from transforms.records import Document
 
 # Seconds of one core, measured on the default backends (bench/results, docs/benchmarks.md).
@@ -30,9 +32,8 @@ OCR_PAGE = 2.0             # a page without text layer: render, detect, recognis
 PDF_PAGE = 0.05            # docling's parse of a page with a text layer
 EMBED_PER_CHAR = 40e-6     # ~200-token windows at ~27 ms each, ~5 characters per token
 PEEK_PAGES = 3             # pages of a PDF whose text layer is sampled
-OCR_MIN_CHARS = 16         # fewer characters on a page: OCR reads it (StageConfig.ocr_min_chars_per_page)
+OCR_MIN_CHARS = StageConfig.ocr_min_chars_per_page  # fewer characters on a page: OCR reads it (default)
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 # Text in the file roughly as it reaches the embedder, per byte of the file.
 TEXT_PER_BYTE = {".txt": 1.0, ".md": 1.0, ".csv": 1.0, ".json": 0.5, ".xml": 0.3, ".html": 0.3,
                  ".htm": 0.3, ".eml": 0.5, ".msg": 0.3}
@@ -126,9 +127,7 @@ def _sample_pdf(path: str) -> tuple[int, int, int, int] | None:
         for index in range(min(pages, PEEK_PAGES)):
             page = pdf[index]
             try:
-                textpage = page.get_textpage()
-                found = len(textpage.get_text_range().strip())
-                textpage.close()
+                found = text_layer_chars(page)
             finally:
                 page.close()
             chars += found

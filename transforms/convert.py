@@ -72,7 +72,7 @@ OCR_BLANK_INK_SHARE = 0.00005
 # OFFICE_PICTURE_MIN_BYTES are icons, bullets and rules; each picture counts as a page against
 # --ocr-max-pages.
 OFFICE_MEDIA = {"docx": "word/media/", "pptx": "ppt/media/", "xlsx": "xl/media/"}
-OFFICE_PICTURE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
 OFFICE_PICTURE_MIN_BYTES = 4096
 
 
@@ -389,7 +389,7 @@ class Converter:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 pictures = sorted((info for info in archive.infolist()
                                    if info.filename.startswith(OFFICE_MEDIA[fmt])
-                                   and info.filename.lower().endswith(OFFICE_PICTURE_EXTENSIONS)
+                                   and info.filename.lower().endswith(IMAGE_EXTENSIONS)
                                    and info.file_size >= OFFICE_PICTURE_MIN_BYTES),
                                   key=lambda info: _natural_key(info.filename))[:self.config.ocr_max_pages]
                 texts = []
