@@ -8,10 +8,9 @@ import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.embedded import DEFAULT_DATA_DIR
 from transforms.backends import CLASSIFIERS, EMBEDDERS, EXTRACTORS
 from transforms.config import StageConfig
-
-DEFAULT_DATA_DIR = ".docpipe"
 
 
 class DocPipelineOptions(PipelineOptions):

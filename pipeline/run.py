@@ -18,7 +18,13 @@ import sys
 import threading
 import time
 
-import apache_beam as beam
+if __name__ == "__main__":
+    # Before the imports below (~1 s): the embedded PostgreSQL starts meanwhile (pipeline.embedded).
+    from pipeline import embedded as _embedded
+
+    _embedded.start_early(sys.argv[1:])
+
+import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, StandardOptions,
                                                   WorkerOptions)
 
