@@ -102,7 +102,7 @@ def start_early(argv: list[str]) -> None:
     to start() as before; errors surface there too."""
     import argparse
 
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
     for flag in ("--pg-dsn", "--profile", "--runner"):
         parser.add_argument(flag)
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
@@ -110,7 +110,7 @@ def start_early(argv: list[str]) -> None:
         parser.add_argument(flag, action="store_true")
     try:
         known, _ = parser.parse_known_args(argv)
-    except SystemExit:  # a malformed command line: the real parser says what is wrong
+    except (argparse.ArgumentError, SystemExit):  # malformed: the real parser says what is wrong
         return
     if (known.pg_dsn or os.environ.get("PG_DSN") or known.profile or known.help or known.h
             or known.watch or (known.runner or "FnApiRunner") not in ("FnApiRunner", "DirectRunner")):

@@ -55,3 +55,10 @@ def test_a_failed_early_start_is_reported_by_start(tmp_path):
     embedded.start_early(["--input", "x", "--data-dir", str(data_dir)])
     with pytest.raises(embedded.EmbeddedPostgresError, match="could not start the embedded PostgreSQL"):
         embedded.start(str(data_dir))
+
+
+def test_a_malformed_command_line_starts_nothing_and_prints_nothing(tmp_path, capsys):
+    """pipeline.run's own parser reports it (exit 2); the early start stays silent."""
+    embedded.start_early(["--input", "x", "--data-dir"])
+    assert not embedded._early
+    assert capsys.readouterr() == ("", "")
