@@ -1,4 +1,4 @@
-"""python -m bench.ocr_speed --corpus DIR --seed S [--real DIR] [--threads 1] [--json OUT] [--baseline OLD.json]
+"""python -m bench.ocr_speed --corpus DIR --seed S [--real DIR] [--threads 1] [--runtime R] [--json OUT] [--baseline OLD.json]
 
 Where the time of OCR goes, page by page, and whether the text stays right. Measures the
 production code path of transforms/convert.py (render_page_for_ocr / load_image_for_ocr, then
@@ -289,6 +289,8 @@ def main(argv=None) -> int:
     parser.add_argument("--real", default=REAL_DEFAULT if os.path.isdir(REAL_DEFAULT) else None,
                         help="folder of real files: its images and text-less PDF pages are OCRed too")
     parser.add_argument("--threads", type=int, default=1, help="ONNX intra-op threads (a worker's share)")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "onnxruntime", "openvino"),
+                        help="what runs the recognizer (pipeline.run's --ocr-runtime); default: auto")
     parser.add_argument("--json", help="write every page's figures and text here")
     parser.add_argument("--baseline", help="JSON of an earlier run: compare each page's words with its text")
     args = parser.parse_args(argv)
@@ -302,15 +304,16 @@ def main(argv=None) -> int:
     if args.baseline:
         with open(args.baseline, encoding="utf-8") as fh:
             baseline = {r["page"]: r["text"] for r in json.load(fh)["pages"]}
-    print(f"{len(pages)} pages, {args.threads} thread(s); ms per page:", file=sys.stderr)
+    runtime = cv.resolve_ocr_runtime(args.runtime)
+    print(f"{len(pages)} pages, {args.threads} thread(s), recognizer on {runtime}; ms per page:", file=sys.stderr)
     print(f"  {'page':<44} {'render':>7} {'ocr':>7} {'det':>7} {'cls':>6} {'rec':>7} {'other':>6} {'lines':>5}",
           file=sys.stderr)
-    rows = measure(pages, cv.Converter(StageConfig(model_threads=args.threads)), args.seed, baseline)
+    rows = measure(pages, cv.Converter(StageConfig(model_threads=args.threads, ocr_runtime=runtime)), args.seed, baseline)
     summary = summarise(rows)
     print(json.dumps(summary, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"threads": args.threads, "summary": summary, "pages": rows}, fh, indent=1)
+            json.dump({"threads": args.threads, "runtime": runtime, "summary": summary, "pages": rows}, fh, indent=1)
     return 0
 
 

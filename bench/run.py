@@ -312,11 +312,13 @@ def machine() -> dict:
     import torch
 
     from transforms.backends.minilm import cpu_info, resolve_precision
+    from transforms.convert import resolve_ocr_runtime
 
     model, flags = cpu_info()
     vector_flags = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
     return {"host": platform.node(), "cpus": os.cpu_count(), "cpu_model": model, "cpu_vector_flags": vector_flags,
             "embed_precision_auto": resolve_precision("auto"),
+            "ocr_runtime_auto": resolve_ocr_runtime("auto"),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": {"apache_beam": apache_beam.__version__, "torch": torch.__version__,
@@ -488,7 +490,8 @@ def format_table(r: dict) -> str:
                  ("chunk coverage", q["chunk_coverage_mean"], "")]
     m = r["machine"]
     lines = [f"CPU: {m.get('cpu_model') or '?'} x{m['cpus']}; {' '.join(m.get('cpu_vector_flags') or []) or '-'}; "
-             f"embedding precision (auto): {m.get('embed_precision_auto')}"]
+             f"embedding precision (auto): {m.get('embed_precision_auto')}; "
+             f"OCR recognizer (auto): {m.get('ocr_runtime_auto', '?')}"]
     if p.get("stage_seconds"):
         lines.append("stage seconds (summed over workers): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(p["stage_seconds"].items(), key=lambda kv: -kv[1])))

@@ -46,7 +46,11 @@ def check_models() -> list[tuple[str, bool, str]]:
 
         models = os.path.join(os.path.dirname(rapidocr.__file__), "models")
         found = sorted(f for f in os.listdir(models) if f.endswith(".onnx"))
-        results.append(("OCR models", len(found) >= 3, f"{len(found)} ONNX models in {models}"))
+        from transforms.convert import resolve_ocr_runtime
+
+        runtime = resolve_ocr_runtime("auto")  # what --ocr-runtime auto takes on this machine
+        results.append(("OCR models", len(found) >= 3,
+                        f"{len(found)} ONNX models in {models}; recognizer on {runtime} (this CPU)"))
     except (ImportError, OSError) as exc:
         results.append(("OCR models", False, str(exc)))
     try:

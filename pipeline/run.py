@@ -120,6 +120,12 @@ def validate(opts: DocPipelineOptions) -> None:
         raise UsageError(f"categories file not found: {opts.categories_file}")
     if opts.examples_dir and not os.path.isdir(opts.examples_dir):
         raise UsageError(f"--examples: not a folder: {opts.examples_dir}")
+    from transforms.convert import resolve_ocr_runtime
+
+    try:
+        resolve_ocr_runtime(opts.ocr_runtime)  # --ocr-runtime openvino without openvino: say so now
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def with_examples(config, dsn: str):

@@ -9,7 +9,7 @@ from bench.ocr_speed import _true_text, word_recall
 from tests import docs
 from tests.docs import convert
 from transforms.config import StageConfig
-from transforms.convert import OCR_MAX_SIDE, Converter, is_blank
+from transforms.convert import OCR_MAX_SIDE, OCR_REC_WIDTH_STEP, Converter, is_blank, resolve_ocr_runtime
 
 LINES = ["Invoice number 2024-0042 for consulting services rendered",
          "Payment is due within thirty days of the invoice date",
@@ -37,6 +37,64 @@ def test_generated_scans_read_nearly_every_word(converter, index):
     truth, _ = _true_text(index, 7)
     found, total = word_recall(truth, doc.text)
     assert found / total >= 0.95, (found, total, doc.text)
+
+
+class _Widths:
+    """Records the input widths a recognizer session is called with (the real session answers)."""
+
+    def __init__(self, session):
+        self.session, self.widths = session, []
+
+    def __call__(self, batch):
+        self.widths.append(batch.shape[-1])
+        return self.session(batch)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_both_ocr_runtimes_read_the_generated_scans(runtime):
+    """--ocr-runtime: the recognizer on ONNX Runtime, or on OpenVINO (bfloat16 where the CPU has it,
+    float32 elsewhere) from the same ONNX file, each reading two generated scans; OpenVINO's model
+    is given lines in width steps (it keeps buffers per input shape)."""
+    converter = Converter(StageConfig(model_threads=1, ocr_runtime=runtime))
+    recognizer = converter.ocr._load_rec_model()
+    if runtime == "openvino":
+        assert type(recognizer.session._session).__name__ == "OpenVINOInferSession"
+        recorder = recognizer.session._session = _Widths(recognizer.session._session)
+    else:
+        assert type(recognizer.session).__name__ == "OrtInferSession"
+        recorder = recognizer.session = _Widths(recognizer.session)
+    for index in (197, 293):
+        rel, data, _ = corpus.generate_document(index, 7)
+        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
+        assert found / total >= 0.95, (runtime, index, found, total)
+    assert recorder.widths
+    if runtime == "openvino":
+        assert all(w % OCR_REC_WIDTH_STEP == 0 for w in recorder.widths), recorder.widths
+    else:
+        assert any(w % OCR_REC_WIDTH_STEP for w in recorder.widths)  # exact widths, as before
+
+
+def test_the_ocr_runtime_follows_the_cpu(monkeypatch):
+    from transforms.backends import minilm
+
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("some CPU", frozenset({"avx2", "avx512_bf16"})))
+    assert resolve_ocr_runtime("auto") == "openvino"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("Intel Xeon", frozenset({"amx_bf16", "amx_int8"})))
+    assert resolve_ocr_runtime("auto") == "openvino"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "avx512_vnni"})))
+    assert resolve_ocr_runtime("auto") == "onnxruntime"
+    assert resolve_ocr_runtime("openvino") == "openvino"  # asked for: also without bfloat16 (then float32)
+    with pytest.raises(ValueError, match="unknown OCR runtime"):
+        resolve_ocr_runtime("tesseract")
+    # Without the openvino package (installed by requirements.txt): auto falls back, a request fails.
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real_find_spec(name, *a))
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("some CPU", frozenset({"avx512_bf16"})))
+    assert resolve_ocr_runtime("auto") == "onnxruntime"
+    with pytest.raises(ValueError, match="openvino package is not installed"):
+        resolve_ocr_runtime("openvino")
 
 
 def test_upside_down_scan_reads_right_and_in_order(converter):
