@@ -39,6 +39,7 @@ from collections import Counter
 from functools import partial
 
 from transforms.config import StageConfig
+from transforms.convert import OCR_RUNTIMES
 
 REAL_DEFAULT = "/work/shared/corpus/real"
 WORD_RE = re.compile(r"\S+")
@@ -289,7 +290,7 @@ def main(argv=None) -> int:
     parser.add_argument("--real", default=REAL_DEFAULT if os.path.isdir(REAL_DEFAULT) else None,
                         help="folder of real files: its images and text-less PDF pages are OCRed too")
     parser.add_argument("--threads", type=int, default=1, help="ONNX intra-op threads (a worker's share)")
-    parser.add_argument("--runtime", default="auto", choices=("auto", "onnxruntime", "openvino"),
+    parser.add_argument("--runtime", default="auto", choices=OCR_RUNTIMES,
                         help="what runs the recognizer (pipeline.run's --ocr-runtime); default: auto")
     parser.add_argument("--json", help="write every page's figures and text here")
     parser.add_argument("--baseline", help="JSON of an earlier run: compare each page's words with its text")

@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipeline.embedded import DEFAULT_DATA_DIR
 from transforms.backends import CLASSIFIERS, EMBEDDERS, EXTRACTORS
 from transforms.config import StageConfig
+from transforms.convert import OCR_RUNTIMES
 
 
 class DocPipelineOptions(PipelineOptions):
@@ -70,7 +71,7 @@ class DocPipelineOptions(PipelineOptions):
                                  "Default: $DOCLING_ARTIFACTS_PATH")
         parser.add_argument("--ocr", choices=("auto", "off"), default=d.ocr,
                             help="auto: OCR images and PDF pages without a text layer (rapidocr). Default: auto")
-        parser.add_argument("--ocr-runtime", dest="ocr_runtime", choices=("auto", "onnxruntime", "openvino"),
+        parser.add_argument("--ocr-runtime", dest="ocr_runtime", choices=OCR_RUNTIMES,
                             default=d.ocr_runtime,
                             help="What runs the OCR's text recognizer (most of OCR's time). auto: OpenVINO "
                                  "in bfloat16 on CPUs that compute it natively (AVX512-BF16, AMX: ~1.7x "

@@ -661,9 +661,6 @@ def _vlm_format_option(config: StageConfig):
                            pipeline_options=VlmPipelineOptions(vlm_options=options, enable_remote_services=True))
 
 
-# Set by the converter process (transforms.isolate) before it builds docling: only there, a process
-# that does nothing else, may an import fail for a moment (a worker's other threads may be loading
-# a model that needs transformers at the same time).
 # Set by the converter process (transforms.isolate), which does nothing but convert: docling then
 # loads without its speech stack (_speech_stack_hidden). Off elsewhere: a worker converting
 # in-process may be importing transformers or torch for a model in another thread at that moment.
