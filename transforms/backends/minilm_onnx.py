@@ -56,14 +56,19 @@ def cached_model_path(precision: str = "int8") -> str:
 def prepare(precision: str = "int8") -> str:
     """The cached ONNX file, exported (and quantised) now if missing. Safe when several worker
     processes call it at once: one exports under a lock, the others wait and then load its file."""
-    path = cached_model_path(precision)
+    return make_once(cached_model_path(precision), lambda path: _export(path, precision))
+
+
+def make_once(path: str, build) -> str:
+    """`path`, made by `build(path)` if missing, by one process at a time (the others wait, then
+    find it made); `build` writes under a temporary name and renames."""
     if os.path.exists(path):
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(path):  # another process may have made it while we waited
-            _export(path, precision)
+            build(path)
     return path
 
 

