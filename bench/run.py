@@ -312,6 +312,7 @@ def machine() -> dict:
     import torch
 
     from transforms.backends.minilm import cpu_info, resolve_precision
+    from transforms.backends.use_int8 import resolve_precision as resolve_use_precision
     from transforms.convert import resolve_ocr_runtime
 
     model, flags = cpu_info()
@@ -319,6 +320,7 @@ def machine() -> dict:
     return {"host": platform.node(), "cpus": os.cpu_count(), "cpu_model": model, "cpu_vector_flags": vector_flags,
             "embed_precision_auto": resolve_precision("auto"),
             "ocr_runtime_auto": resolve_ocr_runtime("auto"),
+            "classifier_model_precision_auto": resolve_use_precision("auto"),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": {"apache_beam": apache_beam.__version__, "torch": torch.__version__,
@@ -491,7 +493,8 @@ def format_table(r: dict) -> str:
     m = r["machine"]
     lines = [f"CPU: {m.get('cpu_model') or '?'} x{m['cpus']}; {' '.join(m.get('cpu_vector_flags') or []) or '-'}; "
              f"embedding precision (auto): {m.get('embed_precision_auto')}; "
-             f"OCR recognizer (auto): {m.get('ocr_runtime_auto', '?')}"]
+             f"OCR recognizer (auto): {m.get('ocr_runtime_auto', '?')}; "
+             f"classifier's model (auto): {m.get('classifier_model_precision_auto', '?')}"]
     if p.get("stage_seconds"):
         lines.append("stage seconds (summed over workers): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(p["stage_seconds"].items(), key=lambda kv: -kv[1])))

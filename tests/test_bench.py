@@ -54,6 +54,7 @@ def test_benchmark_on_any_folder(tmp_path):
     assert {"convert", "embed", "classify", "extract"} <= set(p["stage_seconds"])
     assert saved["rerun"]["skipped_unchanged"] == 3  # the corrupt file is "failed before", not converted again
     assert saved["machine"]["embed_precision_auto"] in ("fp32", "bf16", "int8")
+    assert saved["machine"]["classifier_model_precision_auto"] in ("fp32", "int8")
     assert "cpu_model" in saved["machine"] and "quality" not in saved
 
 
