@@ -59,6 +59,9 @@ def test_both_ocr_runtimes_read_the_generated_scans(runtime):
     recognizer = converter.ocr._load_rec_model()
     if runtime == "openvino":
         assert type(recognizer.session._session).__name__ == "OpenVINOInferSession"
+        # not pinned to a core: every process would pin to the same one (two converters, one core)
+        compiled = recognizer.session._session.session.get_compiled_model()
+        assert compiled.get_property("ENABLE_CPU_PINNING") is False
         recorder = recognizer.session._session = _Widths(recognizer.session._session)
     else:
         assert type(recognizer.session).__name__ == "OrtInferSession"
