@@ -99,7 +99,8 @@ def token_graph(backend):
             h = node("Add", [node("Relu", [conv], f"relu{i}_{layer}"), h], f"residual{i}_{layer}")
         parts.append(h)
     joined = node("Concat", parts, "joined", axis=1)
-    node("LayerNormalization", [joined, const("ln_g", backend.ln_g.astype(f32)), const("ln_b", backend.ln_b.astype(f32))],
+    node("LayerNormalization",
+         [joined, const("ln_g", backend.ln_g.astype(f32)), const("ln_b", backend.ln_b.astype(f32))],
          "feats", epsilon=float(backend.eps), axis=-1)
     width = EMBEDDING + len(ORDERS) * BRANCH
     graph = helper.make_graph(nodes, "usem3_token_layers",
