@@ -16,7 +16,8 @@ from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments,
 # Beam's DaskRunner (2.77) translates the graph into Dask bags, with two consequences for this graph:
 # - it drops what a DoFn emits in finish_bundle (a partition's output is collected before the call),
 #   and BatchElements emits its last batch (on small inputs its only one) there: documents were lost.
-#   On it, batches are formed by a GroupByKey instead (KeyedBatches);
+#   On it, batches are formed by a GroupByKey instead (KeyedBatches), and the Convert stage does not
+#   convert a document ahead (its bundle's last one would come out of finish_bundle);
 # - partitions are made only by Create (Reshuffle is a no-op), so from one input spec the whole run
 #   would be one partition on one Dask worker: on it, the listing happens at submission instead.
 BAG_RUNNERS = {"DaskRunner"}
@@ -149,7 +150,7 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
         documents = documents | "SpreadDocuments" >> beam.Reshuffle()
     written = (
         documents
-        | "Convert" >> beam.ParDo(ConvertDocument(config))
+        | "Convert" >> beam.ParDo(ConvertDocument(config, ahead=not _on_bags(p)))
         # Embedding is the costly step: batching feeds the model many chunks per call.
         | "BatchForEmbedding" >> batches(p, 16, listed)
         | "Embed" >> beam.ParDo(EmbedDocuments(config))

@@ -167,3 +167,88 @@ def test_the_converter_process_ends_without_the_interpreters_clean_up(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "converted"
     assert not marker.exists()
+
+
+def test_submit_returns_at_once_and_the_limits_hold_while_the_caller_is_busy(files, tmp_path):
+    """submit() hands the document to the converter process and returns; a watching thread keeps the
+    time limit while the caller does other work, so a hang is stopped on time, not when collected."""
+    converter = IsolatedConverter(StageConfig(convert_timeout=3, test_hang_marker="please-hang"))
+    try:
+        ok = document(tmp_path / "ok.pdf")
+        converter.submit(ok)
+        with pytest.raises(RuntimeError, match="already being converted"):
+            converter.submit(document(tmp_path / "bad.pdf"))
+        assert converter.collect(ok) > 0 and "INV-2024-0042" in ok.text
+        with pytest.raises(RuntimeError, match="no document is being converted"):
+            converter.collect(ok)
+
+        started = time.monotonic()
+        converter.submit(document(tmp_path / "please-hang.txt"))
+        assert time.monotonic() - started < 2
+        hung = converter.process
+        time.sleep(6)  # the caller busy with other documents' stages
+        assert not hung.is_alive()  # stopped at its limit, while nobody was collecting
+        collected = time.monotonic()
+        with pytest.raises(ConversionError, match="timeout: conversion took longer than 3 s"):
+            converter.collect(document(tmp_path / "please-hang.txt"))
+        assert time.monotonic() - collected < 1
+        assert 3 <= converter.last_seconds < 6
+        again = document(tmp_path / "ok.pdf")
+        converter.convert(again)  # a fresh converter process takes over
+        assert again.text
+    finally:
+        converter.close()
+
+
+def test_closing_with_a_document_in_conversion_ends_it(files, tmp_path):
+    converter = IsolatedConverter(StageConfig(convert_timeout=60, test_hang_marker="please-hang"))
+    converter.submit(document(tmp_path / "please-hang.txt"))
+    process = converter.process
+    started = time.monotonic()
+    converter.close()
+    assert time.monotonic() - started < 10
+    assert not process.is_alive() and converter.process is None
+
+
+def test_the_convert_stage_converts_one_document_ahead(files, tmp_path):
+    """ConvertDocument hands document n+1 to the converter process before it passes document n on
+    to the next stages, and the bundle's last document comes out of finish_bundle, converted."""
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import MIN_TIMESTAMP
+
+    from transforms.dofns import ConvertDocument
+
+    stage = ConvertDocument(StageConfig())
+    stage.setup()
+    try:
+        stage.start_bundle()
+        first, second, bad = (document(tmp_path / name) for name in ("ok.pdf", "ok.pdf", "bad.pdf"))
+        window = GlobalWindow()
+        assert list(stage.process(first, window, MIN_TIMESTAMP)) == []  # converting; nothing to pass on yet
+        out = list(stage.process(second, window, MIN_TIMESTAMP))
+        assert out == [first] and first.text and first.status != "failed"
+        assert stage.ahead[0] is second  # in the converter process while `first` goes on
+        assert list(stage.process(bad, window, MIN_TIMESTAMP)) == [second] and second.text
+        last = list(stage.finish_bundle())
+        assert [v.value for v in last] == [bad] and last[0].windows == [window]
+        assert bad.status == "failed" and "corrupt or unreadable PDF" in bad.error_message
+        assert first.timings["convert"] > 0
+    finally:
+        stage.teardown()
+
+
+def test_documents_converted_ahead_all_come_out_of_a_pipeline(files, tmp_path):
+    """The same through Beam (FnApiRunner, TestPipeline): every document comes out once, converted
+    or failed with its reason, including each bundle's last one."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.dofns import ConvertDocument
+
+    names = ["ok.pdf", "bad.pdf", "ok.pdf", "ok.pdf", "bad.pdf"]
+    docs_in = [Document(id=f"d{i}", paths=[str(tmp_path / n)], filename=n) for i, n in enumerate(names)]
+    with TestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create(docs_in) | beam.ParDo(ConvertDocument(StageConfig()))
+               | beam.Map(lambda d: (d.id, d.status == "failed", "INV-2024-0042" in (d.text or ""))))
+        assert_that(out, equal_to([(f"d{i}", n == "bad.pdf", n == "ok.pdf") for i, n in enumerate(names)]))

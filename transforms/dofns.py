@@ -257,8 +257,17 @@ class SkipCompleted(beam.DoFn):
 # -- stages -------------------------------------------------------------------------------------
 
 class ConvertDocument(beam.DoFn):
-    def __init__(self, config: StageConfig):
+    """Converts each pending document. With the converter in its own process (the default), one
+    document is converted ahead: while the stages after this one (classify, extract, embed) run on
+    document n in this worker, the converter process already converts document n+1. A worker's
+    two processes then work at the same time instead of taking turns, which matters most at the end
+    of a run, when one worker is left with work and the other core would otherwise wait for it.
+    The bundle's last document is emitted by finish_bundle: `ahead=False` for runners that drop
+    what finish_bundle emits (pipeline.graph, BAG_RUNNERS)."""
+
+    def __init__(self, config: StageConfig, ahead: bool = True):
         self.config = config
+        self.ahead_allowed = ahead
 
     def setup(self):
         if self.config.isolate_convert:
@@ -269,15 +278,51 @@ class ConvertDocument(beam.DoFn):
             from transforms.convert import Converter
 
             self.converter = _InProcessConverter(Converter(self.config), self.config.max_file_size)
+        self.converts_ahead = self.config.isolate_convert and self.ahead_allowed
         self.metrics = _StageMetrics(STAGE_CONVERT)
+        self.ahead = None  # (document, window, timestamp) whose conversion is under way
 
-    def process(self, doc: Document):
-        if doc.is_pending:
-            convert = self.converter.convert
-            if doc.listing is not None:  # an archive: its text says what it holds; its bytes are not read
-                convert = _archive_text
-            _run_stage(doc, STAGE_CONVERT, self.metrics, convert)
-        yield doc
+    def start_bundle(self):
+        self.ahead = None
+
+    def process(self, doc: Document, window=beam.DoFn.WindowParam, timestamp=beam.DoFn.TimestampParam):
+        if not doc.is_pending:
+            yield doc
+            return
+        if doc.listing is not None:  # an archive: its text says what it holds; its bytes are not read
+            _run_stage(doc, STAGE_CONVERT, self.metrics, _archive_text)
+            yield doc
+            return
+        if not self.converts_ahead:
+            _run_stage(doc, STAGE_CONVERT, self.metrics, self.converter.convert)
+            yield doc
+            return
+        before = self._collect()  # the converter process is free again
+        _guarded(doc, STAGE_CONVERT, self.converter.submit)
+        if doc.status == "failed":  # the converter process could not be started
+            self.metrics.record(doc, 0.0)
+            yield doc
+        else:
+            self.ahead = (doc, window, timestamp)
+        if before is not None:
+            yield before[0]
+
+    def finish_bundle(self):
+        last = self._collect()
+        if last is not None:
+            from apache_beam.utils.windowed_value import WindowedValue
+
+            doc, window, timestamp = last
+            yield WindowedValue(doc, timestamp, [window])
+
+    def _collect(self):
+        """Wait for the document converted ahead, if any, and record its outcome."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:
+            doc = ahead[0]
+            _guarded(doc, STAGE_CONVERT, self.converter.collect)
+            self.metrics.record(doc, self.converter.last_seconds)
+        return ahead
 
     def teardown(self):
         self.converter.close()

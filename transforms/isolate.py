@@ -27,7 +27,8 @@ RESULT_FIELDS = ("text", "pages", "mime", "converter", "language", "page_image",
 
 
 def _child_main(conn, config: StageConfig) -> None:
-    """Child loop: (filename, path) in, ("ok", fields) or ("error", message) out; None stops."""
+    """Child loop: (filename, path) in, ("ok", fields, seconds) or ("error", message, seconds) out
+    (seconds: the conversion's own time); None stops."""
     import signal
 
     from transforms import convert as convert_module
@@ -53,15 +54,17 @@ def _child_main(conn, config: StageConfig) -> None:
         if config.test_hang_marker and config.test_hang_marker in filename:
             time.sleep(3600)  # test hook: a converter that hangs
         doc = Document(id="", paths=[path], filename=filename or os.path.basename(path))
+        started = time.perf_counter()
         try:
             converter.convert(doc, read.read_bytes(path, config.max_file_size))
-            conn.send(("ok", {f: getattr(doc, f) for f in RESULT_FIELDS}))
+            reply = ("ok", {f: getattr(doc, f) for f in RESULT_FIELDS})
         except (ConversionError, read.ReadError) as exc:
-            conn.send(("error", str(exc)))
+            reply = ("error", str(exc))
         except MemoryError:
-            conn.send(("error", "out of memory while converting"))
+            reply = ("error", "out of memory while converting")
         except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        conn.send(reply + (time.perf_counter() - started,))
         release_freed_memory()
 
 
@@ -215,6 +218,9 @@ class IsolatedConverter:
         self.process = None
         self.conn = None
         self.converted = 0
+        self.last_seconds = 0.0   # how long the last collected document took to convert
+        self._waiting = None      # the watch of the document in conversion (a Future), if any
+        self._watcher = None      # the thread that watches it, started with the first document
         with _parked_lock:
             if KEEP_WARM and _parked and _converter_settings(_parked[0].config) == _converter_settings(config):
                 warm = _parked.pop()
@@ -243,6 +249,7 @@ class IsolatedConverter:
         self.process = self.conn = None
 
     def close(self) -> None:
+        self._abandon()
         if KEEP_WARM and self.process is not None and self.process.is_alive():
             with _parked_lock:
                 if not _parked:
@@ -250,8 +257,23 @@ class IsolatedConverter:
                     return
         self.shutdown()
 
+    def _abandon(self) -> None:
+        """Closed with a document still in conversion (its bundle failed): end the converter
+        process, which the watching thread then sees and clears up, and wait for that thread."""
+        if self._waiting is None:
+            return
+        process = self.process
+        if process is not None and not self._waiting.done():
+            process.kill()
+        self._waiting.result()
+        self._waiting = None
+
     def shutdown(self) -> None:
         """Stop the converter process (close() parks it instead, with KEEP_WARM)."""
+        self._abandon()
+        if self._watcher is not None:
+            self._watcher.shutdown()
+            self._watcher = None
         if self.process is not None and self.process.is_alive():
             try:
                 self.conn.send(None)
@@ -262,6 +284,17 @@ class IsolatedConverter:
 
     def convert(self, doc: Document) -> None:
         """Fill the document's converted fields, or raise ConversionError with the reason."""
+        self.submit(doc)
+        self.collect(doc)
+
+    def submit(self, doc: Document) -> None:
+        """Start converting `doc` in the converter process and return; `collect(doc)` waits for it.
+
+        One document at a time: the worker goes on with the stages after conversion for the
+        document before while this one converts. The time and memory limits are watched from now
+        on by a thread of this process, so they hold while the worker is busy elsewhere."""
+        if self._waiting is not None:
+            raise RuntimeError("a document is already being converted: collect it first")
         if self.process is None or not self.process.is_alive():
             self._start()
         elif self.config.recycle_after and self.converted >= self.config.recycle_after:
@@ -269,17 +302,40 @@ class IsolatedConverter:
             self._start()
         self.converted += 1
         self.conn.send((doc.filename, doc.primary_path))
-        status, payload = self._wait()
+        if self._watcher is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._watcher = ThreadPoolExecutor(1, thread_name_prefix="docpipe-convert-watch")
+        self._waiting = self._watcher.submit(self._wait, time.monotonic())
+
+    def collect(self, doc: Document) -> float:
+        """Wait for the document `submit` sent and fill its converted fields, or raise
+        ConversionError with the reason. Returns the seconds its conversion took (the converter
+        process's own time; the time until the limit stopped it when it failed that way)."""
+        if self._waiting is None:
+            raise RuntimeError("no document is being converted")
+        waiting, self._waiting = self._waiting, None
+        status, payload, seconds = waiting.result()
+        self.last_seconds = seconds
         if status == "error":
             raise ConversionError(payload)
         for field in RESULT_FIELDS:
             setattr(doc, field, payload[field])
+        return seconds
 
-    def _wait(self):
+    def _wait(self, submitted: float):
+        """The converter process's reply (status, payload, seconds); a crash, the time limit or
+        the memory limit ends the process and is returned as ("error", reason, seconds)."""
+        try:
+            return self._watch(submitted)
+        except ConversionError as exc:
+            return "error", str(exc), time.monotonic() - submitted
+
+    def _watch(self, submitted: float):
         import psutil
 
         limit = self.config.convert_memory_mb * 2**20
-        deadline = time.monotonic() + self.config.convert_timeout
+        deadline = submitted + self.config.convert_timeout
         child = psutil.Process(self.process.pid)
         while True:
             try:
