@@ -121,11 +121,23 @@ def test_int8_worker_does_not_load_torch(int8):
 
 
 def test_batching_and_sorting_keep_each_vector(int8):
-    """A text's vector barely depends on its batch: sorted by length, batches pad little, and int8
-    activations are scaled per call (so not exactly equal, as with float32)."""
+    """A text's vector does not depend on the texts embedded with it: nothing is padded (the graph
+    has no attention mask), so texts of different lengths go to the model one by one, and texts of
+    one length share a call (whose int8 activations are scaled per call: nearly, not exactly, equal)."""
     texts = ["short text about invoices", "a much longer text about contracts and their parties " * 20,
-             "medium length text on payment terms and conditions of delivery"]
+             "medium length text on payment terms and conditions of delivery",
+             "short text about receipts"]  # as many tokens as the first
     alone = np.stack([int8.embed([t])[0] for t in texts])
     together = int8.embed(texts)
+    assert np.allclose(alone[1:3], together[1:3], atol=1e-6)
     assert ((alone * together).sum(axis=1) >= 0.98).all()
     assert int8.embed([]).shape == (0, 384)
+
+
+def test_int8_vectors_match_the_float32_model_on_padded_and_unpadded_lengths(fp32, int8):
+    """The int8 graph has no attention mask: each text is read whole, as sentence-transformers reads
+    a text alone. Texts of many lengths, embedded together, stay at the float32 model's vectors."""
+    words = "the supplier shall deliver the goods within thirty days of the order".split()
+    texts = [" ".join(words[:n]) for n in range(1, len(words) + 1)] * 2
+    cos = (fp32.embed(texts) * int8.embed(texts)).sum(axis=1)
+    assert cos.min() >= 0.97, cos.min()
