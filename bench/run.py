@@ -89,34 +89,43 @@ class WorkerMemorySampler:
     def _loop(self):
         me = psutil.Process()
         kinds: dict[int, bool] = {}  # pid -> is a worker's Python process (its command line, read once)
+        trees: dict[int, list] = {}  # worker pid -> [worker, its children...], as last listed
+        listed = 0.0
         while not self._stop.is_set():
-            for child in me.children(recursive=True):
-                try:
-                    if child.pid not in kinds:
-                        # The runner starts each worker through `/bin/sh -c`: count the Python process
-                        # only (the shell's tree is the same worker again).
-                        kinds[child.pid] = ("sdk_worker_main" in " ".join(child.cmdline())
-                                            and "python" in child.name())
-                    if not kinds[child.pid]:
+            now = time.monotonic()
+            # Listing the process tree reads /proc/*/stat of every process on the machine (~6 ms):
+            # every 5 s, or when a process of it has ended (a converter process is renewed).
+            if now - listed >= 5.0 or not all(p.is_running() for tree in trees.values() for p in tree):
+                listed = now
+                trees = {}
+                for child in me.children(recursive=True):
+                    try:
+                        if child.pid not in kinds:
+                            # The runner starts each worker through `/bin/sh -c`: count the Python
+                            # process only (the shell's tree is the same worker again).
+                            kinds[child.pid] = ("sdk_worker_main" in " ".join(child.cmdline())
+                                                and "python" in child.name())
+                        if kinds[child.pid]:
+                            trees[child.pid] = [child, *child.children(recursive=True)]
+                    except psutil.Error:
                         continue
-                    tree = [child, *child.children(recursive=True)]
+            for pid, tree in trees.items():
+                try:
                     sizes = [p.memory_info().rss for p in tree]
                 except psutil.Error:
                     continue
-                samples = self.samples[child.pid]
+                samples = self.samples[pid]
                 peak = max(samples, default=0)
                 samples.append(sum(sizes))
                 self.largest_process = max(self.largest_process, *sizes)
-                # PSS costs the kernel a walk of every page table (~10 ms for a 1 GB process, 8 CPU
+                # PSS costs the kernel a walk of every page table (~10-20 ms for a 1 GB process, 8 CPU
                 # seconds of a 94 s run when read at every sample, taken from the run measured): read
                 # it at a new RSS peak of the worker, and near its peak at most every 2 s.
-                now = time.monotonic()
-                if samples[-1] > peak or (samples[-1] >= 0.95 * peak
-                                          and now - self._pss_read.get(child.pid, 0.0) >= 2.0):
-                    self._pss_read[child.pid] = now
+                if samples[-1] > peak or (samples[-1] >= 0.95 * peak and now - self._pss_read.get(pid, 0.0) >= 2.0):
+                    self._pss_read[pid] = now
                     pss = [proportional_set_size(p.pid) for p in tree]
                     if None not in pss:
-                        self.pss_peaks[child.pid] = max(self.pss_peaks[child.pid], sum(pss))
+                        self.pss_peaks[pid] = max(self.pss_peaks[pid], sum(pss))
             self._stop.wait(self.interval)
 
     def report(self) -> dict:
