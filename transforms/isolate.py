@@ -250,6 +250,9 @@ class IsolatedConverter:
 
     def close(self) -> None:
         self._abandon()
+        if self._watcher is not None:
+            self._watcher.shutdown()
+            self._watcher = None
         if KEEP_WARM and self.process is not None and self.process.is_alive():
             with _parked_lock:
                 if not _parked:
@@ -265,15 +268,13 @@ class IsolatedConverter:
         process = self.process
         if process is not None and not self._waiting.done():
             process.kill()
-        self._waiting.result()
+        with contextlib.suppress(Exception):  # whatever it ended with, that document is given up
+            self._waiting.result()
         self._waiting = None
 
     def shutdown(self) -> None:
         """Stop the converter process (close() parks it instead, with KEEP_WARM)."""
         self._abandon()
-        if self._watcher is not None:
-            self._watcher.shutdown()
-            self._watcher = None
         if self.process is not None and self.process.is_alive():
             try:
                 self.conn.send(None)
