@@ -252,3 +252,21 @@ def test_documents_converted_ahead_all_come_out_of_a_pipeline(files, tmp_path):
         out = (p | beam.Create(docs_in) | beam.ParDo(ConvertDocument(StageConfig()))
                | beam.Map(lambda d: (d.id, d.status == "failed", "INV-2024-0042" in (d.text or ""))))
         assert_that(out, equal_to([(f"d{i}", n == "bad.pdf", n == "ok.pdf") for i, n in enumerate(names)]))
+
+
+def test_recycling_a_kept_warm_converter_ends_the_old_process_and_parks_nothing(files, tmp_path, monkeypatch):
+    """With KEEP_WARM (the small cycles of --watch), recycling stops the old converter process
+    instead of parking the converter that is still in use."""
+    from transforms import isolate
+
+    monkeypatch.setattr(isolate, "KEEP_WARM", True)
+    converter = IsolatedConverter(StageConfig(recycle_after=1))
+    try:
+        converter.convert(document(tmp_path / "ok.pdf"))
+        first = converter.process
+        converter.convert(document(tmp_path / "ok.pdf"))
+        assert converter.process is not first and not first.is_alive()
+        assert isolate._parked == []
+    finally:
+        converter.shutdown()
+        isolate.close_parked()

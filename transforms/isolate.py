@@ -299,7 +299,7 @@ class IsolatedConverter:
         if self.process is None or not self.process.is_alive():
             self._start()
         elif self.config.recycle_after and self.converted >= self.config.recycle_after:
-            self.close()
+            self.shutdown()  # not close(): with KEEP_WARM that would park this very converter
             self._start()
         self.converted += 1
         self.conn.send((doc.filename, doc.primary_path))
