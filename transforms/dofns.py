@@ -267,7 +267,7 @@ class ConvertDocument(beam.DoFn):
 
     def __init__(self, config: StageConfig, ahead: bool = True):
         self.config = config
-        self.ahead_allowed = ahead
+        self.converts_ahead = ahead and config.isolate_convert  # the in-process converter cannot
 
     def setup(self):
         if self.config.isolate_convert:
@@ -278,7 +278,6 @@ class ConvertDocument(beam.DoFn):
             from transforms.convert import Converter
 
             self.converter = _InProcessConverter(Converter(self.config), self.config.max_file_size)
-        self.converts_ahead = self.config.isolate_convert and self.ahead_allowed
         self.metrics = _StageMetrics(STAGE_CONVERT)
         self.ahead = None  # (document, window, timestamp) whose conversion is under way
 
