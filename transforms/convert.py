@@ -25,7 +25,7 @@ import re
 import sys
 import zipfile
 
-from transforms import einvoice, email_parse, legacy, ocr_lines
+from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -280,7 +280,7 @@ class Converter:
         # first heading there (letterheads, form numbers), and PDF running headers; all of it is
         # text a user searches for and metadata is extracted from.
         layers = {ContentLayer.BODY, ContentLayer.FURNITURE}
-        return result.document.export_to_markdown(included_content_layers=layers), pages
+        return flat_markdown.export_markdown(result.document, layers), pages
 
     @staticmethod
     def _convert_email(doc: Document, data: bytes) -> None:
