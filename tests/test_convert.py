@@ -21,6 +21,35 @@ def test_pdf_text_layer(converter):
     assert doc.mime == "application/pdf" and doc.language == "en"
 
 
+def test_native_pdfs_are_parsed_into_lines_without_word_cells(monkeypatch):
+    """The native pipeline reads line cells only: its parser is asked for no words (they cost a
+    third of its time), the settings function is docling's own again afterwards, and the text is
+    the same as the stock backend's."""
+    from docling.backend import docling_parse_backend as parse_backend
+    from docling.datamodel.base_models import DocumentStream
+    from docling.datamodel.pipeline_options import NativePdfPipelineOptions
+    from docling.document_converter import DocumentConverter, InputFormat, NativePdfFormatOption
+
+    stock = parse_backend._make_docling_parse_page_content_config
+    asked = []
+
+    def recording(**settings):
+        asked.append(settings["create_words"])
+        return stock(**settings)
+
+    monkeypatch.setattr(parse_backend, "_make_docling_parse_page_content_config", recording)
+    data = docs.pdf_bytes(docs.INVOICE_TEXT, pages=2)
+    doc = convert(Converter(StageConfig()), "invoice.pdf", data)
+    assert asked == [False]
+    assert parse_backend._make_docling_parse_page_content_config is recording
+    options = NativePdfPipelineOptions(generate_page_images=False, generate_picture_images=False)
+    plain = DocumentConverter(allowed_formats=[InputFormat.PDF], format_options={
+        InputFormat.PDF: NativePdfFormatOption(pipeline_options=options)})
+    document = plain.convert(DocumentStream(name="x.pdf", stream=io.BytesIO(data))).document
+    assert asked == [False, True]  # docling's own backend asks for words
+    assert doc.text.strip() == document.export_to_markdown().strip()
+
+
 def test_scanned_pdf_goes_through_ocr(converter):
     # Every page is a scan: OCR alone (docling's native pipeline would only decode the images).
     doc = convert(converter, "scan.pdf", docs.scanned_pdf_bytes("INVOICE 2024\nTotal due 1428.00"))
