@@ -49,6 +49,25 @@ def test_windows_count_words_not_markup_and_the_model_reads_no_markup():
     assert chunk_text(plain, _word_offsets(plain), 10, 0, 5)[0].embed_text is None
 
 
+def test_a_table_cell_repeating_the_one_before_in_its_row_is_neither_counted_nor_embedded():
+    """A cell merged across columns comes out of docling once per column: the copies are not words
+    to embed (the stored text keeps them). Equal cells in other rows, columns or separated by
+    another cell are kept, and an escaped pipe inside a cell is no border."""
+    text = ("| Pflege und Ernährung | Pflege und Ernährung | Pflege und Ernährung | 4 |\n"
+            "|---|---|---|---|\n"
+            "| 1.1 | Medikamente | 1.1 | 4 |\n"
+            "| a \\| b | a \\| b | 4 |\n"
+            "Pflege und Ernährung | Pflege und Ernährung\n")
+    chunks = chunk_text(text, _word_offsets(text), size=100, overlap=0, max_chunks=10)
+    assert len(chunks) == 1 and chunks[0].text == text.strip().lstrip("| ")  # from the first word
+    # (a pipe is markup even when escaped: the model reads "a \ b")
+    assert chunks[0].embed_text == ("Pflege und Ernährung 4 1.1 Medikamente 1.1 4 a \\ b 4 "
+                                    "Pflege und Ernährung Pflege und Ernährung")
+    # the row's copies do not fill windows: 18 counted words in all (the escaped pipe's backslash is one)
+    assert len(chunk_text(text, _word_offsets(text), size=18, overlap=0, max_chunks=10)) == 1
+    assert len(chunk_text(text, _word_offsets(text), size=17, overlap=0, max_chunks=10)) == 2
+
+
 def test_windows_end_at_a_sentence_or_line_end_when_one_is_near():
     sentences = [f"Sentence {i} has exactly six words." for i in range(20)]  # 6 tokens each
     text = " ".join(sentences)

@@ -9,7 +9,9 @@ docling's Markdown carries markup that holds no words: `<!-- image -->` for ever
 deck has thousands), table borders and separator rows (`| --- |`), rules and dot leaders. The model
 would read each `|`, `-` and `.` of it as a token, so a window of 200 tokens held fewer words and a
 document needed more windows: windows count words only, and the model reads the window without
-that markup (`Chunk.embed_text`); the stored chunk text is the original span, markup included.
+that markup (`Chunk.embed_text`); the stored chunk text is the original span, markup included. A
+table cell repeating the cell before it in its row (docling writes a cell merged across columns
+once per column) is treated the same way.
 
 Windows that are not language (encoded blobs, digit dumps, table filler: transforms.chunk_filter)
 are not embedded, and identical chunk texts in one model call are embedded once and share the
@@ -33,14 +35,41 @@ MARKUP = re.compile(r"<!--.{0,80}?-->|\|(?:[ \t]*:?-{3,}:?[ \t]*\|)*|([-=_.~*#·
 _SPACES = re.compile(r"\s+")
 
 
+# A Markdown table row: docling writes a cell merged across columns once per column it spans (a
+# spreadsheet's heading over five columns is five copies in the row). Repeats add no words to
+# search by, and they made a real spreadsheet's text twice as long: a cell equal to the cell before
+# it in the same row is masked like markup (stored, not counted, not embedded).
+_TABLE_ROW = re.compile(r"^\|.*\|[ \t]*$", re.MULTILINE)
+_CELL_BORDER = re.compile(r"(?<!\\)\|")  # a pipe not escaped as \| inside a cell
+
+
 def markup_mask(text: str) -> bytearray | None:
-    """One byte per character of `text`, 1 where it is markup (MARKUP); None when there is none."""
+    """One byte per character of `text`, 1 where it is markup (MARKUP) or a table cell repeating
+    the one before it in its row; None when there is none."""
     mask = None
     for match in MARKUP.finditer(text):
         if mask is None:
             mask = bytearray(len(text))
         mask[match.start():match.end()] = b"\x01" * (match.end() - match.start())
+    for row in _TABLE_ROW.finditer(text):
+        for start, end in _repeated_cells(row.group(), row.start()):
+            if mask is None:
+                mask = bytearray(len(text))
+            mask[start:end] = b"\x01" * (end - start)
     return mask
+
+
+def _repeated_cells(row: str, at: int) -> list[tuple[int, int]]:
+    """Spans (in the text, `at` being the row's start) of the row's cells equal to the cell before."""
+    borders = [m.start() for m in _CELL_BORDER.finditer(row)]
+    spans = []
+    previous = None
+    for left, right in zip(borders, borders[1:]):
+        cell = row[left + 1:right].strip()
+        if cell and cell == previous:
+            spans.append((at + left + 1, at + right))
+        previous = cell
+    return spans
 
 
 def _without_markup(text: str, start: int, end: int, mask: bytearray) -> str:
