@@ -81,7 +81,7 @@ OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer 
 OCR_REC_WIDTH_STEP = 64
 # Short lines read several to a recognizer call (transforms/ocr_lines.py): the recognizer reads at
 # least 320 px, and 70 % of the lines of the real text-less pages are shorter. Measured on the real
-# corpus's 32 OCRed pages (AMD EPYC, 1 thread): OCR 44.3 -> 37.0 CPU s; generated scans: true words
+# corpus's 32 OCRed pages (AMD EPYC, 1 thread): OCR 44.3 -> 37.0-38.7 CPU s; generated scans: true words
 # 8,877 -> 8,876 of 9,127, field values and fields the same; labelled files' figures the same.
 OCR_PACK_SHORT_LINES = True
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
