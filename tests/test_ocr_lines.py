@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.test_ocr import _Widths
 from transforms import ocr_lines
 from transforms.config import StageConfig
 from transforms.convert import Converter
@@ -51,15 +52,6 @@ def _word_crop(text: str) -> np.ndarray:
     return np.asarray(image)
 
 
-class _Calls:
-    def __init__(self, session):
-        self.session, self.widths = session, []
-
-    def __call__(self, batch):
-        self.widths.append(batch.shape[-1])
-        return self.session(batch)
-
-
 def test_the_real_recognizer_reads_packed_words_as_it_reads_them_alone():
     """rapidocr's recognizer (the converter's, one thread) on short words and amounts: packed two or
     three to a call, each reads as rapidocr reads it alone, in fewer calls."""
@@ -68,7 +60,7 @@ def test_the_real_recognizer_reads_packed_words_as_it_reads_them_alone():
     words = ["Total", "42.50", "EUR", "Invoice", "2024-0042", "Date:", "12.03.2025"]
     crops = [_word_crop(w) for w in words]
     alone = list(engine.recognize_txt(crops).txts)
-    calls = _Calls(recognizer.session)
+    calls = _Widths(recognizer.session)
     packed = ocr_lines.recognize(calls, recognizer.postprocess_op.character, crops)
     assert [t for t, _ in packed] == alone
     assert alone == words  # the crops are clean: both read every character
