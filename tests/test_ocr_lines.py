@@ -66,3 +66,7 @@ def test_the_real_recognizer_reads_packed_words_as_it_reads_them_alone():
     assert alone == words  # the crops are clean: both read every character
     assert len(calls.widths) < len(words)
     assert all(score > 0.8 for _, score in packed)
+    # a degenerate (empty) crop among them reads nothing and moves nothing
+    with_empty = crops[:2] + [np.zeros((0, 5, 3), dtype=np.uint8)] + crops[2:]
+    read = ocr_lines.recognize(recognizer.session, recognizer.postprocess_op.character, with_empty)
+    assert [t for t, _ in read] == words[:2] + [""] + words[2:]

@@ -129,11 +129,13 @@ def recognize(session, characters: list[str], crops: list[np.ndarray],
               canvas_width: int = CANVAS_WIDTH) -> list[tuple[str, float]]:
     """(text, score) per crop, in the crops' order. `session(batch)` is the recognizer's model
     ((1, 3, 48, W) in, (1, steps, symbols) out); `characters` its symbols, blank first."""
-    lines = [normalized_line(crop) for crop in crops]
-    results: list[tuple[str, float]] = [("", 0.0)] * len(lines)
+    results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    # a degenerate (empty) box reads nothing
+    readable = [i for i, crop in enumerate(crops) if crop.shape[0] and crop.shape[1]]
+    lines = [normalized_line(crops[i]) for i in readable]
     for group in pack([line.shape[2] for line in lines], canvas_width=canvas_width):
-        image, spans = canvas([lines[i] for i in group])
+        image, spans = canvas([lines[k] for k in group])
         preds = np.asarray(session(image[np.newaxis]))[0]
-        for i, result in zip(group, decode(preds, characters, spans)):
-            results[i] = result
+        for k, result in zip(group, decode(preds, characters, spans)):
+            results[readable[k]] = result
     return results
