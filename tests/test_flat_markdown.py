@@ -43,7 +43,8 @@ def _same_as_docling(document) -> bool | None:
 
 
 def _real_pdfs() -> list[str]:
-    found = [path for folder in ("real", "labeled") for path in glob.glob(os.path.join(SHARED, folder, "*.pdf"))]
+    found = [path for folder in ("real", "labeled")
+             for path in glob.glob(os.path.join(SHARED, folder, "*.pdf"))]
     return sorted(found)[::3]  # every third: ~30 PDFs of all kinds (papers, forms, invoices, decks), ~10 s
 
 
