@@ -34,7 +34,8 @@ def _document(docling, name: str, data: bytes):
 
 
 def _same_as_docling(document) -> bool | None:
-    """None when the document is not flat (docling's serializer writes it); else whether both agree."""
+    """None when the document is not flat (docling's serializer writes it); else True, once both
+    Markdowns are asserted equal."""
     ours = flat_markdown(document, _layers())
     if ours is None:
         return None
