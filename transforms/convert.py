@@ -79,11 +79,6 @@ OCR_BLANK_INK_SHARE = 0.00005
 OCR_RUNTIMES = ("auto", "onnxruntime", "openvino")
 OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer (rapidocr is pinned)
 OCR_REC_WIDTH_STEP = 64
-# Short lines read several to a recognizer call (transforms/ocr_lines.py): the recognizer reads at
-# least 320 px, and 70 % of the lines of the real text-less pages are shorter. Measured on the real
-# corpus's 32 OCRed pages (AMD EPYC, 1 thread): OCR 44.3 -> 37.0-38.7 CPU s; generated scans: true words
-# 8,877 -> 8,876 of 9,127, field values and fields the same; labelled files' figures the same.
-OCR_PACK_SHORT_LINES = True
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
 # Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when it
 # has fewer characters of its own (docling's markup aside) than --ocr's page threshold (16, config
@@ -476,12 +471,12 @@ class Converter:
             # Read the lines in the reverse order: they were sorted top to bottom, left to right on
             # the upside-down page.
             lines.reverse()
-        if OCR_PACK_SHORT_LINES:
-            recognizer = engine._load_rec_model()  # private method of the pinned rapidocr
-            read = ocr_lines.recognize(recognizer.session, recognizer.postprocess_op.character, lines)
-        else:
-            result = engine.recognize_txt(lines)
-            read = list(zip(result.txts, result.scores))
+        # Short lines are read several to a recognizer call (transforms/ocr_lines.py): the recognizer
+        # reads at least 320 px, and 70 % of the lines of the real text-less pages are shorter.
+        # Measured on the real corpus's 32 OCRed pages (AMD EPYC, 1 thread): OCR 44.3 -> 37.0-38.7
+        # CPU s; generated scans: true words 8,877 -> 8,876 of 9,127, field values and fields the same.
+        recognizer = engine._load_rec_model()  # private method of the pinned rapidocr
+        read = ocr_lines.recognize(recognizer.session, recognizer.postprocess_op.character, lines)
         return "\n".join(text for text, score in read if score >= engine.text_score and text.strip())
 
 

@@ -77,7 +77,8 @@ def canvas(lines: list[np.ndarray], gap: int = GAP) -> tuple[np.ndarray, list[tu
     out = np.zeros((3, HEIGHT, max(width, LONG_LINE)), dtype=np.float32)
     spans = []
     x = 0
-    backgrounds = [np.median(line.reshape(3, -1), axis=1) for line in lines]
+    # (a line read alone has no gap: most calls, so its median is not computed)
+    backgrounds = [np.median(line.reshape(3, -1), axis=1) for line in lines] if len(lines) > 1 else []
     for i, line in enumerate(lines):
         if i:
             fill = (backgrounds[i - 1] + backgrounds[i]) / 2
