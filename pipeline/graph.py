@@ -66,44 +66,89 @@ def batches(p: beam.Pipeline, max_size: int, paths: int) -> beam.PTransform:
     return beam.BatchElements(min_batch_size=1, max_batch_size=max_size)
 
 
+# Documents are batched for the embedding model by their text, not their number: a batch of at most
+# ~16 windows of the model (~0.5 s of one core), whatever the documents' lengths. The Convert stage
+# before it works ahead of the batch, so a batch counted in documents (16) let a worker hold up to 16
+# documents converted but not embedded, a long one among them: at the end of a local run the other
+# worker, its shared list used up, waited for those seconds (transforms.balance). Every document
+# counts for at least EMBED_BATCH_MIN_CHARS (failed ones, short ones), so a batch holds at most 32.
+EMBED_BATCH_CHARS = 16_000
+EMBED_BATCH_MIN_CHARS = 500
+
+
+def _embedding_size(doc) -> int:
+    return max(EMBED_BATCH_MIN_CHARS, len(doc.text or "") if doc.is_pending else 0)
+
+
+def embedding_batches(p: beam.Pipeline, paths: int) -> beam.PTransform:
+    """Batches for the Embed stage: by text size (above), or by 16 documents on bag runners."""
+    if _on_bags(p):
+        return KeyedBatches(16, shards=-(-paths // KEYED_BATCH_DOCS))
+    return beam.BatchElements(min_batch_size=EMBED_BATCH_MIN_CHARS, max_batch_size=EMBED_BATCH_CHARS,
+                              element_size_fn=_embedding_size)
+
+
 def _estimated(doc):
     return balance.estimate_cost(doc), doc
 
 
-def _lane_documents(item):
-    _, docs = item
-    yield from docs
+def _one_list_per_lane(costed: list, lanes: int):
+    """(lane, the whole list in share order) for each lane: every worker sees every document."""
+    ordered = balance.share_order(costed)
+    for lane in range(lanes):
+        yield lane, ordered
 
 
-class DealIntoLanes(beam.PTransform):
-    """Documents regrouped into `lanes` shares of equal estimated work (transforms.balance).
+class TakeUnclaimed(beam.DoFn):
+    """Emits the documents of its lane's list that this worker claims first (transforms.balance)."""
+
+    def __init__(self, claims_dir: str):
+        self.claims_dir = claims_dir
+
+    def process(self, item):
+        _, lists = item
+        for docs in lists:
+            for doc in docs:
+                # Claimed when the worker is ready for it: the stages after this one run on each
+                # emitted document before the next is asked for (one stage, one bundle, per lane).
+                if balance.claim(self.claims_dir, doc.id):
+                    yield doc
+
+
+class ShareIntoLanes(beam.PTransform):
+    """Every document once, taken by whichever local worker process is free first.
 
     For the local FnApiRunner only, where `lanes` is its number of worker processes: it hands each
     worker one fixed share of a stage's input, the key groups dealt round-robin in the order the
-    keys first appear, so with as many lanes (keys) as workers each lane is one worker's share. The
-    estimates are made in parallel; dealing them sorts one small record per document, in one place."""
+    keys first appear, so with as many lanes (keys) as workers each worker gets one lane. Every lane
+    holds the whole list; the workers claim documents from it in `claims_dir`, a directory all of
+    them can write (the run's, on this machine). The estimates are made in parallel; ordering them
+    handles one small record per document, in one place."""
 
-    def __init__(self, lanes: int):
+    def __init__(self, lanes: int, claims_dir: str):
         super().__init__()
         self.lanes = lanes
+        self.claims_dir = claims_dir
 
     def expand(self, pcoll):
         return (pcoll
                 | "EstimateCost" >> beam.Map(_estimated)
                 | "Gather" >> beam.combiners.ToList()
-                | "Deal" >> beam.FlatMap(balance.deal, self.lanes)
+                | "OneListPerLane" >> beam.FlatMap(_one_list_per_lane, self.lanes)
                 | "GroupByLane" >> beam.GroupByKey()
-                | "LaneDocuments" >> beam.FlatMap(_lane_documents))
+                | "TakeUnclaimed" >> beam.ParDo(TakeUnclaimed(self.claims_dir)))
 
 
 def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_id: str,
           reprocess: bool = False, write_batch_size: int = 200, opensearch=None,
-          retry_paths: list[str] | None = None, parquet=None, lanes: int = 0) -> beam.PCollection:
+          retry_paths: list[str] | None = None, parquet=None, lanes: int = 0,
+          claims_dir: str | None = None) -> beam.PCollection:
     """Wire read -> convert -> embed -> classify -> extract -> write; returns (id, status) pairs.
 
-    `lanes` (the local runner's worker processes, when more than one) deals the documents to the
-    workers by estimated cost (DealIntoLanes) instead of Beam's Reshuffle, which spreads them by
-    count: the local runner does not move work between workers once a stage has started.
+    `lanes` (the local runner's worker processes, when more than one) lets those workers take the
+    documents from one shared list as they go (ShareIntoLanes, claiming them in `claims_dir`)
+    instead of Beam's Reshuffle, which spreads them by count: the local runner does not move work
+    between workers once a stage has started.
 
     `retry_paths` replaces the listing of `input_spec` with these paths (--retry-failed).
     `opensearch` (OpenSearchSettings) adds WriteToOpenSearch after WriteToPostgres.
@@ -145,14 +190,16 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id, skip_failed=retry_paths is None))
         )
     if lanes > 1:
-        documents = documents | "DealIntoLanes" >> DealIntoLanes(lanes)
+        if claims_dir is None:
+            raise ValueError("lanes need a claims directory that every local worker process can write")
+        documents = documents | "ShareIntoLanes" >> ShareIntoLanes(lanes, claims_dir)
     else:
         documents = documents | "SpreadDocuments" >> beam.Reshuffle()
     written = (
         documents
         | "Convert" >> beam.ParDo(ConvertDocument(config, ahead=not _on_bags(p)))
         # Embedding is the costly step: batching feeds the model many chunks per call.
-        | "BatchForEmbedding" >> batches(p, 16, listed)
+        | "BatchForEmbedding" >> embedding_batches(p, listed)
         | "Embed" >> beam.ParDo(EmbedDocuments(config))
         | "Classify" >> beam.ParDo(ClassifyDocument(config))
         | "Extract" >> beam.ParDo(ExtractMetadata(config))

@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 import time
 
@@ -229,9 +230,12 @@ def run(argv: list[str] | None = None) -> dict:
         """The start-up watch ends the process itself (the runner did not stop): record the run failed."""
         store.finish_run(dsn, run_id, "failed", {**store.run_counts(dsn, run_id), "error": reason})
 
+    # Local worker processes take the documents from one shared list, claiming each with a file here
+    # (transforms.balance); gone with the run.
+    claims = tempfile.TemporaryDirectory(prefix="docpipe-claims-") if workers and workers > 1 else None
     try:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
-        with (worker_output or contextlib.nullcontext()), \
+        with (claims or contextlib.nullcontext()), (worker_output or contextlib.nullcontext()), \
                 (WorkerWatch(abandon, on_death=worker_output.mute) if workers else contextlib.nullcontext()), \
                 (startup.StartupWatch(dsn, run_id, opts.startup_timeout, options, abandon_startup)
                  if startup.watched(options) else contextlib.nullcontext()) as watch, \
@@ -241,7 +245,8 @@ def run(argv: list[str] | None = None) -> dict:
                 watch.pipeline = p  # its job is cancelled if no worker starts in time
             build(p, input_spec, config, dsn, run_id, reprocess=opts.reprocess,
                   write_batch_size=opts.write_batch_size, opensearch=search_index,
-                  retry_paths=retry_paths, parquet=parquet, lanes=workers or 0)
+                  retry_paths=retry_paths, parquet=parquet, lanes=workers or 0,
+                  claims_dir=claims.name if claims else None)
         beam_result = p.result
         status = "completed"
     except KeyboardInterrupt:

@@ -1,9 +1,11 @@
-"""Work dealt to the local runner's workers by estimated cost (transforms.balance, pipeline.graph).
+"""Work shared by the local runner's workers as they go (transforms.balance, pipeline.graph).
 
-The estimates read real files (PDFs through pdfium, DOCX through its zip directory); the dealing is
+The estimates read real files (PDFs through pdfium, DOCX through its zip directory); the sharing is
 checked on Beam's FnApiRunner itself, in-process and with two worker processes, because what makes
 it work is how that runner hands a grouped stage's input to its workers."""
+import multiprocessing
 import os
+import time
 import zipfile
 from collections import Counter
 
@@ -13,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.graph import DealIntoLanes, build
+from pipeline.graph import ShareIntoLanes, build
 from tests import docs
 from transforms import balance
 from transforms.config import StageConfig
@@ -74,58 +76,83 @@ def _docs(costs):
     return [(cost, Document(id=f"d{i:03d}", paths=[f"/d{i}"])) for i, cost in enumerate(costs)]
 
 
-def test_deal_gives_every_document_once_in_shares_within_the_largest():
-    costs = [9.0, 7.0, 6.0, 5.0, 4.0, 3.0, 3.0, 2.0, 1.0, 0.5, 0.5, 0.1] * 3
+def test_share_order_is_by_id_with_the_cheapest_two_percent_of_the_work_last():
+    costs = [9.0, 7.0, 6.0, 5.0, 4.0, 3.0, 3.0, 2.0, 1.0, 0.5, 0.5, 0.1] * 3  # 123.3 in all
     costed = _docs(costs)
-    dealt = balance.deal(costed, 2)
-    assert sorted(d.id for _, d in dealt) == sorted(d.id for _, d in costed)
+    ordered = balance.share_order(costed)
+    assert sorted(d.id for d in ordered) == sorted(d.id for _, d in costed)
     cost_of = {d.id: c for c, d in costed}
-    loads = [sum(cost_of[d.id] for lane, d in dealt if lane == k) for k in (0, 1)]
-    assert abs(loads[0] - loads[1]) <= max(costs)
-    assert [d.id for _, d in dealt] == sorted(cost_of)  # worked in id order, not largest first
-    assert balance.deal(list(reversed(costed)), 2) == dealt  # the same deal whatever the input order
+    # 2 % of 123.3 is 2.47: the three 0.1 and the four 0.5 documents (2.3); then 1.0 would exceed it.
+    tail = ordered[-7:]
+    assert [cost_of[d.id] for d in tail] == [0.5] * 4 + [0.1] * 3  # the most costly of them first
+    head = ordered[:-7]
+    assert [d.id for d in head] == sorted(d.id for d in head)  # sizes mixed from the start
+    assert balance.share_order(list(reversed(costed))) == ordered  # the same whatever the input order
+    assert balance.share_order([]) == []
 
 
-def test_deal_with_more_lanes_than_documents():
-    dealt = balance.deal(_docs([1.0, 2.0]), 4)
-    assert sorted(lane for lane, _ in dealt) == [0, 1]
-    assert balance.deal([], 3) == []
+def test_share_order_of_documents_without_work_keeps_them_all():
+    costed = _docs([0.0] * 5)  # a rerun: everything skipped
+    assert sorted(d.id for d in balance.share_order(costed)) == [d.id for _, d in costed]
 
 
-def _pid_and_cost(doc):
-    return os.getpid(), balance.estimate_cost(doc)
+def _claim_all(claims_dir, ids, queue):
+    queue.put([doc_id for doc_id in ids if balance.claim(claims_dir, doc_id)])
 
 
-def _loads_per_process(pairs):
-    loads = {}
-    for pid, cost in pairs:
-        loads[pid] = loads.get(pid, 0.0) + cost
-    return sorted(round(load, 3) for load in loads.values())
+def test_each_id_is_claimed_by_exactly_one_process(tmp_path):
+    ids = [f"{i:064x}" for i in range(300)]
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_claim_all, args=(str(tmp_path), order, queue))
+               for order in (ids, ids[::-1], ids[100:] + ids[:100])]
+    for worker in workers:
+        worker.start()
+    claimed = [queue.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert sorted(sum(claimed, [])) == ids  # every id once, none twice
+    assert not balance.claim(str(tmp_path), ids[0])
 
 
-def test_each_worker_process_of_the_local_runner_gets_one_lane():
-    """Beam's FnApiRunner with two worker processes: each gets a share of equal estimated work (the
-    lanes, dealt largest first), which by count is not equal at all."""
-    sizes = [2_000_000, 1_000_000, 600_000] + [5_000] * 60  # .txt: cost grows with size
-    documents = [Document(id=f"d{i:03d}", paths=[f"/nowhere/d{i}.txt"], size=size, filename=f"d{i}.txt")
-                 for i, size in enumerate(sizes)]
-    expected = sorted(balance.estimate_cost(d) for d in documents)
-    loads = [0.0, 0.0]
-    for cost in sorted(expected, reverse=True):
-        loads[loads.index(min(loads))] += cost
+def _pid_after_work(doc):
+    time.sleep(0.05)  # the work of a document, so that both workers are at it at the same time
+    return os.getpid(), doc.id
+
+
+def _taken_once_by_two_processes(lists, documents):
+    [taken] = lists
+    assert sorted(doc_id for _, doc_id in taken) == sorted(d.id for d in documents)
+    assert len({pid for pid, _ in taken}) == 2
+
+
+def test_the_local_runners_worker_processes_share_the_documents(tmp_path):
+    """Beam's FnApiRunner with two worker processes: each takes documents from the one list as it
+    goes, every document is taken once, and both processes take part (80 x 50 ms of work)."""
+    documents = [Document(id=f"d{i:03d}", paths=[f"/nowhere/d{i}.txt"], size=5_000 * (1 + i % 7),
+                          filename=f"d{i}.txt") for i in range(80)]
     options = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                                "--direct_num_workers=2"])
     with beam.Pipeline(options=options) as p:
-        per_process = (p | beam.Create(documents) | beam.Reshuffle() | DealIntoLanes(2)
-                       | beam.Map(_pid_and_cost) | beam.combiners.ToList() | beam.Map(_loads_per_process))
-        assert_that(per_process, equal_to([sorted(round(load, 3) for load in loads)]))
+        taken = (p | beam.Create(documents) | beam.Reshuffle() | ShareIntoLanes(2, str(tmp_path))
+                 | beam.Map(_pid_after_work) | beam.combiners.ToList())
+        assert_that(taken, lambda lists: _taken_once_by_two_processes(lists, documents))
+    assert sorted(os.listdir(tmp_path)) == sorted(d.id for d in documents)  # one claim each
 
 
-def test_the_graph_with_lanes_records_one_outcome_per_document(tmp_path, pg_dsn):
+def test_the_graph_refuses_lanes_without_a_claims_directory(tmp_path, pg_dsn):
+    with pytest.raises(ValueError, match="claims directory"):
+        with TestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
+            build(p, str(tmp_path), StageConfig(), pg_dsn, "lanes-run", lanes=2)
+
+
+def test_the_graph_with_lanes_records_one_outcome_per_document(tmp_path, tmp_path_factory, pg_dsn):
+    claims = tmp_path_factory.mktemp("claims")  # not inside the input folder: it would be listed
     expected = docs.mixed_folder(tmp_path)
     n_docs = len(expected) - 1  # the copy shares its content with invoice.pdf
     n_failed = sum(1 for s in expected.values() if s == "failed")
     with TestPipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
-        out = build(p, str(tmp_path), StageConfig(), pg_dsn, "lanes-run", lanes=2)
+        out = build(p, str(tmp_path), StageConfig(), pg_dsn, "lanes-run", lanes=2,
+                    claims_dir=str(claims))
         assert_that(out, lambda pairs: equal_to([("completed", n_docs - n_failed), ("failed", n_failed)])(
             sorted(Counter(status for _, status in pairs).items())))
