@@ -1,5 +1,8 @@
 """OCR of scans with the real rapidocr models (transforms/convert.py: _run_ocr and its settings)."""
+import hashlib
 import io
+import json
+import os
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -9,7 +12,9 @@ from bench.ocr_speed import _true_text, word_recall
 from tests import docs
 from tests.docs import convert
 from transforms.config import StageConfig
-from transforms.convert import OCR_MAX_SIDE, OCR_REC_WIDTH_STEP, Converter, is_blank, resolve_ocr_runtime
+from transforms import convert as cv
+from transforms.convert import (OCR_DET_INT8_FILE, OCR_MAX_SIDE, OCR_REC_WIDTH_STEP, Converter, is_blank,
+                                resolve_ocr_detector, resolve_ocr_runtime)
 
 LINES = ["Invoice number 2024-0042 for consulting services rendered",
          "Payment is due within thirty days of the invoice date",
@@ -98,6 +103,54 @@ def test_the_ocr_runtime_follows_the_cpu(monkeypatch):
     assert resolve_ocr_runtime("auto") == "onnxruntime"
     with pytest.raises(ValueError, match="openvino package is not installed"):
         resolve_ocr_runtime("openvino")
+
+
+@pytest.mark.parametrize("detector", ["int8", "fp32"])
+def test_both_ocr_detectors_read_the_generated_scans(detector):
+    """--ocr-detector: the int8 copy of rapidocr's detector (bench/quantize_ocr_detector.py, calibrated
+    on another seed's scans) or rapidocr's float32 one, each finding the lines of two generated scans."""
+    converter = Converter(StageConfig(model_threads=1, ocr_detector=detector))
+    session = converter.ocr._load_det_model().session.session  # the ONNX Runtime session rapidocr made
+    int8_file = os.path.samefile(session._model_path, OCR_DET_INT8_FILE)
+    assert int8_file == (detector == "int8")
+    for index in (197, 293):
+        rel, data, _ = corpus.generate_document(index, 7)
+        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
+        assert found / total >= 0.95, (detector, index, found, total)
+
+
+def test_the_int8_detector_is_the_file_its_provenance_names():
+    with open(OCR_DET_INT8_FILE.replace(".onnx", ".json"), encoding="utf-8") as f:
+        provenance = json.load(f)
+    with open(OCR_DET_INT8_FILE, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == provenance["sha256"]  # remade: its .json too
+    with open(cv.ocr_detector_source(), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == provenance["source_sha256"]  # rapidocr's, as pinned
+
+
+def test_the_ocr_detector_follows_the_cpu_and_its_source(monkeypatch, caplog):
+    from transforms.backends import minilm
+
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("AMD EPYC", frozenset({"avx2", "avx512_vnni"})))
+    assert resolve_ocr_detector("auto") == "int8"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("Intel Xeon", frozenset({"amx_bf16", "amx_int8"})))
+    assert resolve_ocr_detector("auto") == "int8"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "fma"})))
+    assert resolve_ocr_detector("auto") == "fp32"  # int8 without VNNI may saturate, and gains less
+    assert resolve_ocr_detector("int8") == "int8"  # asked for
+    assert resolve_ocr_detector("fp32") == "fp32"
+    with pytest.raises(ValueError, match="unknown OCR detector"):
+        resolve_ocr_detector("fp16")
+    # A rapidocr whose detector is not the one the copy was made from: float32, said once in the log.
+    monkeypatch.setattr(cv, "ocr_detector_source", lambda: __file__)
+    cv._int8_detector_matches.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="transforms.convert"):
+            assert resolve_ocr_detector("int8") == "fp32"
+        assert "made from another rapidocr detector" in caplog.text
+    finally:
+        monkeypatch.undo()
+        cv._int8_detector_matches.cache_clear()
 
 
 def test_upside_down_scan_reads_right_and_in_order(converter):

@@ -17,6 +17,7 @@ class StageConfig:
     ocr_min_chars_per_page: int = 16      # a PDF page with fewer text characters is OCRed
     ocr_max_pages: int = 20               # OCR at most this many pages of one document
     ocr_runtime: str = "auto"             # the recognizer's: auto (OpenVINO on bfloat16 CPUs, else ONNX Runtime) | onnxruntime | openvino
+    ocr_detector: str = "auto"            # the text detector's weights: auto (int8 on CPUs with VNNI, else fp32) | int8 | fp32
     max_file_size: int = 100 * 1024 * 1024
     max_pages: int = 2000                 # longer PDFs fail clearly (~15 ms/page: 2,000 pages ~ 30 s)
     # Containers (archives, mailboxes, emails; transforms.containers): limits against hostile archives.

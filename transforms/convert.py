@@ -18,7 +18,9 @@ The format is detected from the content, not the extension, so a renamed file is
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import json
 import logging
 import os
 import re
@@ -77,6 +79,19 @@ OCR_BLANK_INK_SHARE = 0.00005
 # is why detection stays on ONNX Runtime), so lines are padded to a multiple of OCR_REC_WIDTH_STEP
 # px, with what rapidocr already pads lines shorter than 320 px with: at most ~32 widths.
 OCR_RUNTIMES = ("auto", "onnxruntime", "openvino")
+# The text detector's weights (--ocr-detector). int8: a copy of rapidocr's detector quantised by
+# bench/quantize_ocr_detector.py (static, per channel, calibrated on generated scans), which ONNX
+# Runtime runs with int8 dot products (VNNI). Measured with bench.ocr_speed (AMD EPYC, 1 thread,
+# 27 generated scans of another seed + the 30 text-less pages of the real corpus): detection 276 ->
+# 148 ms per page (median, 1.9x); true words read on the generated pages 3,410 -> 3,420, field
+# values 61 -> 62, fields 67 -> 66; on the real pages 95.5 % of float32's words read alike, the
+# differences both ways (a W-9 form: "Exemptions", "Form", "See" gained; one faint footer line of a
+# receipt lost). Without VNNI, int8 convolutions may saturate (ONNX Runtime's u8s8 on plain AVX2)
+# and gain less: float32 there. The copy is used only while rapidocr ships the detector it was made
+# from (its sha256 in the .json beside it); otherwise float32, with a warning.
+OCR_DETECTORS = ("auto", "int8", "fp32")
+OCR_DET_MODEL_FILE = "PP-OCRv6_det_small.onnx"  # rapidocr's default detector
+OCR_DET_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_det_int8.onnx")
 OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer (rapidocr is pinned)
 OCR_REC_WIDTH_STEP = 64
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
@@ -214,6 +229,8 @@ class Converter:
             runtime = resolve_ocr_runtime(self.config.ocr_runtime)
             if runtime == "openvino":
                 params.update(_openvino_ocr_params())
+            if resolve_ocr_detector(self.config.ocr_detector) == "int8":
+                params["Det.model_path"] = OCR_DET_INT8_FILE
             if self.config.model_threads > 0:
                 params["EngineConfig.onnxruntime.intra_op_num_threads"] = self.config.model_threads
                 params["EngineConfig.openvino.inference_num_threads"] = self.config.model_threads
@@ -501,6 +518,45 @@ def resolve_ocr_runtime(choice: str) -> str:
     if choice != "auto":
         return choice
     return "openvino" if cpu_has_native_bf16() and installed else "onnxruntime"
+
+
+def ocr_detector_source() -> str:
+    """The float32 detector rapidocr ships (the int8 copy is made from it)."""
+    import rapidocr
+
+    return os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_DET_MODEL_FILE)
+
+
+@functools.lru_cache(maxsize=None)
+def _int8_detector_matches() -> bool:
+    """Whether the int8 copy is there and was made from the detector rapidocr ships now."""
+    import hashlib
+
+    try:
+        with open(OCR_DET_INT8_FILE.replace(".onnx", ".json"), encoding="utf-8") as f:
+            made_from = json.load(f)["source_sha256"]
+        with open(ocr_detector_source(), "rb") as f:
+            shipped = hashlib.sha256(f.read()).hexdigest()
+    except (OSError, ValueError, KeyError):
+        return False
+    return os.path.exists(OCR_DET_INT8_FILE) and made_from == shipped
+
+
+def resolve_ocr_detector(choice: str) -> str:
+    """The detector's weights. auto: int8 on CPUs with VNNI (ONNX Runtime's int8 kernels use it)
+    when the int8 copy matches rapidocr's detector, else fp32."""
+    from transforms.backends.minilm import cpu_has_vnni
+
+    if choice not in OCR_DETECTORS:
+        raise ValueError(f"unknown OCR detector {choice!r}; choose from {OCR_DETECTORS}")
+    if choice == "fp32" or (choice == "auto" and not cpu_has_vnni()):
+        return "fp32"
+    if not _int8_detector_matches():
+        log.warning("the int8 OCR detector (%s) is missing or was made from another rapidocr detector "
+                    "than %s: using rapidocr's float32 one (python -m bench.quantize_ocr_detector "
+                    "makes it anew)", OCR_DET_INT8_FILE, ocr_detector_source())
+        return "fp32"
+    return "int8"
 
 
 def _openvino_ocr_params() -> dict:
