@@ -78,7 +78,7 @@ class DocPipelineOptions(PipelineOptions):
                                  "faster, as accurate), ONNX Runtime in float32 elsewhere. Default: %(default)s")
         parser.add_argument("--ocr-detector", dest="ocr_detector", choices=OCR_DETECTORS,
                             default=d.ocr_detector,
-                            help="The OCR's text detector: int8 (a quantised copy of rapidocr's, ~1.8x "
+                            help="The OCR's text detector: int8 (a quantised copy of rapidocr's, ~1.9x "
                                  "faster, as accurate on the measured pages) or fp32 (rapidocr's own). auto: "
                                  "int8 on CPUs with int8 dot products (VNNI), fp32 elsewhere. Default: %(default)s")
         parser.add_argument("--ocr-max-pages", dest="ocr_max_pages", type=int, default=d.ocr_max_pages,
