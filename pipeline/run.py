@@ -216,10 +216,16 @@ def run(argv: list[str] | None = None) -> dict:
     worker_output = (WorkerOutputFilter(os.path.join(os.path.abspath(opts.data_dir), "logs", f"{run_id}-workers.log"))
                      if workers else None)
 
+    # Local worker processes take the documents from one shared list, claiming each with a file here
+    # (transforms.balance); gone with the run.
+    claims = tempfile.TemporaryDirectory(prefix="docpipe-claims-") if workers and workers > 1 else None
+
     def abandon(reason: str) -> None:
         """The watch ends the process itself (the runner did not stop): leave the store as `finally` would."""
         if worker_output is not None:
             worker_output.mute()
+        if claims is not None:  # the process ends without unwinding the `with` that would remove it
+            claims.cleanup()
         if search_index:
             write_opensearch.finish_run(search_index, refresh)
         if opts.bulk_load:
@@ -228,11 +234,10 @@ def run(argv: list[str] | None = None) -> dict:
 
     def abandon_startup(reason: str) -> None:
         """The start-up watch ends the process itself (the runner did not stop): record the run failed."""
+        if claims is not None:
+            claims.cleanup()
         store.finish_run(dsn, run_id, "failed", {**store.run_counts(dsn, run_id), "error": reason})
 
-    # Local worker processes take the documents from one shared list, claiming each with a file here
-    # (transforms.balance); gone with the run.
-    claims = tempfile.TemporaryDirectory(prefix="docpipe-claims-") if workers and workers > 1 else None
     try:
         # Locally, a killed worker process would otherwise hang the run (see pipeline.watch).
         with (claims or contextlib.nullcontext()), (worker_output or contextlib.nullcontext()), \
