@@ -16,7 +16,6 @@ was slower (docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import tempfile
@@ -78,11 +77,6 @@ def quantize(inputs: list, out: str) -> None:
                         calibrate_method=CalibrationMethod.MinMax)
 
 
-def sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scans", type=int, default=30, help="scanned pages to calibrate on")
@@ -104,8 +98,8 @@ def main(argv=None) -> int:
     quantize(inputs, out)
     provenance = {
         "source": os.path.basename(cv.ocr_detector_source()),
-        "source_sha256": sha256(cv.ocr_detector_source()),
-        "sha256": sha256(out),
+        "source_sha256": cv.file_sha256(cv.ocr_detector_source()),
+        "sha256": cv.file_sha256(out),
         "made_by": f"python -m bench.quantize_ocr_detector --scans {args.scans} --seed {args.seed}",
         "calibration": f"{len(inputs)} scanned pages of bench.corpus --docs 300 --seed {args.seed}, "
                        f"inputs of shape {sorted({tuple(t.shape) for t in inputs})}",
@@ -113,7 +107,7 @@ def main(argv=None) -> int:
                   "uint8 activations, MinMax",
         "license": "derived from PaddleOCR's PP-OCRv6 detector as rapidocr ships it (Apache-2.0)",
     }
-    with open(cv.OCR_DET_INT8_FILE.replace(".onnx", ".json"), "w", encoding="utf-8") as f:
+    with open(cv.OCR_DET_INT8_PROVENANCE, "w", encoding="utf-8") as f:
         json.dump(provenance, f, indent=2)
         f.write("\n")
     print(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB) from {len(inputs)} pages")

@@ -83,7 +83,7 @@ def _embedding_size(doc) -> int:
 def embedding_batches(p: beam.Pipeline, paths: int) -> beam.PTransform:
     """Batches for the Embed stage: by text size (above), or by 16 documents on bag runners."""
     if _on_bags(p):
-        return KeyedBatches(16, shards=-(-paths // KEYED_BATCH_DOCS))
+        return batches(p, 16, paths)
     return beam.BatchElements(min_batch_size=EMBED_BATCH_MIN_CHARS, max_batch_size=EMBED_BATCH_CHARS,
                               element_size_fn=_embedding_size)
 

@@ -120,7 +120,7 @@ def test_both_ocr_detectors_read_the_generated_scans(detector):
 
 
 def test_the_int8_detector_is_the_file_its_provenance_names():
-    with open(OCR_DET_INT8_FILE.replace(".onnx", ".json"), encoding="utf-8") as f:
+    with open(cv.OCR_DET_INT8_PROVENANCE, encoding="utf-8") as f:
         provenance = json.load(f)
     with open(OCR_DET_INT8_FILE, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == provenance["sha256"]  # remade: its .json too

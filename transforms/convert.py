@@ -92,6 +92,7 @@ OCR_RUNTIMES = ("auto", "onnxruntime", "openvino")
 OCR_DETECTORS = ("auto", "int8", "fp32")
 OCR_DET_MODEL_FILE = "PP-OCRv6_det_small.onnx"  # rapidocr's default detector
 OCR_DET_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_det_int8.onnx")
+OCR_DET_INT8_PROVENANCE = OCR_DET_INT8_FILE.replace(".onnx", ".json")  # what it was made from, and how
 OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer (rapidocr is pinned)
 OCR_REC_WIDTH_STEP = 64
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
@@ -527,16 +528,21 @@ def ocr_detector_source() -> str:
     return os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_DET_MODEL_FILE)
 
 
+def file_sha256(path: str) -> str:
+    """sha256 hex of a (model) file's bytes."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 @functools.lru_cache(maxsize=None)
 def _int8_detector_matches() -> bool:
     """Whether the int8 copy is there and was made from the detector rapidocr ships now."""
-    import hashlib
-
     try:
-        with open(OCR_DET_INT8_FILE.replace(".onnx", ".json"), encoding="utf-8") as f:
+        with open(OCR_DET_INT8_PROVENANCE, encoding="utf-8") as f:
             made_from = json.load(f)["source_sha256"]
-        with open(ocr_detector_source(), "rb") as f:
-            shipped = hashlib.sha256(f.read()).hexdigest()
+        shipped = file_sha256(ocr_detector_source())
     except (OSError, ValueError, KeyError):
         return False
     return os.path.exists(OCR_DET_INT8_FILE) and made_from == shipped
