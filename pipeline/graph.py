@@ -9,8 +9,8 @@ from transforms import balance
 from transforms.config import StageConfig
 from transforms.records import FileRef
 from transforms.dofns import (ClassifyDocument, ConvertDocument, EmbedDocuments, ExpandContainers, ExpandInput,
-                              ExtractMetadata, HashFile, SkipCompleted, WriteToOpenSearch, WriteToPostgres,
-                              merge_paths)
+                              ExtractMetadata, HashFile, SkipCompleted, StartConverterEarly, WriteToOpenSearch,
+                              WriteToPostgres, merge_paths)
 
 
 # Beam's DaskRunner (2.77) translates the graph into Dask bags, with two consequences for this graph:
@@ -189,6 +189,8 @@ def build(p: beam.Pipeline, input_spec: str, config: StageConfig, dsn: str, run_
             | "BatchForLookup" >> batches(p, 500, listed)
             | "SkipCompleted" >> beam.ParDo(SkipCompleted(dsn, run_id, skip_failed=retry_paths is None))
         )
+    if config.isolate_convert and not _on_bags(p):  # (a bag runner's workers convert elsewhere)
+        documents = documents | "StartConverter" >> beam.ParDo(StartConverterEarly(config))
     if lanes > 1:
         if claims_dir is None:
             raise ValueError("lanes need a claims directory that every local worker process can write")

@@ -270,3 +270,72 @@ def test_recycling_a_kept_warm_converter_ends_the_old_process_and_parks_nothing(
     finally:
         converter.shutdown()
         isolate.close_parked()
+
+
+def test_a_converter_started_early_is_taken_over_by_the_convert_stage(files, tmp_path, monkeypatch):
+    """start_early starts the process and returns before docling is up; the next IsolatedConverter
+    with the same settings takes that process over (no second start) and waits for it at its first
+    document. Once per process: a second call starts nothing."""
+    from transforms import isolate
+
+    monkeypatch.setattr(isolate, "_started_early", False)
+    config = StageConfig()
+    started = time.monotonic()
+    isolate.start_early(config)
+    assert time.monotonic() - started < 1.5  # did not wait for docling's import (2-3 s)
+    try:
+        assert len(isolate._parked) == 1 and isolate._parked[0].starting
+        early = isolate._parked[0].process
+        isolate.start_early(config)
+        assert len(isolate._parked) == 1 and isolate._parked[0].process is early
+        converter = IsolatedConverter(config)
+        assert converter.process is early and converter.starting and isolate._parked == []
+        doc = document(tmp_path / "ok.pdf")
+        converter.convert(doc)
+        assert "INV-2024-0042" in doc.text and converter.process is early and not converter.starting
+        converter.close()
+    finally:
+        isolate.close_parked()
+
+
+def test_a_converter_that_dies_while_starting_early_is_replaced(files, tmp_path, monkeypatch):
+    from transforms import isolate
+
+    monkeypatch.setattr(isolate, "_started_early", False)
+    isolate.start_early(StageConfig())
+    converter = IsolatedConverter(StageConfig())
+    try:
+        dead = converter.process
+        dead.kill()
+        dead.join(10)
+        doc = document(tmp_path / "ok.pdf")
+        converter.convert(doc)
+        assert "INV-2024-0042" in doc.text and converter.process is not dead
+    finally:
+        converter.close()
+        isolate.close_parked()
+
+
+def test_a_pipeline_of_unchanged_documents_starts_no_converter(files, tmp_path, monkeypatch):
+    """StartConverterEarly starts the converter at the first document to convert, and only then."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms import isolate
+    from transforms.dofns import StartConverterEarly
+    from transforms.records import SKIPPED
+
+    monkeypatch.setattr(isolate, "_started_early", False)
+    calls = []
+    monkeypatch.setattr(isolate, "start_early", calls.append)
+    skipped = Document(id="s", paths=[str(tmp_path / "ok.pdf")], filename="ok.pdf", status=SKIPPED)
+    with TestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create([skipped]) | beam.ParDo(StartConverterEarly(StageConfig())) | beam.Map(lambda d: d.id)
+        assert_that(out, equal_to(["s"]))
+    assert calls == []
+    pending = Document(id="p", paths=[str(tmp_path / "ok.pdf")], filename="ok.pdf")
+    with TestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create([skipped, pending]) | beam.ParDo(StartConverterEarly(StageConfig())) | beam.Map(lambda d: d.id)
+        assert_that(out, equal_to(["s", "p"]))
+    assert len(calls) == 1

@@ -45,3 +45,19 @@ def test_hash_is_content_based(tmp_path):
 def test_unreadable_inputs_get_clear_reasons(tmp_path, make, reason):
     with pytest.raises(read.ReadError, match=reason):
         read.hash_file(make(tmp_path), 50)
+
+
+def test_local_files_are_read_without_importing_beam(tmp_path):
+    """The converter process reads every document: for a local one it must not pay Beam's import
+    (~1 s of a core per converter process started). Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "a.txt"
+    path.write_text("hello")
+    code = ("import sys; from transforms import read; "
+            f"assert read.read_bytes({str(path)!r}) == b'hello'; "
+            f"assert read.hash_file('file://' + {str(path)!r}, 0)[1] == 5; "
+            "assert read.is_local('/x') and read.is_local('file:///x') and not read.is_local('gs://b/x'); "
+            "assert 'apache_beam' not in sys.modules, 'Beam was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))

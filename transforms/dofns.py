@@ -254,6 +254,27 @@ class SkipCompleted(beam.DoFn):
         self.writer.close()
 
 
+class StartConverterEarly(beam.DoFn):
+    """Passes documents through; at the first one to convert, starts this worker's converter process
+    (transforms.isolate.start_early), so that docling's import and set-up (2-3 s of a core) overlap
+    the hashing, sorting and model set-up that come before the first conversion instead of
+    following them. A run whose documents are all unchanged starts none."""
+
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    def setup(self):
+        self.started = False
+
+    def process(self, doc: Document):
+        if not self.started and doc.is_pending and doc.listing is None:
+            from transforms import isolate
+
+            isolate.start_early(self.config)
+            self.started = True
+        yield doc
+
+
 # -- stages -------------------------------------------------------------------------------------
 
 class ConvertDocument(beam.DoFn):

@@ -42,7 +42,10 @@ def _child_main(conn, config: StageConfig) -> None:
     convert_module.LOAD_DOCLING_WITHOUT_SPEECH = True  # this process does nothing else
     converter = Converter(config)
     converter.docling  # import and build docling now, so per-document time limits measure conversion
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except OSError:  # started early (start_early) by a worker that has ended meanwhile
+        _exit_now()
     while True:
         try:
             request = conn.recv()
@@ -184,13 +187,40 @@ def _main_module_hidden():
 _main_swap_lock = threading.Lock()
 
 
-# A process that runs pipeline after pipeline in itself (the small cycles of `pipeline.run --watch`,
-# pipeline/sync.py) sets KEEP_WARM: a converter closed at the end of one run is parked here, and the
-# next run's converter with the same settings takes it over instead of starting a process (docling's
-# import costs ~8 s per start, most of the delay of a one-file cycle). At most one is parked.
+# A converter waiting here is taken over by the next IsolatedConverter of this process with the same
+# settings instead of starting a process (docling's import costs 2-3 s of a core per start, ~8 s on
+# a busy machine). At most one waits. Two ways one gets here:
+# - start_early: a worker that has documents to convert starts its converter while it still hashes
+#   and sorts them and sets up its models, instead of when the first document reaches Convert;
+# - KEEP_WARM, set by a process that runs pipeline after pipeline in itself (the small cycles of
+#   `pipeline.run --watch`, pipeline/sync.py): a converter closed at the end of one run is parked.
 KEEP_WARM = False
 _parked: list = []
 _parked_lock = threading.Lock()
+_started_early = False
+
+
+def start_early(config: StageConfig) -> None:
+    """Start this worker process's converter process now and return without waiting for it; the
+    Convert stage's IsolatedConverter takes it over. Once per process; a no-op where a converter is
+    already waiting or cannot be started here (it is then started as usual, or fails as usual, at
+    the first document)."""
+    global _started_early
+    with _parked_lock:
+        if _started_early or _parked:
+            return
+        _started_early = True
+    try:
+        converter = IsolatedConverter(config)
+        converter._start(wait=False)
+    except Exception as exc:  # e.g. a daemonic worker (Dask): IsolatedConverter says why, later
+        log.debug("converter not started early: %s", exc)
+        return
+    with _parked_lock:
+        if not _parked:
+            _parked.append(converter)
+            return
+    converter.shutdown()
 
 
 def _converter_settings(config: StageConfig) -> StageConfig:
@@ -221,12 +251,14 @@ class IsolatedConverter:
         self.last_seconds = 0.0   # how long the last collected document took to convert
         self._waiting = None      # the watch of the document in conversion (a Future), if any
         self._watcher = None      # the thread that watches it, started with the first document
+        self.starting = False     # started, its "ready" not yet received
         with _parked_lock:
-            if KEEP_WARM and _parked and _converter_settings(_parked[0].config) == _converter_settings(config):
+            if _parked and _converter_settings(_parked[0].config) == _converter_settings(config):
                 warm = _parked.pop()
                 self.process, self.conn, self.converted = warm.process, warm.conn, warm.converted
+                self.starting = warm.starting
 
-    def _start(self) -> None:
+    def _start(self, wait: bool = True) -> None:
         parent_conn, child_conn = self.context.Pipe()
         process = self.context.Process(target=_child_main, args=(child_conn, self.config),
                                        name="docpipe-converter", daemon=True)
@@ -236,7 +268,17 @@ class IsolatedConverter:
         child_conn.close()
         self.conn = parent_conn
         self.converted = 0
-        if not self.conn.poll(STARTUP_TIMEOUT) or self.conn.recv()[0] != "ready":
+        self.starting = True
+        if wait:
+            self._await_ready()
+
+    def _await_ready(self) -> None:
+        self.starting = False
+        try:
+            ready = self.conn.poll(STARTUP_TIMEOUT) and self.conn.recv()[0] == "ready"
+        except (EOFError, OSError):  # it ended while starting
+            ready = False
+        if not ready:
             self._kill()
             raise RuntimeError("the converter process did not start")
 
@@ -297,7 +339,10 @@ class IsolatedConverter:
         if self._waiting is not None:
             raise RuntimeError("a document is already being converted: collect it first")
         if self.process is None or not self.process.is_alive():
+            self._kill()  # (one that ended while starting still holds its pipe)
             self._start()
+        elif self.starting:
+            self._await_ready()
         elif self.config.recycle_after and self.converted >= self.config.recycle_after:
             self.shutdown()  # not close(): with KEEP_WARM that would park this very converter
             self._start()

@@ -10,20 +10,35 @@ from __future__ import annotations
 import glob as _glob
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
 READ_BLOCK = 1 << 20
+
+# What Beam's FileSystems.get_scheme matches: a path with a scheme is read through Beam's
+# FileSystems; one without (or file://) is a file of this machine, read with plain open(). The
+# converter process reads every document and imports nothing of Beam for local ones: importing
+# apache_beam cost ~1 CPU-s per converter process started (docs/benchmarks.md).
+_SCHEME = re.compile(r"(?P<scheme>[a-zA-Z][-a-zA-Z0-9+.]*)://")
 
 
 class ReadError(Exception):
     """A path whose bytes cannot be used; the message is shown to the user as the reason."""
 
 
+def _scheme(path: str) -> str | None:
+    match = _SCHEME.match(path.strip())
+    return match.group("scheme") if match else None
+
+
 def is_local(path: str) -> bool:
-    return FileSystems.get_scheme(path) in (None, "file")
+    return _scheme(path) in (None, "file")
+
+
+def _filesystems():
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
 
 
 def expand_input(spec: str) -> Iterator[str]:
@@ -33,7 +48,7 @@ def expand_input(spec: str) -> Iterator[str]:
     or `@FILE`: a manifest with one path or glob per line (blank lines and `#` comments ignored).
     """
     if spec.startswith("@"):
-        with FileSystems.open(spec[1:]) as fh:
+        with _filesystems().open(spec[1:]) as fh:  # a gzipped manifest is read gunzipped
             for raw in fh:
                 line = raw.decode("utf-8", "surrogateescape").strip()
                 if line and not line.startswith("#"):
@@ -48,7 +63,7 @@ def _expand_one(spec: str) -> Iterator[str]:
         return
     if spec.endswith("/"):
         spec += "**"
-    for result in FileSystems.match([spec]):
+    for result in _filesystems().match([spec]):
         for meta in result.metadata_list:
             yield meta.path
 
@@ -56,7 +71,7 @@ def _expand_one(spec: str) -> Iterator[str]:
 def _expand_local(spec: str) -> Iterator[str]:
     # Local paths are walked with os/glob rather than FileSystems.match so that broken symlinks,
     # and paths named explicitly that do not exist, are still listed: they must get an outcome.
-    spec = spec[len("file://"):] if spec.startswith("file://") else spec
+    spec = _local_path(spec)
     # Absolute paths: a path's outcome must be found again by a rerun started from another folder.
     spec = os.path.abspath(spec)
     if os.path.isdir(spec):
@@ -117,12 +132,21 @@ def hash_file(path: str, max_bytes: int, max_ratio: float | None = None) -> tupl
     return digest.hexdigest(), size
 
 
+def _local_path(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
 def _open_raw(path: str):
+    if is_local(path):
+        return open(_local_path(path), "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+
     # UNCOMPRESSED: Beam would otherwise transparently gunzip `*.gz` and hash the wrong bytes.
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return _filesystems().open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
 def _check_local(path: str) -> None:
+    path = _local_path(path)
     if os.path.islink(path) and not os.path.exists(path):
         raise ReadError(f"broken symbolic link (points to {os.readlink(path)!r})")
     if os.path.isdir(path):
