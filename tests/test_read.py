@@ -49,7 +49,7 @@ def test_unreadable_inputs_get_clear_reasons(tmp_path, make, reason):
 
 def test_local_files_are_read_without_importing_beam(tmp_path):
     """The converter process reads every document: for a local one it must not pay Beam's import
-    (~1 s of a core per converter process started). Checked in a fresh interpreter."""
+    (~0.3 s of a core per converter process started). Checked in a fresh interpreter."""
     import subprocess
     import sys
 
