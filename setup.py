@@ -7,7 +7,8 @@ setup(
     description="Document processing pipeline on Apache Beam: convert, classify, extract, embed, store",
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "bench", "bench.*"]),
     # Data files the stages read at run time (a worker installed from this package needs them too).
-    package_data={"transforms": ["categories.yaml", "classifier_model.json", "models/*.onnx", "models/*.json"],
+    package_data={"transforms": ["categories.yaml", "classifier_model.json", "models/*.onnx", "models/*.json",
+                                "models/*.xml", "models/*.bin"],
                   "pipeline.web": ["templates/*.html", "static/*.css", "static/*.js"]},
     python_requires=">=3.11",
     # Pinned versions live in requirements.txt (torch must come first, see README).

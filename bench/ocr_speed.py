@@ -1,4 +1,4 @@
-"""python -m bench.ocr_speed --corpus DIR --seed S [--real DIR] [--threads 1] [--runtime R] [--detector D] [--json OUT] [--baseline OLD.json]
+"""python -m bench.ocr_speed --corpus DIR --seed S [--real DIR] [--threads 1] [--runtime R] [--detector D] [--recognizer W] [--json OUT] [--baseline OLD.json]
 
 Where the time of OCR goes, page by page, and whether the text stays right. Measures the
 production code path of transforms/convert.py (render_page_for_ocr / load_image_for_ocr, then
@@ -39,7 +39,7 @@ from collections import Counter
 from functools import partial
 
 from transforms.config import StageConfig
-from transforms.convert import OCR_DETECTORS, OCR_RUNTIMES
+from transforms.convert import OCR_DETECTORS, OCR_RECOGNIZERS, OCR_RUNTIMES
 
 REAL_DEFAULT = "/work/shared/corpus/real"
 WORD_RE = re.compile(r"\S+")
@@ -294,6 +294,8 @@ def main(argv=None) -> int:
                         help="what runs the recognizer (pipeline.run's --ocr-runtime); default: auto")
     parser.add_argument("--detector", default="auto", choices=OCR_DETECTORS,
                         help="the detector's weights (pipeline.run's --ocr-detector); default: auto")
+    parser.add_argument("--recognizer", default="auto", choices=OCR_RECOGNIZERS,
+                        help="the recognizer's weights (pipeline.run's --ocr-recognizer); default: auto")
     parser.add_argument("--json", help="write every page's figures and text here")
     parser.add_argument("--baseline", help="JSON of an earlier run: compare each page's words with its text")
     args = parser.parse_args(argv)
@@ -307,18 +309,21 @@ def main(argv=None) -> int:
     if args.baseline:
         with open(args.baseline, encoding="utf-8") as fh:
             baseline = {r["page"]: r["text"] for r in json.load(fh)["pages"]}
-    runtime, detector = cv.resolve_ocr_runtime(args.runtime), cv.resolve_ocr_detector(args.detector)
-    print(f"{len(pages)} pages, {args.threads} thread(s), recognizer on {runtime}, detector {detector}; ms per page:",
-          file=sys.stderr)
+    runtime, detector = cv.resolve_ocr_runtime(args.runtime, args.recognizer), cv.resolve_ocr_detector(args.detector)
+    recognizer = cv.resolve_ocr_recognizer(args.recognizer, runtime)
+    print(f"{len(pages)} pages, {args.threads} thread(s), recognizer {recognizer} on {runtime}, detector {detector}; "
+          "ms per page:", file=sys.stderr)
     print(f"  {'page':<44} {'render':>7} {'ocr':>7} {'det':>7} {'cls':>6} {'rec':>7} {'other':>6} {'lines':>5}",
           file=sys.stderr)
-    converter = cv.Converter(StageConfig(model_threads=args.threads, ocr_runtime=runtime, ocr_detector=detector))
+    converter = cv.Converter(StageConfig(model_threads=args.threads, ocr_runtime=runtime, ocr_detector=detector,
+                                         ocr_recognizer=recognizer))
     rows = measure(pages, converter, args.seed, baseline)
     summary = summarise(rows)
     print(json.dumps(summary, indent=2))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"threads": args.threads, "runtime": runtime, "summary": summary, "pages": rows}, fh, indent=1)
+            json.dump({"threads": args.threads, "runtime": runtime, "recognizer": recognizer, "detector": detector,
+                       "summary": summary, "pages": rows}, fh, indent=1)
     return 0
 
 

@@ -13,8 +13,8 @@ from tests import docs
 from tests.docs import convert
 from transforms.config import StageConfig
 from transforms import convert as cv
-from transforms.convert import (OCR_DET_INT8_FILE, OCR_MAX_SIDE, OCR_REC_WIDTH_STEP, Converter, is_blank,
-                                resolve_ocr_detector, resolve_ocr_runtime)
+from transforms.convert import (OCR_DET_INT8_FILE, OCR_MAX_SIDE, OCR_REC_INT8_FILE, OCR_REC_WIDTH_STEP, Converter,
+                                is_blank, resolve_ocr_detector, resolve_ocr_recognizer, resolve_ocr_runtime)
 
 LINES = ["Invoice number 2024-0042 for consulting services rendered",
          "Payment is due within thirty days of the invoice date",
@@ -90,6 +90,9 @@ def test_the_ocr_runtime_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("Intel Xeon", frozenset({"amx_bf16", "amx_int8"})))
     assert resolve_ocr_runtime("auto") == "openvino"
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "avx512_vnni"})))
+    assert resolve_ocr_runtime("auto") == "openvino"  # for the int8 recognizer (VNNI)
+    assert resolve_ocr_runtime("auto", "float") == "onnxruntime"  # float32 on OpenVINO is no faster
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "fma"})))
     assert resolve_ocr_runtime("auto") == "onnxruntime"
     assert resolve_ocr_runtime("openvino") == "openvino"  # asked for: also without bfloat16 (then float32)
     with pytest.raises(ValueError, match="unknown OCR runtime"):
@@ -151,6 +154,58 @@ def test_the_ocr_detector_follows_the_cpu_and_its_source(monkeypatch, caplog):
     finally:
         monkeypatch.undo()
         cv._int8_detector_matches.cache_clear()
+
+
+@pytest.mark.parametrize("recognizer", ["int8", "float"])
+def test_both_ocr_recognizers_read_the_generated_scans(recognizer):
+    """--ocr-recognizer: the int8 copy of rapidocr's recognizer (bench/quantize_ocr_recognizer.py,
+    calibrated on another seed's scans; OpenVINO runs it) or rapidocr's own, each reading the words
+    of two generated scans."""
+    converter = Converter(StageConfig(model_threads=1, ocr_runtime="openvino", ocr_recognizer=recognizer))
+    model = converter.ocr._load_rec_model().session._session.model  # the OpenVINO model rapidocr read
+    assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ops()) == (recognizer == "int8")
+    for index in (197, 293):
+        rel, data, _ = corpus.generate_document(index, 7)
+        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
+        assert found / total >= 0.95, (recognizer, index, found, total)
+
+
+def test_the_int8_recognizer_is_the_files_its_provenance_names():
+    with open(cv.OCR_REC_INT8_PROVENANCE, encoding="utf-8") as f:
+        provenance = json.load(f)
+    for path, key in ((OCR_REC_INT8_FILE, "xml_sha256"), (OCR_REC_INT8_FILE.replace(".xml", ".bin"), "bin_sha256")):
+        with open(path, "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == provenance[key]  # remade: its .json too
+    with open(cv.ocr_recognizer_source(), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == provenance["source_sha256"]  # rapidocr's, as pinned
+
+
+def test_the_ocr_recognizer_follows_the_cpu_the_runtime_and_its_source(monkeypatch, caplog):
+    from transforms.backends import minilm
+
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("AMD EPYC", frozenset({"avx512_bf16", "avx512_vnni"})))
+    assert resolve_ocr_recognizer("auto", "openvino") == "int8"
+    assert resolve_ocr_recognizer("auto", "onnxruntime") == "float"  # the int8 copy is OpenVINO's
+    assert resolve_ocr_recognizer("float", "openvino") == "float"
+    with pytest.raises(ValueError, match="runs on OpenVINO"):
+        resolve_ocr_recognizer("int8", "onnxruntime")
+    with pytest.raises(ValueError, match="unknown OCR recognizer"):
+        resolve_ocr_recognizer("fp16", "openvino")
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "avx512_bf16"})))
+    assert resolve_ocr_recognizer("auto", "openvino") == "float"  # bfloat16 there; int8 only with VNNI
+    assert resolve_ocr_recognizer("int8", "openvino") == "int8"  # asked for
+    # A rapidocr whose recognizer is not the one the copy was made from: float, said in the log.
+    monkeypatch.setattr(cv, "ocr_recognizer_source", lambda: __file__)
+    cv._int8_recognizer_matches.cache_clear()
+    cv._warn_once.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="transforms.convert"):
+            assert resolve_ocr_recognizer("int8", "openvino") == "float"
+        assert "made from another rapidocr recognizer" in caplog.text
+    finally:
+        monkeypatch.undo()
+        cv._int8_recognizer_matches.cache_clear()
+        cv._warn_once.cache_clear()
 
 
 def test_upside_down_scan_reads_right_and_in_order(converter):

@@ -94,6 +94,18 @@ OCR_DET_MODEL_FILE = "PP-OCRv6_det_small.onnx"  # rapidocr's default detector
 OCR_DET_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_det_int8.onnx")
 OCR_DET_INT8_PROVENANCE = OCR_DET_INT8_FILE.replace(".onnx", ".json")  # what it was made from, and how
 OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer (rapidocr is pinned)
+# The text recognizer's weights (--ocr-recognizer). int8: a copy of rapidocr's recognizer quantised
+# by bench/quantize_ocr_recognizer.py (NNCF, calibrated on the lines of generated scans of a seed no
+# measurement uses), which OpenVINO runs with int8 dot products (VNNI). Measured with bench.ocr_speed
+# (AMD EPYC, 1 thread, 27 generated scans of seed 7 + the 6 real text-less pages): a recognizer call
+# on a 320 / 640 / 1280 px line 15.7 / 28.3 / 55.2 -> 11.4 / 20.8 / 38.5 ms against bfloat16 (median),
+# recognition 583 -> 464 ms per page; true words read 3,420 -> 3,419, field values 62 -> 63, fields
+# 66 -> 68; the real QR-bill receipt read word for word as before. OpenVINO keeps ~13.5 MB per line
+# width it has met for it (bfloat16: ~6.3 MB; see OCR_REC_WIDTH_STEP). Used only while rapidocr
+# ships the recognizer it was made from (its sha256 in the .json beside it), else float, with a warning.
+OCR_RECOGNIZERS = ("auto", "int8", "float")
+OCR_REC_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_rec_int8.xml")
+OCR_REC_INT8_PROVENANCE = OCR_REC_INT8_FILE.replace(".xml", ".json")  # what it was made from, and how
 OCR_REC_WIDTH_STEP = 64
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
 # Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when it
@@ -227,9 +239,9 @@ class Converter:
                 # time and read fewer words right (padding changes what the model sees).
                 "Rec.rec_batch_num": 1,
             }
-            runtime = resolve_ocr_runtime(self.config.ocr_runtime)
+            runtime = resolve_ocr_runtime(self.config.ocr_runtime, self.config.ocr_recognizer)
             if runtime == "openvino":
-                params.update(_openvino_ocr_params())
+                params.update(_openvino_ocr_params(resolve_ocr_recognizer(self.config.ocr_recognizer, runtime)))
             if resolve_ocr_detector(self.config.ocr_detector) == "int8":
                 params["Det.model_path"] = OCR_DET_INT8_FILE
             if self.config.model_threads > 0:
@@ -506,9 +518,10 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_info()[1])
 
 
-def resolve_ocr_runtime(choice: str) -> str:
-    """What runs the OCR's recognizer. auto: OpenVINO on CPUs with native bfloat16 (when it is
-    installed, as requirements.txt does), else ONNX Runtime."""
+def resolve_ocr_runtime(choice: str, recognizer: str = "auto") -> str:
+    """What runs the OCR's recognizer. auto: OpenVINO (when it is installed, as requirements.txt
+    does) on CPUs with native bfloat16 or, for the int8 recognizer (`recognizer`, --ocr-recognizer),
+    with VNNI; else ONNX Runtime."""
     import importlib.util
 
     if choice not in OCR_RUNTIMES:
@@ -518,7 +531,11 @@ def resolve_ocr_runtime(choice: str) -> str:
         raise ValueError("--ocr-runtime openvino: the openvino package is not installed (requirements.txt has it)")
     if choice != "auto":
         return choice
-    return "openvino" if cpu_has_native_bf16() and installed else "onnxruntime"
+    if not installed:
+        return "onnxruntime"
+    if cpu_has_native_bf16():
+        return "openvino"
+    return "openvino" if resolve_ocr_recognizer(recognizer, "openvino") == "int8" else "onnxruntime"
 
 
 def ocr_detector_source() -> str:
@@ -565,12 +582,57 @@ def resolve_ocr_detector(choice: str) -> str:
     return "int8"
 
 
-def _openvino_ocr_params() -> dict:
-    """rapidocr settings that run its packaged recognizer (ONNX) on OpenVINO."""
+def ocr_recognizer_source() -> str:
+    """The recognizer rapidocr ships (ONNX; the int8 copy is made from it)."""
     import rapidocr
+
+    return os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_REC_MODEL_FILE)
+
+
+@functools.lru_cache(maxsize=None)
+def _int8_recognizer_matches() -> bool:
+    """Whether the int8 copy is there, whole, and was made from the recognizer rapidocr ships now."""
+    try:
+        with open(OCR_REC_INT8_PROVENANCE, encoding="utf-8") as f:
+            provenance = json.load(f)
+        return (provenance["source_sha256"] == file_sha256(ocr_recognizer_source())
+                and provenance["xml_sha256"] == file_sha256(OCR_REC_INT8_FILE)
+                and provenance["bin_sha256"] == file_sha256(OCR_REC_INT8_FILE.replace(".xml", ".bin")))
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def resolve_ocr_recognizer(choice: str, runtime: str) -> str:
+    """The recognizer's weights. auto: int8 on OpenVINO on CPUs with VNNI, when the int8 copy
+    matches rapidocr's recognizer; else float (bfloat16 on OpenVINO where the CPU has it natively,
+    float32 otherwise). int8 runs on OpenVINO only."""
+    from transforms.backends.minilm import cpu_has_vnni
+
+    if choice not in OCR_RECOGNIZERS:
+        raise ValueError(f"unknown OCR recognizer {choice!r}; choose from {OCR_RECOGNIZERS}")
+    if choice == "int8" and runtime != "openvino":
+        raise ValueError("--ocr-recognizer int8 runs on OpenVINO: use it with --ocr-runtime openvino or auto")
+    if choice == "float" or runtime != "openvino" or (choice == "auto" and not cpu_has_vnni()):
+        return "float"
+    if not _int8_recognizer_matches():
+        _warn_once("the int8 OCR recognizer (%s) is missing, altered or was made from another rapidocr "
+                   "recognizer than %s: using the float one (python -m bench.quantize_ocr_recognizer makes "
+                   "it anew)" % (OCR_REC_INT8_FILE, ocr_recognizer_source()))
+        return "float"
+    return "int8"
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
+def _openvino_ocr_params(recognizer: str = "float") -> dict:
+    """rapidocr settings that run the recognizer on OpenVINO: the ONNX file rapidocr ships (float),
+    or its int8 copy (an OpenVINO model: transforms/models/ocr_rec_int8.xml)."""
     from rapidocr import EngineType
 
-    path = os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_REC_MODEL_FILE)
+    path = OCR_REC_INT8_FILE if recognizer == "int8" else ocr_recognizer_source()
     if not os.path.exists(path):
         raise ConversionError(f"OCR model {path} is missing: is rapidocr the version requirements.txt "
                               "pins? (--ocr-runtime onnxruntime does without it)")

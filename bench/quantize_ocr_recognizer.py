@@ -1,0 +1,116 @@
+"""python -m bench.quantize_ocr_recognizer [--scans 30] [--seed 99] [--corpus DIR]
+
+Makes transforms/models/ocr_rec_int8.xml + .bin, the int8 copy of rapidocr's packaged text
+recognizer that OCR runs on OpenVINO on CPUs with int8 dot products (VNNI; transforms/convert.py,
+`--ocr-recognizer auto`), and ocr_rec_int8.json beside it (what it was made from and how).
+
+How: a generated corpus (`bench.corpus`, its own seed, so that none of the documents the OCR
+figures are measured on is among them) is converted with the float recognizer, and every line the
+recognizer reads on the first `--scans` scanned pages is kept as calibration data, as production
+feeds it (48 px high, padded to a multiple of OCR_REC_WIDTH_STEP px). NNCF's post-training
+quantisation then makes the OpenVINO model: the "mixed" preset (symmetric int8 weights, asymmetric
+activations) with the transformer model type (rapidocr's PP-OCRv6 recogniser ends in SVTR attention
+blocks; that type keeps their softmax and normalisation in float). The same inputs give the same file.
+
+Needs NNCF, only to make the model (the pipeline runs the saved model with OpenVINO alone):
+`pip install nncf==3.4.0`. Tried and not kept (docs/benchmarks.md): ONNX Runtime's static QDQ
+quantisation, which on OpenVINO was slower than bfloat16 or read worse (spaces dropped between
+amounts, digits split), and on ONNX Runtime no faster than OpenVINO's bfloat16; NNCF's default
+preset without the transformer type (faster, but 13-26 % of the steps read differently).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+from transforms import convert as cv
+from transforms.config import StageConfig
+from transforms.records import Document
+
+NNCF_VERSION = "3.4.0"
+
+
+def calibration_lines(corpus: str, scans: int) -> list:
+    """The float recognizer's input tensors for every line of the first `scans` scanned pages."""
+    converter = cv.Converter(StageConfig(model_threads=1, ocr_recognizer="float"))
+    recognizer = converter.ocr._load_rec_model()  # private method of the pinned rapidocr
+    caught = []
+    padded = recognizer.session  # production's _WidthInSteps around the session
+    inner = padded._session
+
+    def keep(tensor):
+        caught.append(tensor.copy())
+        return inner(tensor)
+
+    padded._session = keep
+    with open(os.path.join(corpus, "truth.jsonl"), encoding="utf-8") as truth:
+        scanned = [row["file"] for row in map(json.loads, truth) if row["format"] in ("png", "scanned_pdf")]
+    if len(scanned) < scans:
+        raise SystemExit(f"only {len(scanned)} scanned pages in {corpus}; need {scans}")
+    for name in scanned[:scans]:
+        path = os.path.join(corpus, name)
+        with open(path, "rb") as f:
+            converter.convert(Document(id=name, paths=[path], filename=os.path.basename(path)), f.read())
+    return caught
+
+
+def quantize(lines: list, out: str) -> None:
+    try:
+        import nncf
+    except ImportError:
+        raise SystemExit(f"making the int8 recognizer needs NNCF: pip install nncf=={NNCF_VERSION} "
+                         "(the pipeline itself does not)") from None
+    import openvino as ov
+
+    model = ov.Core().read_model(cv.ocr_recognizer_source())
+    quantized = nncf.quantize(model, nncf.Dataset(lines), subset_size=len(lines),
+                              preset=nncf.QuantizationPreset.MIXED, model_type=nncf.ModelType.TRANSFORMER)
+    ov.save_model(quantized, out, compress_to_fp16=False)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scans", type=int, default=30, help="scanned pages whose lines calibrate it")
+    parser.add_argument("--seed", type=int, default=99, help="the calibration corpus's seed")
+    parser.add_argument("--corpus", help="an existing bench.corpus folder (default: generate 300 documents)")
+    args = parser.parse_args(argv)
+    from bench import corpus as gen
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.corpus
+        if folder is None:
+            folder = os.path.join(tmp, "corpus")
+            gen.main(["--out", folder, "--docs", "300", "--seed", str(args.seed)])
+        lines = calibration_lines(folder, args.scans)
+    out = cv.OCR_REC_INT8_FILE
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    quantize(lines, out)
+    import nncf
+    import openvino as ov
+
+    widths = sorted({t.shape[-1] for t in lines})
+    provenance = {
+        "source": os.path.basename(cv.ocr_recognizer_source()),
+        "source_sha256": cv.file_sha256(cv.ocr_recognizer_source()),
+        "xml_sha256": cv.file_sha256(out),
+        "bin_sha256": cv.file_sha256(out.replace(".xml", ".bin")),
+        "made_by": f"python -m bench.quantize_ocr_recognizer --scans {args.scans} --seed {args.seed}",
+        "calibration": f"{len(lines)} lines of {args.scans} scanned pages of bench.corpus --docs 300 --seed "
+                       f"{args.seed}, 48 px high, {widths[0]}-{widths[-1]} px wide in steps of "
+                       f"{cv.OCR_REC_WIDTH_STEP}",
+        "method": f"nncf {nncf.__version__}.quantize on openvino {ov.__version__}: preset mixed, model type "
+                  "transformer, subset = every calibration line",
+        "license": "derived from PaddleOCR's PP-OCRv6 recognizer as rapidocr ships it (Apache-2.0)",
+    }
+    with open(cv.OCR_REC_INT8_PROVENANCE, "w", encoding="utf-8") as f:
+        json.dump(provenance, f, indent=2)
+        f.write("\n")
+    size = os.path.getsize(out) + os.path.getsize(out.replace(".xml", ".bin"))
+    print(f"wrote {out} (+ .bin, {size / 1e6:.1f} MB) from {len(lines)} lines")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
