@@ -322,14 +322,13 @@ def machine() -> dict:
 
     from transforms.backends.minilm import cpu_info, resolve_precision
     from transforms.backends.use_int8 import resolve_precision as resolve_use_precision
-    from transforms.convert import resolve_ocr_detector, resolve_ocr_recognizer, resolve_ocr_runtime
+    from transforms.convert import resolve_ocr_detector, resolve_ocr_runtime
 
     model, flags = cpu_info()
     vector_flags = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
     return {"host": platform.node(), "cpus": os.cpu_count(), "cpu_model": model, "cpu_vector_flags": vector_flags,
             "embed_precision_auto": resolve_precision("auto"),
             "ocr_runtime_auto": resolve_ocr_runtime("auto"), "ocr_detector_auto": resolve_ocr_detector("auto"),
-            "ocr_recognizer_auto": resolve_ocr_recognizer("auto", resolve_ocr_runtime("auto")),
             "classifier_model_precision_auto": resolve_use_precision("auto"),
             "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "platform": platform.platform(),
@@ -503,8 +502,7 @@ def format_table(r: dict) -> str:
     m = r["machine"]
     lines = [f"CPU: {m.get('cpu_model') or '?'} x{m['cpus']}; {' '.join(m.get('cpu_vector_flags') or []) or '-'}; "
              f"embedding precision (auto): {m.get('embed_precision_auto')}; "
-             f"OCR recognizer (auto): {m.get('ocr_recognizer_auto', 'float')} on {m.get('ocr_runtime_auto', '?')}, "
-             f"detector {m.get('ocr_detector_auto', 'fp32')}; "
+             f"OCR recognizer (auto): {m.get('ocr_runtime_auto', '?')}, detector {m.get('ocr_detector_auto', 'fp32')}; "
              f"classifier's model (auto): {m.get('classifier_model_precision_auto', '?')}"]
     if p.get("stage_seconds"):
         lines.append("stage seconds (summed over workers): "

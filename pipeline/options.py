@@ -75,14 +75,14 @@ class DocPipelineOptions(PipelineOptions):
                             default=d.ocr_runtime,
                             help="What runs the OCR's text recognizer (most of OCR's time). auto: OpenVINO "
                                  "on CPUs that compute bfloat16 natively (AVX512-BF16, AMX: ~1.7x faster than "
-                                 "ONNX Runtime, as accurate) or int8 (VNNI, with --ocr-recognizer int8), ONNX "
-                                 "Runtime in float32 elsewhere. Default: %(default)s")
+                                 "ONNX Runtime, as accurate) and for --ocr-recognizer int8, ONNX Runtime in "
+                                 "float32 elsewhere. Default: %(default)s")
         parser.add_argument("--ocr-recognizer", dest="ocr_recognizer", choices=OCR_RECOGNIZERS,
                             default=d.ocr_recognizer,
-                            help="The OCR's text recognizer: int8 (a quantised copy of rapidocr's, run by "
-                                 "OpenVINO: ~1.4x faster than bfloat16, as accurate on the measured pages) or "
-                                 "float (rapidocr's own). auto: int8 on CPUs with int8 dot products (VNNI), "
-                                 "float elsewhere. Default: %(default)s")
+                            help="The OCR's text recognizer: float (rapidocr's own) or int8 (a quantised copy "
+                                 "run by OpenVINO: ~1.4x faster per line than bfloat16 on CPUs with VNNI, as "
+                                 "accurate on the measured pages, but ~100-300 MB more memory per converter "
+                                 "process). Default: %(default)s")
         parser.add_argument("--ocr-detector", dest="ocr_detector", choices=OCR_DETECTORS,
                             default=d.ocr_detector,
                             help="The OCR's text detector: int8 (a quantised copy of rapidocr's, ~1.9x "

@@ -90,10 +90,8 @@ def test_the_ocr_runtime_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("Intel Xeon", frozenset({"amx_bf16", "amx_int8"})))
     assert resolve_ocr_runtime("auto") == "openvino"
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "avx512_vnni"})))
-    assert resolve_ocr_runtime("auto") == "openvino"  # for the int8 recognizer (VNNI)
-    assert resolve_ocr_runtime("auto", "float") == "onnxruntime"  # float32 on OpenVINO is no faster
-    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "fma"})))
-    assert resolve_ocr_runtime("auto") == "onnxruntime"
+    assert resolve_ocr_runtime("auto") == "onnxruntime"  # float32 on OpenVINO is no faster
+    assert resolve_ocr_runtime("auto", "int8") == "openvino"  # the int8 recognizer is OpenVINO's
     assert resolve_ocr_runtime("openvino") == "openvino"  # asked for: also without bfloat16 (then float32)
     with pytest.raises(ValueError, match="unknown OCR runtime"):
         resolve_ocr_runtime("tesseract")
@@ -180,23 +178,19 @@ def test_the_int8_recognizer_is_the_files_its_provenance_names():
         assert hashlib.sha256(f.read()).hexdigest() == provenance["source_sha256"]  # rapidocr's, as pinned
 
 
-def test_the_ocr_recognizer_follows_the_cpu_the_runtime_and_its_source(monkeypatch, caplog):
+def test_the_int8_ocr_recognizer_is_asked_for_and_checked_against_its_source(monkeypatch, caplog):
     from transforms.backends import minilm
 
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("AMD EPYC", frozenset({"avx512_bf16", "avx512_vnni"})))
-    assert resolve_ocr_recognizer("auto", "openvino") == "int8"
-    assert resolve_ocr_recognizer("auto", "onnxruntime") == "float"  # the int8 copy is OpenVINO's
-    assert resolve_ocr_recognizer("float", "openvino") == "float"
+    assert resolve_ocr_recognizer("float", "openvino") == "float"  # the default: memory (convert.py)
+    assert resolve_ocr_recognizer("int8", "openvino") == "int8"
     with pytest.raises(ValueError, match="runs on OpenVINO"):
         resolve_ocr_recognizer("int8", "onnxruntime")
     with pytest.raises(ValueError, match="unknown OCR recognizer"):
-        resolve_ocr_recognizer("fp16", "openvino")
-    monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "avx512_bf16"})))
-    assert resolve_ocr_recognizer("auto", "openvino") == "float"  # bfloat16 there; int8 only with VNNI
-    assert resolve_ocr_recognizer("int8", "openvino") == "int8"  # asked for
+        resolve_ocr_recognizer("auto", "openvino")
     # A rapidocr whose recognizer is not the one the copy was made from: float, said in the log.
     monkeypatch.setattr(cv, "ocr_recognizer_source", lambda: __file__)
-    cv._int8_recognizer_matches.cache_clear()
+    cv.int8_recognizer_matches.cache_clear()
     cv._warn_once.cache_clear()
     try:
         with caplog.at_level("WARNING", logger="transforms.convert"):
@@ -204,7 +198,7 @@ def test_the_ocr_recognizer_follows_the_cpu_the_runtime_and_its_source(monkeypat
         assert "made from another rapidocr recognizer" in caplog.text
     finally:
         monkeypatch.undo()
-        cv._int8_recognizer_matches.cache_clear()
+        cv.int8_recognizer_matches.cache_clear()
         cv._warn_once.cache_clear()
 
 

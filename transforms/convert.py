@@ -96,14 +96,16 @@ OCR_DET_INT8_PROVENANCE = OCR_DET_INT8_FILE.replace(".onnx", ".json")  # what it
 OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer (rapidocr is pinned)
 # The text recognizer's weights (--ocr-recognizer). int8: a copy of rapidocr's recognizer quantised
 # by bench/quantize_ocr_recognizer.py (NNCF, calibrated on the lines of generated scans of a seed no
-# measurement uses), which OpenVINO runs with int8 dot products (VNNI). Measured with bench.ocr_speed
-# (AMD EPYC, 1 thread, 27 generated scans of seed 7 + the 6 real text-less pages): a recognizer call
-# on a 320 / 640 / 1280 px line 15.7 / 28.3 / 55.2 -> 11.4 / 20.8 / 38.5 ms against bfloat16 (median),
-# recognition 583 -> 464 ms per page; true words read 3,420 -> 3,419, field values 62 -> 63, fields
-# 66 -> 68; the real QR-bill receipt read word for word as before. OpenVINO keeps ~13.5 MB per line
-# width it has met for it (bfloat16: ~6.3 MB; see OCR_REC_WIDTH_STEP). Used only while rapidocr
-# ships the recognizer it was made from (its sha256 in the .json beside it), else float, with a warning.
-OCR_RECOGNIZERS = ("auto", "int8", "float")
+# measurement uses), which OpenVINO runs with int8 dot products (VNNI). Per call (AMD EPYC, 1 thread)
+# on a 320 / 640 / 1280 px line: 15.7 / 28.3 / 55.2 ms in bfloat16 -> 11.4 / 20.8 / 38.5 ms (median);
+# bench.ocr_speed: recognition 642 -> 513 ms per generated page, true words 3,420 -> 3,419, fields
+# 66 -> 68. Not the default: OpenVINO keeps ~13.5 MB per line width it has met for it (bfloat16
+# ~6.3 MB), and on the real corpus the worker's peak PSS rose 90-140 MB over bfloat16 (to 1,139-1,176
+# MB) and ~300 MB over ONNX Runtime's float32 (to 1,157-1,202 MB, past the 1,200 MB target) for an
+# end-to-end gain lost in the machine's noise (+0-9 % and +2-16 % in alternating pairs). Worth it
+# where OCR is most of the work and memory is not short. Used only while rapidocr ships the
+# recognizer it was made from (its sha256 in the .json beside it), else float, with a warning.
+OCR_RECOGNIZERS = ("float", "int8")
 OCR_REC_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_rec_int8.xml")
 OCR_REC_INT8_PROVENANCE = OCR_REC_INT8_FILE.replace(".xml", ".json")  # what it was made from, and how
 OCR_REC_WIDTH_STEP = 64
@@ -518,10 +520,10 @@ def cpu_has_native_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_info()[1])
 
 
-def resolve_ocr_runtime(choice: str, recognizer: str = "auto") -> str:
+def resolve_ocr_runtime(choice: str, recognizer: str = "float") -> str:
     """What runs the OCR's recognizer. auto: OpenVINO (when it is installed, as requirements.txt
-    does) on CPUs with native bfloat16 or, for the int8 recognizer (`recognizer`, --ocr-recognizer),
-    with VNNI; else ONNX Runtime."""
+    does) on CPUs with native bfloat16, or for the int8 recognizer (`recognizer`, --ocr-recognizer);
+    else ONNX Runtime."""
     import importlib.util
 
     if choice not in OCR_RUNTIMES:
@@ -533,9 +535,7 @@ def resolve_ocr_runtime(choice: str, recognizer: str = "auto") -> str:
         return choice
     if not installed:
         return "onnxruntime"
-    if cpu_has_native_bf16():
-        return "openvino"
-    return "openvino" if resolve_ocr_recognizer(recognizer, "openvino") == "int8" else "onnxruntime"
+    return "openvino" if cpu_has_native_bf16() or recognizer == "int8" else "onnxruntime"
 
 
 def ocr_detector_source() -> str:
@@ -590,7 +590,7 @@ def ocr_recognizer_source() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _int8_recognizer_matches() -> bool:
+def int8_recognizer_matches() -> bool:
     """Whether the int8 copy is there, whole, and was made from the recognizer rapidocr ships now."""
     try:
         with open(OCR_REC_INT8_PROVENANCE, encoding="utf-8") as f:
@@ -603,22 +603,24 @@ def _int8_recognizer_matches() -> bool:
 
 
 def resolve_ocr_recognizer(choice: str, runtime: str) -> str:
-    """The recognizer's weights. auto: int8 on OpenVINO on CPUs with VNNI, when the int8 copy
-    matches rapidocr's recognizer; else float (bfloat16 on OpenVINO where the CPU has it natively,
-    float32 otherwise). int8 runs on OpenVINO only."""
+    """The recognizer's weights: float (rapidocr's own: bfloat16 on OpenVINO where the CPU has it
+    natively, float32 otherwise) or int8 (its quantised copy, on OpenVINO only), falling back to
+    float while the int8 copy does not match rapidocr's recognizer."""
     from transforms.backends.minilm import cpu_has_vnni
 
     if choice not in OCR_RECOGNIZERS:
         raise ValueError(f"unknown OCR recognizer {choice!r}; choose from {OCR_RECOGNIZERS}")
-    if choice == "int8" and runtime != "openvino":
-        raise ValueError("--ocr-recognizer int8 runs on OpenVINO: use it with --ocr-runtime openvino or auto")
-    if choice == "float" or runtime != "openvino" or (choice == "auto" and not cpu_has_vnni()):
+    if choice == "float":
         return "float"
-    if not _int8_recognizer_matches():
+    if runtime != "openvino":
+        raise ValueError("--ocr-recognizer int8 runs on OpenVINO: use it with --ocr-runtime openvino or auto")
+    if not int8_recognizer_matches():
         _warn_once("the int8 OCR recognizer (%s) is missing, altered or was made from another rapidocr "
                    "recognizer than %s: using the float one (python -m bench.quantize_ocr_recognizer makes "
                    "it anew)" % (OCR_REC_INT8_FILE, ocr_recognizer_source()))
         return "float"
+    if not cpu_has_vnni():
+        _warn_once("--ocr-recognizer int8 on a CPU without int8 dot products (VNNI): expect it to be slower")
     return "int8"
 
 
