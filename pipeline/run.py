@@ -121,10 +121,12 @@ def validate(opts: DocPipelineOptions) -> None:
         raise UsageError(f"categories file not found: {opts.categories_file}")
     if opts.examples_dir and not os.path.isdir(opts.examples_dir):
         raise UsageError(f"--examples: not a folder: {opts.examples_dir}")
-    from transforms.convert import resolve_ocr_runtime
+    from transforms.convert import resolve_ocr_recognizer, resolve_ocr_runtime
 
     try:
-        resolve_ocr_runtime(opts.ocr_runtime)  # --ocr-runtime openvino without openvino: say so now
+        # Said now, not at the first scan: --ocr-runtime openvino without openvino, --ocr-recognizer
+        # int8 on ONNX Runtime.
+        resolve_ocr_recognizer(opts.ocr_recognizer, resolve_ocr_runtime(opts.ocr_runtime, opts.ocr_recognizer))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

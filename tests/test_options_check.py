@@ -49,3 +49,13 @@ def test_the_command_exits_2_with_one_line_before_doing_anything(tmp_path, capsy
     assert code == 2
     assert err.strip() == "error: unknown option --chunk-tokns (did you mean --chunk-tokens?)"
     assert not data_dir.exists()  # refused before the database was started or anything was read
+
+
+def test_the_int8_recognizer_on_onnx_runtime_is_refused_at_the_start(tmp_path, capsys):
+    """--ocr-recognizer int8 runs on OpenVINO only: refused before anything runs, not at the first scan."""
+    data_dir = tmp_path / "never-created"
+    code = main(["--input", str(tmp_path), "--data-dir", str(data_dir), "--ocr-recognizer", "int8",
+                 "--ocr-runtime", "onnxruntime"])
+    assert code == 2
+    assert "--ocr-recognizer int8 runs on OpenVINO" in capsys.readouterr().err
+    assert not data_dir.exists()

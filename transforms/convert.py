@@ -620,7 +620,8 @@ def resolve_ocr_recognizer(choice: str, runtime: str) -> str:
                    "it anew)" % (OCR_REC_INT8_FILE, ocr_recognizer_source()))
         return "float"
     if not cpu_has_vnni():
-        _warn_once("--ocr-recognizer int8 on a CPU without int8 dot products (VNNI): expect it to be slower")
+        _warn_once("--ocr-recognizer int8 on a CPU without int8 dot products (VNNI): it was measured with "
+                   "them only, and may be slower than float here")
     return "int8"
 
 
