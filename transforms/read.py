@@ -1,9 +1,9 @@
 """Read stage: turn the user's input into file paths, and each path into a content hash.
 
-Paths go through Beam's FileSystems, so any filesystem Beam knows (local, gs://, s3://, hdfs://
-where its extra is installed) works. Bytes are not carried further: the hash is computed while
-streaming the file, and the converter reads the file again. On a cluster that is cheaper than
-moving file contents through a shuffle.
+Paths with a scheme go through Beam's FileSystems, so any filesystem Beam knows (gs://, s3://,
+hdfs:// where its extra is installed) works; local files are read directly. Bytes are not carried
+further: the hash is computed while streaming the file, and the converter reads the file again. On
+a cluster that is cheaper than moving file contents through a shuffle.
 """
 from __future__ import annotations
 
