@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 
+from bench import calibration
 from transforms import convert as cv
 from transforms.config import StageConfig
 from transforms.records import Document
@@ -79,18 +80,9 @@ def quantize(inputs: list, out: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scans", type=int, default=30, help="scanned pages to calibrate on")
-    parser.add_argument("--seed", type=int, default=99, help="the calibration corpus's seed")
-    parser.add_argument("--corpus", help="an existing bench.corpus folder (default: generate 300 documents)")
+    calibration.add_arguments(parser, "scanned pages to calibrate on")
     args = parser.parse_args(argv)
-    from bench import corpus as gen
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.corpus
-        if folder is None:
-            folder = os.path.join(tmp, "corpus")
-            gen.main(["--out", folder, "--docs", "300", "--seed", str(args.seed)])
-        inputs = calibration_inputs(folder, args.scans)
+    inputs = calibration.collect(args, calibration_inputs)
     if len(inputs) < args.scans:
         raise SystemExit(f"only {len(inputs)} scanned pages found; need {args.scans}")
     out = cv.OCR_DET_INT8_FILE

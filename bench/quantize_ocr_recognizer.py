@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 
+from bench import calibration
 from transforms import convert as cv
 from transforms.config import StageConfig
 from transforms.records import Document
@@ -72,18 +72,9 @@ def quantize(lines: list, out: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scans", type=int, default=30, help="scanned pages whose lines calibrate it")
-    parser.add_argument("--seed", type=int, default=99, help="the calibration corpus's seed")
-    parser.add_argument("--corpus", help="an existing bench.corpus folder (default: generate 300 documents)")
+    calibration.add_arguments(parser, "scanned pages whose lines calibrate it")
     args = parser.parse_args(argv)
-    from bench import corpus as gen
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = args.corpus
-        if folder is None:
-            folder = os.path.join(tmp, "corpus")
-            gen.main(["--out", folder, "--docs", "300", "--seed", str(args.seed)])
-        lines = calibration_lines(folder, args.scans)
+    lines = calibration.collect(args, calibration_lines)
     out = cv.OCR_REC_INT8_FILE
     os.makedirs(os.path.dirname(out), exist_ok=True)
     quantize(lines, out)
