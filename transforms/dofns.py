@@ -15,10 +15,12 @@ import time
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms import containers, read
+from transforms import containers, read, worker_exit
 from transforms.config import StageConfig
 from transforms.records import (SKIPPED, STAGE_CLASSIFY, STAGE_CONVERT, STAGE_EMBED, STAGE_EXTRACT,
                                 STAGE_READ, Document, FileRef, unreadable_id)
+
+worker_exit.install()  # a worker process ends as soon as its harness is done (see the module)
 
 log = logging.getLogger(__name__)
 NAMESPACE = "docpipe"
