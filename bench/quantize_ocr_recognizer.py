@@ -1,8 +1,8 @@
 """python -m bench.quantize_ocr_recognizer [--scans 30] [--seed 99] [--corpus DIR]
 
 Makes transforms/models/ocr_rec_int8.xml + .bin, the int8 copy of rapidocr's packaged text
-recognizer that OCR runs on OpenVINO on CPUs with int8 dot products (VNNI; transforms/convert.py,
-`--ocr-recognizer auto`), and ocr_rec_int8.json beside it (what it was made from and how).
+recognizer that OCR runs on OpenVINO when asked for (`--ocr-recognizer int8`; transforms/convert.py
+says why it is not the default), and ocr_rec_int8.json beside it (what it was made from and how).
 
 How: a generated corpus (`bench.corpus`, its own seed, so that none of the documents the OCR
 figures are measured on is among them) is converted with the float recognizer, and every line the
@@ -10,7 +10,8 @@ recognizer reads on the first `--scans` scanned pages is kept as calibration dat
 feeds it (48 px high, padded to a multiple of OCR_REC_WIDTH_STEP px). NNCF's post-training
 quantisation then makes the OpenVINO model: the "mixed" preset (symmetric int8 weights, asymmetric
 activations) with the transformer model type (rapidocr's PP-OCRv6 recogniser ends in SVTR attention
-blocks; that type keeps their softmax and normalisation in float). The same inputs give the same file.
+blocks; that type keeps their softmax and normalisation in float). The same inputs give the same
+weights (.bin, byte for byte; the .xml's generated layer names differ).
 
 Needs NNCF, only to make the model (the pipeline runs the saved model with OpenVINO alone):
 `pip install nncf==3.4.0`. Tried and not kept (docs/benchmarks.md): ONNX Runtime's static QDQ
