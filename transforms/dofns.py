@@ -259,8 +259,8 @@ class SkipCompleted(beam.DoFn):
 class StartConverterEarly(beam.DoFn):
     """Passes documents through; at the first one to convert, starts this worker's converter process
     (transforms.isolate.start_early), so that docling's import and set-up (2-3 s of a core) overlap
-    the hashing, sorting and model set-up that come before the first conversion instead of
-    following them. A run whose documents are all unchanged starts none."""
+    what comes before the first conversion (the documents' lookup and sorting, the set-up of the
+    stages) instead of following it. A run whose documents are all unchanged starts none."""
 
     def __init__(self, config: StageConfig):
         self.config = config

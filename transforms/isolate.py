@@ -190,8 +190,8 @@ _main_swap_lock = threading.Lock()
 # A converter waiting here is taken over by the next IsolatedConverter of this process with the same
 # settings instead of starting a process (docling's import costs 2-3 s of a core per start, ~8 s on
 # a busy machine). At most one waits. Two ways one gets here:
-# - start_early: a worker that has documents to convert starts its converter while it still hashes
-#   and sorts them and sets up its models, instead of when the first document reaches Convert;
+# - start_early: a worker that has documents to convert starts its converter while the documents
+#   are still being looked up and sorted, instead of when the first one reaches Convert;
 # - KEEP_WARM, set by a process that runs pipeline after pipeline in itself (the small cycles of
 #   `pipeline.run --watch`, pipeline/sync.py): a converter closed at the end of one run is parked.
 KEEP_WARM = False
