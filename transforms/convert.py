@@ -538,11 +538,15 @@ def resolve_ocr_runtime(choice: str, recognizer: str = "float") -> str:
     return "openvino" if cpu_has_native_bf16() or recognizer == "int8" else "onnxruntime"
 
 
-def ocr_detector_source() -> str:
-    """The float32 detector rapidocr ships (the int8 copy is made from it)."""
+def _rapidocr_model(name: str) -> str:
     import rapidocr
 
-    return os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_DET_MODEL_FILE)
+    return os.path.join(os.path.dirname(rapidocr.__file__), "models", name)
+
+
+def ocr_detector_source() -> str:
+    """The float32 detector rapidocr ships (the int8 copy is made from it)."""
+    return _rapidocr_model(OCR_DET_MODEL_FILE)
 
 
 def file_sha256(path: str) -> str:
@@ -553,16 +557,21 @@ def file_sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
-def _int8_detector_matches() -> bool:
-    """Whether the int8 copy is there and was made from the detector rapidocr ships now."""
+def _copy_matches(provenance_file: str, source: str, files: dict[str, str]) -> bool:
+    """Whether a quantised copy is there, whole (each of `files`, provenance key -> path, has the
+    sha256 its provenance JSON gives) and was made from `source`, the model rapidocr ships now."""
     try:
-        with open(OCR_DET_INT8_PROVENANCE, encoding="utf-8") as f:
-            made_from = json.load(f)["source_sha256"]
-        shipped = file_sha256(ocr_detector_source())
+        with open(provenance_file, encoding="utf-8") as f:
+            provenance = json.load(f)
+        return (provenance["source_sha256"] == file_sha256(source)
+                and all(provenance[key] == file_sha256(path) for key, path in files.items()))
     except (OSError, ValueError, KeyError):
         return False
-    return os.path.exists(OCR_DET_INT8_FILE) and made_from == shipped
+
+
+@functools.lru_cache(maxsize=None)
+def _int8_detector_matches() -> bool:
+    return _copy_matches(OCR_DET_INT8_PROVENANCE, ocr_detector_source(), {"sha256": OCR_DET_INT8_FILE})
 
 
 def resolve_ocr_detector(choice: str) -> str:
@@ -575,7 +584,7 @@ def resolve_ocr_detector(choice: str) -> str:
     if choice == "fp32" or (choice == "auto" and not cpu_has_vnni()):
         return "fp32"
     if not _int8_detector_matches():
-        log.warning("the int8 OCR detector (%s) is missing or was made from another rapidocr detector "
+        log.warning("the int8 OCR detector (%s) is missing, altered or was made from another rapidocr detector "
                     "than %s: using rapidocr's float32 one (python -m bench.quantize_ocr_detector "
                     "makes it anew)", OCR_DET_INT8_FILE, ocr_detector_source())
         return "fp32"
@@ -584,22 +593,13 @@ def resolve_ocr_detector(choice: str) -> str:
 
 def ocr_recognizer_source() -> str:
     """The recognizer rapidocr ships (ONNX; the int8 copy is made from it)."""
-    import rapidocr
-
-    return os.path.join(os.path.dirname(rapidocr.__file__), "models", OCR_REC_MODEL_FILE)
+    return _rapidocr_model(OCR_REC_MODEL_FILE)
 
 
 @functools.lru_cache(maxsize=None)
 def int8_recognizer_matches() -> bool:
-    """Whether the int8 copy is there, whole, and was made from the recognizer rapidocr ships now."""
-    try:
-        with open(OCR_REC_INT8_PROVENANCE, encoding="utf-8") as f:
-            provenance = json.load(f)
-        return (provenance["source_sha256"] == file_sha256(ocr_recognizer_source())
-                and provenance["xml_sha256"] == file_sha256(OCR_REC_INT8_FILE)
-                and provenance["bin_sha256"] == file_sha256(OCR_REC_INT8_FILE.replace(".xml", ".bin")))
-    except (OSError, ValueError, KeyError):
-        return False
+    return _copy_matches(OCR_REC_INT8_PROVENANCE, ocr_recognizer_source(),
+                         {"xml_sha256": OCR_REC_INT8_FILE, "bin_sha256": OCR_REC_INT8_FILE.replace(".xml", ".bin")})
 
 
 def resolve_ocr_recognizer(choice: str, runtime: str) -> str:

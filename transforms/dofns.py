@@ -265,15 +265,11 @@ class StartConverterEarly(beam.DoFn):
     def __init__(self, config: StageConfig):
         self.config = config
 
-    def setup(self):
-        self.started = False
-
     def process(self, doc: Document):
-        if not self.started and doc.is_pending and doc.listing is None:
+        if doc.is_pending and doc.listing is None:
             from transforms import isolate
 
-            isolate.start_early(self.config)
-            self.started = True
+            isolate.start_early(self.config)  # once per process; later calls return at once
         yield doc
 
 
