@@ -1,13 +1,14 @@
 """python -m bench.quantize_ocr_recognizer [--scans 30] [--seed 99] [--corpus DIR]
 
 Makes transforms/models/ocr_rec_int8.xml + .bin, the int8 copy of rapidocr's packaged text
-recognizer that OCR runs on OpenVINO when asked for (`--ocr-recognizer int8`; transforms/convert.py
-says why it is not the default), and ocr_rec_int8.json beside it (what it was made from and how).
+recognizer that OCR runs on OpenVINO (`--ocr-recognizer auto` takes it on CPUs with VNNI;
+transforms/convert.py has the figures), and ocr_rec_int8.json beside it (what it was made from and how).
 
 How: a generated corpus (`bench.corpus`, its own seed, so that none of the documents the OCR
 figures are measured on is among them) is converted with the float recognizer, and every line the
 recognizer reads on the first `--scans` scanned pages is kept as calibration data, as production
-feeds it (48 px high, padded to a multiple of OCR_REC_WIDTH_STEP px). NNCF's post-training
+feeds it (48 px high, padded to one of a few widths: transforms.convert.ocr_rec_input_width; the
+kept model was calibrated when those were every multiple of 64 px). NNCF's post-training
 quantisation then makes the OpenVINO model: the "mixed" preset (symmetric int8 weights, asymmetric
 activations) with the transformer model type (rapidocr's PP-OCRv6 recogniser ends in SVTR attention
 blocks; that type keeps their softmax and normalisation in float). The same inputs give the same
@@ -90,8 +91,8 @@ def main(argv=None) -> int:
         "bin_sha256": cv.file_sha256(out.replace(".xml", ".bin")),
         "made_by": f"python -m bench.quantize_ocr_recognizer --scans {args.scans} --seed {args.seed}",
         "calibration": f"{len(lines)} lines of {args.scans} scanned pages of bench.corpus --docs 300 --seed "
-                       f"{args.seed}, 48 px high, {widths[0]}-{widths[-1]} px wide in steps of "
-                       f"{cv.OCR_REC_WIDTH_STEP}",
+                       f"{args.seed}, 48 px high, {widths[0]}-{widths[-1]} px wide in {len(widths)} widths "
+                       f"(steps {cv.OCR_REC_WIDTH_STEPS})",
         "method": f"nncf {nncf.__version__}.quantize on openvino {ov.__version__}: preset mixed, model type "
                   "transformer, subset = every calibration line",
         "license": "derived from PaddleOCR's PP-OCRv6 recognizer as rapidocr ships it (Apache-2.0)",

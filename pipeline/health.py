@@ -46,14 +46,16 @@ def check_models() -> list[tuple[str, bool, str]]:
 
         models = os.path.join(os.path.dirname(rapidocr.__file__), "models")
         found = sorted(f for f in os.listdir(models) if f.endswith(".onnx"))
-        from transforms.convert import int8_recognizer_matches, resolve_ocr_detector, resolve_ocr_runtime
+        from transforms.convert import (int8_recognizer_matches, resolve_ocr_detector, resolve_ocr_recognizer,
+                                        resolve_ocr_runtime)
 
         runtime = resolve_ocr_runtime("auto")  # what --ocr-runtime auto takes on this machine
+        recognizer = resolve_ocr_recognizer("auto", runtime)  # and --ocr-recognizer auto
         detector = resolve_ocr_detector("auto")  # and --ocr-detector auto
         int8 = "available" if int8_recognizer_matches() else "unavailable (its model is missing or stale)"
         results.append(("OCR models", len(found) >= 3,
-                        f"{len(found)} ONNX models in {models}; recognizer on {runtime}, detector {detector} "
-                        f"(this CPU); --ocr-recognizer int8 {int8}"))
+                        f"{len(found)} ONNX models in {models}; recognizer {recognizer} on {runtime}, detector "
+                        f"{detector} (this CPU); the int8 recognizer {int8}"))
     except (ImportError, OSError) as exc:
         results.append(("OCR models", False, str(exc)))
     try:

@@ -80,9 +80,10 @@ class DocPipelineOptions(PipelineOptions):
         parser.add_argument("--ocr-recognizer", dest="ocr_recognizer", choices=OCR_RECOGNIZERS,
                             default=d.ocr_recognizer,
                             help="The OCR's text recognizer: float (rapidocr's own) or int8 (a quantised copy "
-                                 "run by OpenVINO: ~1.4x faster per line than bfloat16 on CPUs with VNNI, as "
-                                 "accurate on the measured pages, but ~100-300 MB more memory per converter "
-                                 "process). Default: %(default)s")
+                                 "run by OpenVINO: ~1.35x faster per line than bfloat16 on CPUs with VNNI, as "
+                                 "accurate on the measured pages, ~50 MB more memory per converter process). "
+                                 "auto: int8 where OpenVINO runs the recognizer on a CPU with VNNI, float "
+                                 "elsewhere. Default: %(default)s")
         parser.add_argument("--ocr-detector", dest="ocr_detector", choices=OCR_DETECTORS,
                             default=d.ocr_detector,
                             help="The OCR's text detector: int8 (a quantised copy of rapidocr's, ~1.9x "

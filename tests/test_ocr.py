@@ -13,8 +13,9 @@ from tests import docs
 from tests.docs import convert
 from transforms.config import StageConfig
 from transforms import convert as cv
-from transforms.convert import (OCR_DET_INT8_FILE, OCR_MAX_SIDE, OCR_REC_INT8_FILE, OCR_REC_WIDTH_STEP, Converter,
-                                is_blank, resolve_ocr_detector, resolve_ocr_recognizer, resolve_ocr_runtime)
+from transforms.convert import (OCR_DET_INT8_FILE, OCR_MAX_SIDE, OCR_REC_INT8_FILE, Converter,
+                                is_blank, ocr_rec_input_width, resolve_ocr_detector, resolve_ocr_recognizer,
+                                resolve_ocr_runtime)
 
 LINES = ["Invoice number 2024-0042 for consulting services rendered",
          "Payment is due within thirty days of the invoice date",
@@ -77,9 +78,19 @@ def test_both_ocr_runtimes_read_the_generated_scans(runtime):
         assert found / total >= 0.95, (runtime, index, found, total)
     assert recorder.widths
     if runtime == "openvino":
-        assert all(w % OCR_REC_WIDTH_STEP == 0 for w in recorder.widths), recorder.widths
+        assert all(w == ocr_rec_input_width(w) for w in recorder.widths), recorder.widths
     else:
-        assert any(w % OCR_REC_WIDTH_STEP for w in recorder.widths)  # exact widths, as before
+        assert any(w != ocr_rec_input_width(w) for w in recorder.widths)  # exact widths, as before
+
+
+def test_lines_are_padded_to_a_few_widths():
+    """OpenVINO keeps buffers per input width: 64 px steps up to 640 px, 128 up to 1,280, 256 beyond,
+    never narrower than the line."""
+    assert [ocr_rec_input_width(w) for w in (320, 321, 640, 641, 1280, 1281, 2100)] == \
+        [320, 384, 640, 768, 1280, 1536, 2304]
+    widths = {ocr_rec_input_width(w) for w in range(320, 2049)}
+    assert len(widths) == 14
+    assert all(ocr_rec_input_width(w) >= w and ocr_rec_input_width(w) - w < 256 for w in range(1, 5000))
 
 
 def test_the_ocr_runtime_follows_the_cpu(monkeypatch):
@@ -182,12 +193,18 @@ def test_the_int8_ocr_recognizer_is_asked_for_and_checked_against_its_source(mon
     from transforms.backends import minilm
 
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("AMD EPYC", frozenset({"avx512_bf16", "avx512_vnni"})))
-    assert resolve_ocr_recognizer("float", "openvino") == "float"  # the default: memory (convert.py)
+    assert resolve_ocr_recognizer("float", "openvino") == "float"
     assert resolve_ocr_recognizer("int8", "openvino") == "int8"
+    assert resolve_ocr_recognizer("auto", "openvino") == "int8"  # OpenVINO runs it, VNNI: the default
+    assert resolve_ocr_recognizer("auto", "onnxruntime") == "float"  # the copy is an OpenVINO model
     with pytest.raises(ValueError, match="runs on OpenVINO"):
         resolve_ocr_recognizer("int8", "onnxruntime")
     with pytest.raises(ValueError, match="unknown OCR recognizer"):
-        resolve_ocr_recognizer("auto", "openvino")
+        resolve_ocr_recognizer("bf16", "openvino")
+    # int8 dot products are what the copy is fast with: without VNNI auto keeps float
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("some CPU", frozenset({"avx512_bf16", "avx2"})))
+    assert resolve_ocr_recognizer("auto", "openvino") == "float"
+    monkeypatch.setattr(minilm, "cpu_info", lambda: ("AMD EPYC", frozenset({"avx512_bf16", "avx512_vnni"})))
     # A rapidocr whose recognizer is not the one the copy was made from: float, said in the log.
     monkeypatch.setattr(cv, "ocr_recognizer_source", lambda: __file__)
     cv.int8_recognizer_matches.cache_clear()
@@ -195,6 +212,7 @@ def test_the_int8_ocr_recognizer_is_asked_for_and_checked_against_its_source(mon
     try:
         with caplog.at_level("WARNING", logger="transforms.convert"):
             assert resolve_ocr_recognizer("int8", "openvino") == "float"
+            assert resolve_ocr_recognizer("auto", "openvino") == "float"
         assert "made from another rapidocr recognizer" in caplog.text
     finally:
         monkeypatch.undo()

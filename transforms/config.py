@@ -18,7 +18,7 @@ class StageConfig:
     ocr_max_pages: int = 20               # OCR at most this many pages of one document
     ocr_runtime: str = "auto"             # the recognizer's: auto (OpenVINO on bfloat16 CPUs, else ONNX Runtime) | onnxruntime | openvino
     ocr_detector: str = "auto"            # the text detector's weights: auto (int8 on CPUs with VNNI, else fp32) | int8 | fp32
-    ocr_recognizer: str = "float"         # the text recognizer's weights: float (rapidocr's) | int8 (OpenVINO; faster, more memory)
+    ocr_recognizer: str = "auto"          # the text recognizer's weights: auto | float (rapidocr's) | int8 (OpenVINO, VNNI)
     max_file_size: int = 100 * 1024 * 1024
     max_pages: int = 2000                 # longer PDFs fail clearly (~15 ms/page: 2,000 pages ~ 30 s)
     # Containers (archives, mailboxes, emails; transforms.containers): limits against hostile archives.

@@ -76,8 +76,8 @@ OCR_BLANK_INK_SHARE = 0.00005
 # float32 OpenVINO is no faster than ONNX Runtime, so other CPUs keep ONNX Runtime.
 # OpenVINO keeps kernels and buffers for every input shape a model has met until it is unloaded
 # (~7 MB per line width; 300 widths grew a process by ~1.2 GB; its detector, ~47 MB per page size,
-# is why detection stays on ONNX Runtime), so lines are padded to a multiple of OCR_REC_WIDTH_STEP
-# px, with what rapidocr already pads lines shorter than 320 px with: at most ~32 widths.
+# is why detection stays on ONNX Runtime), so lines are padded (on the right, with what rapidocr
+# already pads lines shorter than 320 px with) to one of a few widths: see ocr_rec_input_width.
 OCR_RUNTIMES = ("auto", "onnxruntime", "openvino")
 # The text detector's weights (--ocr-detector). int8: a copy of rapidocr's detector quantised by
 # bench/quantize_ocr_detector.py (static, per channel, calibrated on generated scans), which ONNX
@@ -98,17 +98,32 @@ OCR_REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"  # rapidocr's default recognizer 
 # by bench/quantize_ocr_recognizer.py (NNCF, calibrated on the lines of generated scans of a seed no
 # measurement uses), which OpenVINO runs with int8 dot products (VNNI). Per call (AMD EPYC, 1 thread)
 # on a 320 / 640 / 1280 px line: 15.7 / 28.3 / 55.2 ms in bfloat16 -> 11.4 / 20.8 / 38.5 ms (median);
-# bench.ocr_speed: recognition 642 -> 513 ms per generated page, true words 3,420 -> 3,419, fields
-# 66 -> 68. Not the default: OpenVINO keeps ~13.5 MB per line width it has met for it (bfloat16
-# ~6.3 MB), and on the real corpus the worker's peak PSS rose 90-140 MB over bfloat16 (to 1,139-1,176
-# MB) and ~300 MB over ONNX Runtime's float32 (to 1,157-1,202 MB, past the 1,200 MB target) for an
-# end-to-end gain lost in the machine's noise (+0-9 % and +2-16 % in alternating pairs). Worth it
-# where OCR is most of the work and memory is not short. Used only while rapidocr ships the
-# recognizer it was made from (its sha256 in the .json beside it), else float, with a warning.
-OCR_RECOGNIZERS = ("float", "int8")
+# bench.ocr_speed (27 generated scans, 30 text-less real pages): recognition 577 -> 421 and 640 ->
+# 476 ms per page, true words 3,419 -> 3,417 of 3,528, fields 66 -> 68 of 68. OpenVINO keeps ~13.5 MB
+# per line width it has met for it (bfloat16 ~6.3 MB), which the coarser steps of
+# OCR_REC_WIDTH_STEPS bound (the first release with it used 64 px steps throughout and kept int8 an
+# option: +90-140 MB of peak PSS per worker on the real corpus). auto: int8 where OpenVINO runs the
+# recognizer and the CPU has VNNI, float elsewhere. Used only while rapidocr ships the recognizer it
+# was made from (its sha256 in the .json beside it), else float, with a warning.
+OCR_RECOGNIZERS = ("auto", "float", "int8")
 OCR_REC_INT8_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "ocr_rec_int8.xml")
 OCR_REC_INT8_PROVENANCE = OCR_REC_INT8_FILE.replace(".xml", ".json")  # what it was made from, and how
-OCR_REC_WIDTH_STEP = 64
+# The widths a recognizer on OpenVINO is given: up to each bound, a multiple of its step. Fine steps
+# where most lines are (the 1,022 lines of the real text-less pages: 64 % at 320 px, where short lines
+# are packed; 89 % at most 832), coarser where few are; the padding costs at most 12.5 % of a line's
+# width past 640 px. 14 widths cover the real pages' lines (24 in 64 px steps), each of which
+# OpenVINO keeps kernels and buffers for: the int8 recognizer's share of a process 338 -> 217 MB
+# (bfloat16's 166 -> 130), and its CPU time over those lines ~7 % less (fewer first calls of a shape).
+OCR_REC_WIDTH_STEPS = ((640, 64), (1280, 128), (None, 256))
+
+
+def ocr_rec_input_width(width: int) -> int:
+    """The width a line `width` px wide is padded to for a recognizer on OpenVINO (OCR_REC_WIDTH_STEPS)."""
+    for bound, step in OCR_REC_WIDTH_STEPS:
+        padded = -(-width // step) * step
+        if bound is None or padded <= bound:
+            return padded
+    raise AssertionError("the last step has no bound")
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
 # Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when it
 # has fewer characters of its own (docling's markup aside) than --ocr's page threshold (16, config
@@ -254,7 +269,7 @@ class Converter:
                 # rapidocr loads each model on first use; the recognizer is loaded now (a private
                 # method of the pinned rapidocr) so that its session can be wrapped.
                 recognizer = self._ocr._load_rec_model()
-                recognizer.session = _WidthInSteps(recognizer.session, OCR_REC_WIDTH_STEP)
+                recognizer.session = _WidthInSteps(recognizer.session)
         return self._ocr
 
     def convert(self, doc: Document, data: bytes) -> None:
@@ -604,13 +619,14 @@ def int8_recognizer_matches() -> bool:
 
 def resolve_ocr_recognizer(choice: str, runtime: str) -> str:
     """The recognizer's weights: float (rapidocr's own: bfloat16 on OpenVINO where the CPU has it
-    natively, float32 otherwise) or int8 (its quantised copy, on OpenVINO only), falling back to
-    float while the int8 copy does not match rapidocr's recognizer."""
+    natively, float32 otherwise) or int8 (its quantised copy, on OpenVINO only). auto: int8 where
+    OpenVINO runs the recognizer (`runtime`) on a CPU with VNNI. int8 falls back to float while the
+    copy does not match rapidocr's recognizer."""
     from transforms.backends.minilm import cpu_has_vnni
 
     if choice not in OCR_RECOGNIZERS:
         raise ValueError(f"unknown OCR recognizer {choice!r}; choose from {OCR_RECOGNIZERS}")
-    if choice == "float":
+    if choice == "float" or (choice == "auto" and (runtime != "openvino" or not cpu_has_vnni())):
         return "float"
     if runtime != "openvino":
         raise ValueError("--ocr-recognizer int8 runs on OpenVINO: use it with --ocr-runtime openvino or auto")
@@ -647,18 +663,17 @@ def _openvino_ocr_params(recognizer: str = "float") -> dict:
 
 
 class _WidthInSteps:
-    """A recognizer session whose input (lines, 3, 48, width) is padded with zeros on the right to a
-    width in steps of `step` pixels (see OCR_REC_WIDTH_STEP); everything else is the session's."""
+    """A recognizer session whose input (lines, 3, 48, width) is padded with zeros on the right to
+    one of a few widths (ocr_rec_input_width); everything else is the session's."""
 
-    def __init__(self, session, step: int):
+    def __init__(self, session):
         self._session = session
-        self._step = step
 
     def __call__(self, batch):
         import numpy as np
 
         width = batch.shape[-1]
-        padded = -(-width // self._step) * self._step
+        padded = ocr_rec_input_width(width)
         if padded != width:
             batch = np.pad(batch, ((0, 0), (0, 0), (0, 0), (0, padded - width)))
         return self._session(batch)
