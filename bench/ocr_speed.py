@@ -296,8 +296,8 @@ def main(argv=None) -> int:
                         help="what runs the recognizer (pipeline.run's --ocr-runtime); default: auto")
     parser.add_argument("--detector", default="auto", choices=OCR_DETECTORS,
                         help="the detector's weights (pipeline.run's --ocr-detector); default: auto")
-    parser.add_argument("--recognizer", default="float", choices=OCR_RECOGNIZERS,
-                        help="the recognizer's weights (pipeline.run's --ocr-recognizer); default: float")
+    parser.add_argument("--recognizer", default="auto", choices=OCR_RECOGNIZERS,
+                        help="the recognizer's weights (pipeline.run's --ocr-recognizer); default: auto")
     parser.add_argument("--json", help="write every page's figures and text here")
     parser.add_argument("--baseline", help="JSON of an earlier run: compare each page's words with its text")
     args = parser.parse_args(argv)
