@@ -27,7 +27,7 @@ import re
 import sys
 import zipfile
 
-from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines
+from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines, xml_text
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -44,6 +44,9 @@ MIME_BY_FORMAT = {
     "csv": "text/csv",
     "txt": "text/plain",
     "einvoice": "application/xml",
+    "xml": "application/xml",          # any other XML: the text of its elements (transforms.xml_text)
+    "jats": "application/xml",         # a JATS journal article: docling reads it
+    "uspto": "application/xml",        # a USPTO patent: docling reads it
     "email": "message/rfc822",
     "msg": "application/vnd.ms-outlook",
     "xls": "application/vnd.ms-excel",
@@ -51,6 +54,7 @@ MIME_BY_FORMAT = {
     "ppt": "application/vnd.ms-powerpoint",
     "rtf": "application/rtf",
 }
+DOCLING_EXTENSION = {"jats": "xml", "uspto": "xml"}  # formats whose name for docling is not their own
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
 # Larger images/pages are downscaled to this longest side before OCR. rapidocr would shrink anything
@@ -170,9 +174,15 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     ext = os.path.splitext(filename)[1].lower()
     if lowered.startswith(b"<") and einvoice.syntax_of(data):   # a standalone CII/UBL e-invoice
         return "einvoice", MIME_BY_FORMAT["einvoice"]
+    # A JATS article or a USPTO patent (by its DOCTYPE) before the HTML test: a JATS <body> is no HTML
+    kind = xml_text.docling_kind(head) if xml_text.looks_like_xml(head, ext) else None
+    if kind:
+        return kind, MIME_BY_FORMAT[kind]
     if (lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered or b"<body" in lowered
             or (ext in (".html", ".htm", ".xhtml") and lowered.startswith(b"<"))):
         return "html", MIME_BY_FORMAT["html"]
+    if xml_text.looks_like_xml(head, ext):  # by content, whatever the name says
+        return "xml", MIME_BY_FORMAT["xml"]
     fmt = TEXT_EXTENSIONS.get(ext, "txt")
     return fmt, MIME_BY_FORMAT[fmt]
 
@@ -279,6 +289,10 @@ class Converter:
             doc.text, doc.pages, doc.converter = self._ocr_image(data), 1, "ocr"
         elif fmt == "txt":
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
+        elif fmt == "xml":
+            text = xml_text.element_text(data)
+            # not well-formed: read as the text file it may well be
+            doc.text, doc.pages, doc.converter = (text, None, "xml") if text is not None else (decode_text(data), None, "text")
         elif fmt in ("email", "msg"):
             self._convert_email(doc, data)
         elif fmt in ("xls", "doc", "ppt", "rtf"):
@@ -305,9 +319,10 @@ class Converter:
     def _docling_convert(self, filename: str, fmt: str, data: bytes) -> tuple[str, int | None]:
         from docling.datamodel.base_models import ConversionStatus, DocumentStream
 
-        # Name the stream by the detected format: docling picks its backend from the name.
+        # Name the stream by the detected format: docling picks its backend from the name (and, for
+        # XML, from the DOCTYPE).
         stem = os.path.splitext(filename)[0] or "document"
-        stream = DocumentStream(name=f"{stem}.{fmt}", stream=io.BytesIO(data))
+        stream = DocumentStream(name=f"{stem}.{DOCLING_EXTENSION.get(fmt, fmt)}", stream=io.BytesIO(data))
         try:
             result = self.docling.convert(stream, raises_on_error=False)
         except Exception as exc:  # docling raises for some corrupt inputs even with raises_on_error=False
@@ -913,7 +928,8 @@ def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: Stag
         raise ValueError(f"unknown PDF pipeline {pdf_pipeline!r} (native, standard or vlm)")
     return DocumentConverter(
         allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.PPTX, InputFormat.XLSX,
-                         InputFormat.HTML, InputFormat.MD, InputFormat.CSV],
+                         InputFormat.HTML, InputFormat.MD, InputFormat.CSV, InputFormat.XML_JATS,
+                         InputFormat.XML_USPTO],
         format_options={InputFormat.PDF: pdf_option},
     )
 

@@ -1,0 +1,85 @@
+"""XML documents (transforms/xml_text.py): JATS articles and USPTO patents through docling, any other
+XML as the text of its elements, XML that is not well-formed as plain text; found by content, so an
+XML file with a wrong extension is one too."""
+import os
+
+import pytest
+
+from tests.docs import convert
+from transforms import xml_text
+from transforms.config import StageConfig
+from transforms.convert import Converter, detect_format
+
+SHARED_JATS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus", "real",
+                           "jats__sources__elife-56337.txt")
+
+# A small JATS article, as PubMed Central serves them (the DOCTYPE is what docling recognises).
+JATS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.2 20190208//EN" "JATS-archivearticle1.dtd">
+<article article-type="research-article"><front><article-meta>
+<title-group><article-title>Zinc finger proteins in the murine lineage</article-title></title-group>
+<contrib-group><contrib contrib-type="author"><name><surname>Wolf</surname><given-names>Gernot</given-names></name></contrib></contrib-group>
+<abstract><p>We show that recently emerged zinc finger proteins bind transposable elements.</p></abstract>
+</article-meta></front>
+<body><sec><title>Results</title><p>Deleting five clusters de-represses their <italic>target</italic> elements.</p></sec></body>
+</article>"""
+
+
+@pytest.fixture(scope="module")
+def converter():
+    return Converter(StageConfig())
+
+
+def test_the_text_of_elements_in_document_order():
+    text = xml_text.element_text(b"<a>one <b>two</b> three<c>four</c>five</a>")
+    assert text.split("\n") == ["one", "two", "three", "four", "five"]
+    assert xml_text.element_text(b"<a><b>unclosed</a>") is None
+    deep = b"<a>" * 5000 + b"x" + b"</a>" * 5000  # nesting deeper than Python's recursion limit
+    assert xml_text.element_text(deep) == "x"
+
+
+def test_entities_are_neither_fetched_nor_expanded():
+    """An external entity (a local file) is not read and an entity bomb not expanded: the file is
+    not taken as XML and stays plain text."""
+    external = b'<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]><f>&x;</f>'
+    assert xml_text.element_text(external) is None
+    entities = b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10 if i else b"lol") for i in range(10))
+    bomb = b'<?xml version="1.0"?><!DOCTYPE b [' + entities + b"]><b>&l9;</b>"
+    assert xml_text.element_text(bomb) is None
+
+
+def test_xml_is_found_by_content_whatever_its_name():
+    assert detect_format(JATS, "article.txt")[0] == "jats"
+    assert detect_format(b"<?xml version='1.0'?><root/>", "data.txt") == ("xml", "application/xml")
+    assert detect_format(b"<root><item>x</item></root>", "data.xml")[0] == "xml"
+    assert detect_format(b"<root> is how a note may start", "note.txt")[0] == "txt"  # no declaration
+    patent = b'<?xml version="1.0"?>\n<!DOCTYPE us-patent-grant SYSTEM "us-patent-grant-v45-2014-04-03.dtd" [ ]>'
+    assert detect_format(patent, "ipg.xml")[0] == "uspto"
+    assert detect_format(b"<!DOCTYPE html><html><body>x</body></html>", "page.txt")[0] == "html"
+
+
+def test_a_jats_article_is_read_by_docling(converter):
+    doc = convert(converter, "article.txt", JATS)
+    assert doc.converter == "docling" and doc.mime == "application/xml"
+    assert doc.text.startswith("# Zinc finger proteins in the murine lineage")
+    assert "Wolf" in doc.text and "transposable elements" in doc.text and "*target* elements" in doc.text  # italics as Markdown
+    assert "<" not in doc.text
+
+
+def test_other_xml_is_the_text_of_its_elements(converter):
+    doc = convert(converter, "order.xml", b'<?xml version="1.0"?><order id="7"><item>Invoice <b>42</b> due'
+                                          b"</item><total currency='EUR'>10.00</total></order>")
+    assert doc.converter == "xml" and doc.text == "Invoice\n42\ndue\n10.00"
+    broken = convert(converter, "broken.xml", b"<?xml version='1.0'?><order><item>Invoice 42</order>")
+    assert broken.converter == "text" and "Invoice 42" in broken.text  # read as the text it is
+
+
+@pytest.mark.skipif(not os.path.exists(SHARED_JATS), reason="../shared/corpus/real (the real JATS article) is absent")
+def test_the_real_jats_article_named_txt(converter):
+    """A PubMed Central article named .txt: half of its bytes are markup, none of it reaches the text."""
+    with open(SHARED_JATS, "rb") as f:
+        data = f.read()
+    doc = convert(converter, os.path.basename(SHARED_JATS), data)
+    assert doc.converter == "docling"
+    assert "## Abstract" in doc.text and "<article" not in doc.text and "xlink" not in doc.text
+    assert len(doc.text) < 0.6 * len(data)
