@@ -9,7 +9,9 @@ stopped anyway. None of it tells a user anything; it hides the progress lines an
 `WorkerOutputFilter` puts a pipe in place of file descriptor 2 for the duration of the run, so the
 worker processes (which inherit it) write into the pipe; a thread forwards every line to the real
 terminal except the known start-up noise and the traceback blocks a worker's death sets off, and,
-once `mute()` is called (a worker died, the run is ending), everything. What it holds back goes to
+once `mute()` is called (a worker died, the run is ending), everything. Docling's warnings about
+single documents, one line each from the converter processes (transforms.converter_log), are held
+back too and counted (`converter_messages`, in the run's summary). What it holds back goes to
 a log file, so nothing is lost for a bug report (a DoFn's own error still reaches the user through
 the exception the runner raises in this process). The pipeline process's own `sys.stderr` and log
 handlers write straight to the terminal, not through the pipe.
@@ -22,6 +24,8 @@ import os
 import re
 import sys
 import threading
+
+from transforms.converter_log import PREFIX as CONVERTER_PREFIX
 
 # Lines Beam's worker processes print at start-up, whatever the run does.
 NOISE = re.compile(
@@ -46,6 +50,7 @@ class WorkerOutputFilter:
     def __init__(self, log_path: str | None):
         self.log_path = log_path
         self.dropped = 0
+        self.converter_messages = 0   # lines of transforms.converter_log, held back
         self._muted = False
         self._thread: threading.Thread | None = None
         self._log_lock = threading.Lock()
@@ -98,6 +103,10 @@ class WorkerOutputFilter:
                 text = line.decode("utf-8", "replace")
                 in_traceback = (NOISY_TRACEBACK.search(text) is not None
                                 or (in_traceback and _TRACEBACK_GOES_ON.match(text) is not None))
+                if text.startswith(CONVERTER_PREFIX):
+                    self.converter_messages += 1
+                    self._hold(text)
+                    continue
                 if self._muted or in_traceback or NOISE.search(text):
                     self._hold(text)
                     continue

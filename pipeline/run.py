@@ -280,6 +280,9 @@ def run(argv: list[str] | None = None) -> dict:
                 log.warning("could not read the run's Beam metrics: %s", exc)
         store.finish_run(dsn, run_id, status, counts)
     summary = {"run_id": run_id, "status": status, "dsn": store.mask_dsn(dsn), **counts}
+    if worker_output is not None and worker_output.converter_messages:
+        summary["converter_messages"] = worker_output.converter_messages
+        summary["worker_log"] = worker_output.log_path
     print(format_summary(summary), flush=True)
     return summary
 
@@ -299,6 +302,8 @@ def format_summary(s: dict) -> str:
         *_chunk_line(s.get("beam", {}).get("counters", {})),
         *([f"  waiting for index    {s['index_pending']}  (python -m pipeline.reindex)"]
           if s.get("index_pending") else []),
+        *([f"  converter messages   {s['converter_messages']}  (docling's warnings about single documents: "
+           f"{s['worker_log']})"] if s.get("converter_messages") else []),
         f"  by category          {categories or '-'}",
         f"  throughput           {s['documents_per_second'] or 0:.2f} documents/s",
         f"  results              PostgreSQL {s['dsn']}",

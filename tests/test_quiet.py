@@ -58,3 +58,27 @@ def test_the_traceback_blocks_a_workers_death_sets_off_are_held_back(tmp_path, c
               "converter: after the block, a line of its own")
     err = capfd.readouterr().err
     assert err.strip() == "converter: after the block, a line of its own"
+
+
+def test_docling_warnings_from_a_converter_are_one_line_each_and_kept_in_the_log(tmp_path, capfd):
+    """A converter process (transforms.converter_log installed, as isolate's child does) warns
+    through logging and the warnings module, as docling does about single files: each becomes one
+    line naming the document, kept off the terminal, in the log file, and counted."""
+    code = ("import logging, warnings\n"
+            "from transforms import converter_log\n"
+            "converter_log.install()\n"
+            "converter_log.converting('/data/report.docx')\n"
+            "logging.getLogger('docling.backend.msword_backend').warning("
+            "'Warning: image cannot be loaded by Pillow: cannot find loader for this WMF file')\n"
+            "warnings.warn('Skipping external image reference: https://example.com/image.png')\n"
+            "logging.getLogger('docling').info('not a warning: not said')\n")
+    log_path = tmp_path / "w.log"
+    with WorkerOutputFilter(str(log_path)) as worker_output:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    err = capfd.readouterr().err
+    assert "WMF" not in err and "Skipping external image" not in err
+    assert worker_output.converter_messages == 2
+    lines = log_path.read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith("docpipe-converter: /data/report.docx: warning (") for line in lines)
+    assert "(docling.backend.msword_backend): Warning: image cannot be loaded by Pillow" in lines[0]
+    assert "(py.warnings)" in lines[1] and "UserWarning: Skipping external image reference" in lines[1]

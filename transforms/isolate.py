@@ -32,12 +32,13 @@ def _child_main(conn, config: StageConfig) -> None:
     import signal
 
     from transforms import convert as convert_module
-    from transforms import read
+    from transforms import converter_log, read
     from transforms.convert import Converter
 
     # A Ctrl-C reaches the whole process group: the worker above decides what stops (it closes the
     # pipe or ends this process); a KeyboardInterrupt here would only print a traceback per child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    converter_log.install()
     fix_mmap_threshold()
     convert_module.LOAD_DOCLING_WITHOUT_SPEECH = True  # this process does nothing else
     converter = Converter(config)
@@ -57,6 +58,7 @@ def _child_main(conn, config: StageConfig) -> None:
         if config.test_hang_marker and config.test_hang_marker in filename:
             time.sleep(3600)  # test hook: a converter that hangs
         doc = Document(id="", paths=[path], filename=filename or os.path.basename(path))
+        converter_log.converting(path)
         started = time.perf_counter()
         try:
             converter.convert(doc, read.read_bytes(path, config.max_file_size))
