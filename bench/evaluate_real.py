@@ -157,6 +157,7 @@ def evaluate(folder: str, dsn: str, *, run: bool = True, data_dir: str | None = 
         "runs_in_store": runs,
         "classification": scoring.score_classification(labels, outcomes),
         "extraction": scoring.score_extraction(truths, outcomes),
+        "language": scoring.score_language(labels, outcomes),
     }
 
 
@@ -217,6 +218,11 @@ def format_report(report: dict) -> str:
     out += ["", f"Field misses ({len(e['misses'])}): file [predicted category] field: truth | got"]
     for m in e["misses"]:
         out.append(f"  {m['file']} [{m['category']}] {m['field']}: {m['truth']!r} | {m['got']!r}")
+    if "language" in report:  # reports made before it was scored lack it
+        lang = report["language"]
+        out += ["", f"Language {_pct(lang['accuracy'])} ({lang['right']}/{lang['n']} right, {lang['none']} none "
+                    f"recorded, {len(lang['wrong'])} another language)"]
+        out += [f"  {w['file']}: {w['truth']} -> {w['got']}" for w in lang["wrong"]]
     return "\n".join(out)
 
 

@@ -222,6 +222,26 @@ def score_classification(labels: list[dict], outcomes: dict[str, dict | None]) -
     return scores
 
 
+def score_language(labels: list[dict], outcomes: dict[str, dict | None]) -> dict:
+    """The language the pipeline recorded against labels.csv's: right, none recorded (the detector
+    was unsure, or the document failed), or another language (the ones that matter most)."""
+    right = none = 0
+    wrong = []
+    for label in labels:
+        truth = label.get("language")
+        if not truth:
+            continue
+        got = (outcome := outcomes.get(label["file"])) and outcome.get("language")
+        if got == truth:
+            right += 1
+        elif not got:
+            none += 1
+        else:
+            wrong.append({"file": label["file"], "truth": truth, "got": got})
+    n = right + none + len(wrong)
+    return {"accuracy": ratio(right, n), "right": right, "none": none, "wrong": wrong, "n": n}
+
+
 def _error(outcome: dict | None) -> str | None:
     if outcome is None:
         return "no outcome in the store for this path"

@@ -170,3 +170,20 @@ def test_the_language_model_is_loaded_once_per_process(monkeypatch):
              "Ceci est une facture pour les services rendus en mars."]
     assert [convert_module.detect_language(t) for t in texts] == ["de", "en", "fr"]
     assert len(loads) == 1
+
+
+def test_the_language_is_read_from_words_not_markup():
+    """Links, numbers, Markdown marks and a spreadsheet's repeated cells are left out of what the
+    detector reads; alone they made it unsure (no language recorded) on a quarter of the labelled
+    real documents."""
+    from transforms.convert import detect_language, language_sample
+
+    sheet = "\n".join(["| Betreuungsbedarf für Wohnen | Betreuungsbedarf für Wohnen | 12,50 | 2024-01-01 |"] * 30
+                      + ["| Die Hilfeplanung erfolgt gemeinsam mit der Person und ihren Angehörigen. | 3 |"])
+    assert language_sample(sheet) == ("Betreuungsbedarf für Wohnen Die Hilfeplanung erfolgt gemeinsam mit der "
+                                      "Person und ihren Angehörigen")
+    front = ("title: Terms of Service\nredirect_from: /tos https://example.com/terms\n<!-- image -->\n"
+             "**Thank you** for using our service! Please read these terms carefully before using it.")
+    assert "https" not in language_sample(front) and "image" not in language_sample(front)
+    assert language_sample(front).startswith("title Terms of Service")
+    assert detect_language(sheet) == "de" and detect_language(front) == "en"

@@ -140,6 +140,21 @@ def test_extraction_scores_every_truth_value_strictly():
     assert (ex["e_invoices"]["read"], ex["e_invoices"]["correct"], ex["e_invoices"]["values"]) == (1, 2, 2)
 
 
+def test_language_is_scored_right_none_or_another():
+    labels = [{"file": "a", "language": "de"}, {"file": "b", "language": "en"}, {"file": "c", "language": "fr"},
+              {"file": "d", "language": "en"}, {"file": "e", "language": ""}]
+    outcomes = {"a": {"language": "de"}, "b": {"language": None}, "c": {"language": "it"}, "d": None}
+    scores = s.score_language(labels, outcomes)
+    assert (scores["right"], scores["none"], scores["n"], scores["accuracy"]) == (1, 2, 4, 0.25)
+    assert scores["wrong"] == [{"file": "c", "truth": "fr", "got": "it"}]   # e: no label, not scored
+    report = {"folder": "/f", "measured_at": "t", "commit": "abc", "machine": {"cpu": "CPU", "cores": 2},
+              "pipeline_options": [], "files": 1, "run": None, "runs_in_store": [],
+              "classification": s.score_classification([{"file": "a", "category": "invoice"}], {}),
+              "extraction": s.score_extraction({}, {}), "language": scores}
+    text = evaluate_real.format_report(report)
+    assert "Language 0.250 (1/4 right, 2 none recorded, 1 another language)" in text and "  c: fr -> it" in text
+
+
 def test_report_formats_without_a_run():
     report = {"folder": "/f", "measured_at": "t", "commit": "abc", "machine": {"cpu": "CPU", "cores": 2},
               "pipeline_options": [], "files": 1, "run": None,
