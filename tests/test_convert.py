@@ -187,3 +187,31 @@ def test_the_language_is_read_from_words_not_markup():
     assert "https" not in language_sample(front) and "image" not in language_sample(front)
     assert language_sample(front).startswith("title Terms of Service")
     assert detect_language(sheet) == "de" and detect_language(front) == "en"
+
+
+def test_speaker_notes_and_hidden_slides_are_text_of_the_deck(converter):
+    """An office file's notes, comments and hidden slides are converted with its visible text (docling
+    puts them in layers of their own); a deck with nothing else is no "no text found" failure."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    visible = deck.slides.add_slide(deck.slide_layouts[5])
+    visible.shapes.title.text = "Quarterly review"
+    visible.notes_slide.notes_text_frame.text = "Mention the Rotterdam warehouse contract"
+    hidden = deck.slides.add_slide(deck.slide_layouts[5])
+    hidden.shapes.title.text = "Backup figures for the board"
+    hidden._element.set("show", "0")
+    buf = io.BytesIO()
+    deck.save(buf)
+    doc = convert(converter, "review.pptx", buf.getvalue())
+    assert doc.converter == "docling"
+    assert "Quarterly review" in doc.text and "Rotterdam warehouse" in doc.text and "Backup figures" in doc.text
+    assert doc.text.index("Quarterly review") < doc.text.index("Rotterdam") < doc.text.index("Backup figures")
+
+    only_hidden = Presentation()
+    slide = only_hidden.slides.add_slide(only_hidden.slide_layouts[5])
+    slide.shapes.title.text = "Formation of a student research community"
+    slide._element.set("show", "0")
+    buf = io.BytesIO()
+    only_hidden.save(buf)
+    assert "student research community" in convert(converter, "hidden.pptx", buf.getvalue()).text

@@ -337,6 +337,12 @@ class Converter:
         # first heading there (letterheads, form numbers), and PDF running headers; all of it is
         # text a user searches for and metadata is extracted from.
         layers = {ContentLayer.BODY, ContentLayer.FURNITURE}
+        if fmt in OFFICE_MEDIA:
+            # And an office file's speaker notes, comments and hidden slides or shapes, in their
+            # places: the file holds them, a search should find them. Two decks of the real corpus
+            # had no text but these (one failed with "no text found", one was OCR'd to 52
+            # characters from its pictures while its notes held 496).
+            layers |= {ContentLayer.NOTES, ContentLayer.INVISIBLE}
         return flat_markdown.export_markdown(result.document, layers), pages
 
     @staticmethod
