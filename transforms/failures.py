@@ -20,7 +20,9 @@ from transforms.records import STAGE_CONVERT
 
 # Bump when a change to conversion (transforms/convert.py, isolate.py) may turn a past
 # deterministic failure into a success: every such failure is then converted again once.
-CONVERT_VERSION = 2  # 2: the pictures of an office document without text are OCRed
+# 2: the pictures of an office document without text are OCRed; 3: XML by its kind, an office file's
+# notes and hidden slides (a deck of hidden slides had failed with "no text found").
+CONVERT_VERSION = 3
 
 # Messages of transforms.convert that depend only on the content (and the pipeline's version).
 _DETERMINISTIC = (
