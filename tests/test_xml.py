@@ -53,6 +53,7 @@ def test_xml_is_found_by_content_whatever_its_name():
     assert detect_format(b"<?xml version='1.0'?><root/>", "data.txt") == ("xml", "application/xml")
     assert detect_format(b"<root><item>x</item></root>", "data.xml")[0] == "xml"
     assert detect_format(b"<root> is how a note may start", "note.txt")[0] == "txt"  # no declaration
+    assert detect_format(b"\xef\xbb\xbf  <?xml version='1.0'?><root/>", "bom.txt")[0] == "xml"
     patent = b'<?xml version="1.0"?>\n<!DOCTYPE us-patent-grant SYSTEM "us-patent-grant-v45-2014-04-03.dtd" [ ]>'
     assert detect_format(patent, "ipg.xml")[0] == "uspto"
     assert detect_format(b"<!DOCTYPE html><html><body>x</body></html>", "page.txt")[0] == "html"
@@ -62,7 +63,8 @@ def test_a_jats_article_is_read_by_docling(converter):
     doc = convert(converter, "article.txt", JATS)
     assert doc.converter == "docling" and doc.mime == "application/xml"
     assert doc.text.startswith("# Zinc finger proteins in the murine lineage")
-    assert "Wolf" in doc.text and "transposable elements" in doc.text and "*target* elements" in doc.text  # italics as Markdown
+    assert "Wolf" in doc.text and "transposable elements" in doc.text
+    assert "*target* elements" in doc.text  # italics as Markdown
     assert "<" not in doc.text
 
 

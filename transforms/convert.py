@@ -128,6 +128,8 @@ def ocr_rec_input_width(width: int) -> int:
         if bound is None or padded <= bound:
             return padded
     raise AssertionError("the last step has no bound")
+
+
 # An office document (DOCX, PPTX, XLSX) whose text is only pictures (scanned pages pasted into a
 # Word file, a deck of slide images): OCR reads its pictures, in the order of their names, when it
 # has fewer characters of its own (docling's markup aside) than --ocr's page threshold (16, config
@@ -291,8 +293,10 @@ class Converter:
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
         elif fmt == "xml":
             text = xml_text.element_text(data)
-            # not well-formed: read as the text file it may well be
-            doc.text, doc.pages, doc.converter = (text, None, "xml") if text is not None else (decode_text(data), None, "text")
+            if text is None:  # not well-formed (or declaring entities): read as the text it may well be
+                doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
+            else:
+                doc.text, doc.pages, doc.converter = text, None, "xml"
         elif fmt in ("email", "msg"):
             self._convert_email(doc, data)
         elif fmt in ("xls", "doc", "ppt", "rtf"):

@@ -6,7 +6,7 @@ embedding windows of mostly element names and attributes. Docling reads two kind
 itself, recognised by their DOCTYPE as docling recognises them: JATS journal articles and USPTO
 patents, which become Markdown with headings, authors, abstract and tables (the JATS article: 92,950
 characters). Any other XML is reduced to the text of its elements, one element per line, without
-markup; what is not well-formed XML stays plain text.
+markup; what is not well-formed XML, or declares entities, stays plain text.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _DOCTYPE = re.compile(rb"<!doctype\s[^>]*>", re.IGNORECASE)
 def looks_like_xml(head: bytes, ext: str) -> bool:
     """Whether a text file's first bytes (leading whitespace stripped) open an XML document: an XML
     declaration or a DOCTYPE, or any element when the name says .xml."""
-    start = head.lstrip().lstrip(b"\xef\xbb\xbf").lower()  # a UTF-8 byte-order mark first
+    start = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()  # a UTF-8 byte-order mark first
     return start.startswith((b"<?xml", b"<!doctype")) or (ext in (".xml", ".nxml") and start.startswith(b"<"))
 
 
