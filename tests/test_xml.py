@@ -52,6 +52,7 @@ def test_xml_is_found_by_content_whatever_its_name():
     assert detect_format(JATS, "article.txt")[0] == "jats"
     assert detect_format(b"<?xml version='1.0'?><root/>", "data.txt") == ("xml", "application/xml")
     assert detect_format(b"<root><item>x</item></root>", "data.xml")[0] == "xml"
+    assert detect_format(b'<svg xmlns="http://www.w3.org/2000/svg"><text>Q3</text></svg>', "chart.svg")[0] == "xml"
     assert detect_format(b"<root> is how a note may start", "note.txt")[0] == "txt"  # no declaration
     assert detect_format(b"\xef\xbb\xbf  <?xml version='1.0'?><root/>", "bom.txt")[0] == "xml"
     patent = b'<?xml version="1.0"?>\n<!DOCTYPE us-patent-grant SYSTEM "us-patent-grant-v45-2014-04-03.dtd" [ ]>'
@@ -72,6 +73,9 @@ def test_other_xml_is_the_text_of_its_elements(converter):
     doc = convert(converter, "order.xml", b'<?xml version="1.0"?><order id="7"><item>Invoice <b>42</b> due'
                                           b"</item><total currency='EUR'>10.00</total></order>")
     assert doc.converter == "xml" and doc.text == "Invoice\n42\ndue\n10.00"
+    drawing = convert(converter, "flow.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><path d="M 10 20 L 30 40"/>'
+                                             b'<text x="5" y="9">Approve <tspan>order</tspan></text></svg>')
+    assert drawing.text == "Approve\norder"   # the labels, not the path data
     broken = convert(converter, "broken.xml", b"<?xml version='1.0'?><order><item>Invoice 42</order>")
     assert broken.converter == "text" and "Invoice 42" in broken.text  # read as the text it is
 

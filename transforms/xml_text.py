@@ -18,14 +18,16 @@ DOCLING_KINDS = {
     "uspto": ("us-patent-application-v4", "us-patent-grant-v4", "us-grant-025",
               "patent-application-publication"),
 }
+XML_EXTENSIONS = (".xml", ".nxml", ".svg")   # names that say XML even without a declaration
 _DOCTYPE = re.compile(rb"<!doctype\s[^>]*>", re.IGNORECASE)
 
 
 def looks_like_xml(head: bytes, ext: str) -> bool:
     """Whether a text file's first bytes (leading whitespace stripped) open an XML document: an XML
-    declaration or a DOCTYPE, or any element when the name says .xml."""
+    declaration or a DOCTYPE, or any element when the name says XML (an SVG drawing's text is its
+    labels; its path data and styles are attributes, left out)."""
     start = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()  # a UTF-8 byte-order mark first
-    return start.startswith((b"<?xml", b"<!doctype")) or (ext in (".xml", ".nxml") and start.startswith(b"<"))
+    return start.startswith((b"<?xml", b"<!doctype")) or (ext in XML_EXTENSIONS and start.startswith(b"<"))
 
 
 def docling_kind(head: bytes) -> str | None:
