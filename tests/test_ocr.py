@@ -1,5 +1,4 @@
 """OCR of scans with the real rapidocr models (transforms/convert.py: _run_ocr and its settings)."""
-import hashlib
 import io
 import json
 import os
@@ -72,15 +71,20 @@ def test_both_ocr_runtimes_read_the_generated_scans(runtime):
     else:
         assert type(recognizer.session).__name__ == "OrtInferSession"
         recorder = recognizer.session = _Widths(recognizer.session)
-    for index in (197, 293):
-        rel, data, _ = corpus.generate_document(index, 7)
-        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
-        assert found / total >= 0.95, (runtime, index, found, total)
+    _reads_two_generated_scans(converter, runtime)
     assert recorder.widths
     if runtime == "openvino":
         assert all(w == ocr_rec_input_width(w) for w in recorder.widths), recorder.widths
     else:
         assert any(w != ocr_rec_input_width(w) for w in recorder.widths)  # exact widths, as before
+
+
+def _reads_two_generated_scans(converter, setting: str) -> None:
+    """At least 95 % of the true words of two generated scans (seed 7) in what `converter` reads."""
+    for index in (197, 293):
+        rel, data, _ = corpus.generate_document(index, 7)
+        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
+        assert found / total >= 0.95, (setting, index, found, total)
 
 
 def test_lines_are_padded_to_a_few_widths():
@@ -125,19 +129,14 @@ def test_both_ocr_detectors_read_the_generated_scans(detector):
     session = converter.ocr._load_det_model().session.session  # the ONNX Runtime session rapidocr made
     int8_file = os.path.samefile(session._model_path, OCR_DET_INT8_FILE)
     assert int8_file == (detector == "int8")
-    for index in (197, 293):
-        rel, data, _ = corpus.generate_document(index, 7)
-        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
-        assert found / total >= 0.95, (detector, index, found, total)
+    _reads_two_generated_scans(converter, detector)
 
 
 def test_the_int8_detector_is_the_file_its_provenance_names():
     with open(cv.OCR_DET_INT8_PROVENANCE, encoding="utf-8") as f:
         provenance = json.load(f)
-    with open(OCR_DET_INT8_FILE, "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == provenance["sha256"]  # remade: its .json too
-    with open(cv.ocr_detector_source(), "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == provenance["source_sha256"]  # rapidocr's, as pinned
+    assert cv.file_sha256(OCR_DET_INT8_FILE) == provenance["sha256"]  # remade: its .json too
+    assert cv.file_sha256(cv.ocr_detector_source()) == provenance["source_sha256"]  # rapidocr's, as pinned
 
 
 def test_the_ocr_detector_follows_the_cpu_and_its_source(monkeypatch, caplog):
@@ -173,20 +172,15 @@ def test_both_ocr_recognizers_read_the_generated_scans(recognizer):
     converter = Converter(StageConfig(model_threads=1, ocr_runtime="openvino", ocr_recognizer=recognizer))
     model = converter.ocr._load_rec_model().session._session.model  # the OpenVINO model rapidocr read
     assert any(op.get_type_name() == "FakeQuantize" for op in model.get_ops()) == (recognizer == "int8")
-    for index in (197, 293):
-        rel, data, _ = corpus.generate_document(index, 7)
-        found, total = word_recall(_true_text(index, 7)[0], convert(converter, rel, data).text)
-        assert found / total >= 0.95, (recognizer, index, found, total)
+    _reads_two_generated_scans(converter, recognizer)
 
 
 def test_the_int8_recognizer_is_the_files_its_provenance_names():
     with open(cv.OCR_REC_INT8_PROVENANCE, encoding="utf-8") as f:
         provenance = json.load(f)
     for path, key in ((OCR_REC_INT8_FILE, "xml_sha256"), (OCR_REC_INT8_FILE.replace(".xml", ".bin"), "bin_sha256")):
-        with open(path, "rb") as f:
-            assert hashlib.sha256(f.read()).hexdigest() == provenance[key]  # remade: its .json too
-    with open(cv.ocr_recognizer_source(), "rb") as f:
-        assert hashlib.sha256(f.read()).hexdigest() == provenance["source_sha256"]  # rapidocr's, as pinned
+        assert cv.file_sha256(path) == provenance[key]  # remade: its .json too
+    assert cv.file_sha256(cv.ocr_recognizer_source()) == provenance["source_sha256"]  # rapidocr's, as pinned
 
 
 def test_the_int8_ocr_recognizer_is_asked_for_and_checked_against_its_source(monkeypatch, caplog):

@@ -176,14 +176,15 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     ext = os.path.splitext(filename)[1].lower()
     if lowered.startswith(b"<") and einvoice.syntax_of(data):   # a standalone CII/UBL e-invoice
         return "einvoice", MIME_BY_FORMAT["einvoice"]
+    is_xml = xml_text.looks_like_xml(head, ext)
     # A JATS article or a USPTO patent (by its DOCTYPE) before the HTML test: a JATS <body> is no HTML
-    kind = xml_text.docling_kind(head) if xml_text.looks_like_xml(head, ext) else None
+    kind = xml_text.docling_kind(head) if is_xml else None
     if kind:
         return kind, MIME_BY_FORMAT[kind]
     if (lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered or b"<body" in lowered
             or (ext in (".html", ".htm", ".xhtml") and lowered.startswith(b"<"))):
         return "html", MIME_BY_FORMAT["html"]
-    if xml_text.looks_like_xml(head, ext):  # by content, whatever the name says
+    if is_xml:  # by content, whatever the name says
         return "xml", MIME_BY_FORMAT["xml"]
     fmt = TEXT_EXTENSIONS.get(ext, "txt")
     return fmt, MIME_BY_FORMAT[fmt]
