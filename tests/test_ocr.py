@@ -223,6 +223,53 @@ def test_upside_down_scan_reads_right_and_in_order(converter):
         assert got.split() == want.split()
 
 
+def jpeg(image, orientation: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation  # EXIF Orientation
+    image.save(buffer, "JPEG", quality=92, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_a_photo_is_read_the_way_its_exif_turns_it(converter):
+    """A phone stores a photo as its sensor saw it (here a quarter turned) and says in EXIF
+    (Orientation 6: turn 90 degrees clockwise) how to show it: read upright, lines in order."""
+    upright = docs.text_image("\n".join(LINES), size=(1240, 400))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    assert cv.load_image_for_ocr(jpeg(stored, orientation=6)).size == upright.size
+    lines = [line for line in convert(converter, "photo.jpg", jpeg(stored, orientation=6)).text.splitlines()
+             if line.strip()]
+    assert [line.split() for line in lines] == [want.split() for want in LINES]
+
+
+def test_the_page_image_of_a_photo_is_turned_as_its_exif_says():
+    """The first-page image a vision classifier looks at (transforms/page_image.py) is upright too."""
+    from transforms.page_image import first_page_png
+
+    stored = Image.new("RGB", (300, 800), "white")  # stored portrait, shown landscape
+    shown = Image.open(io.BytesIO(first_page_png(jpeg(stored, orientation=6), "image", 1000)))
+    assert shown.size == (800, 300)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_size_and_read(converter):
+    """A photo larger than OCR_MAX_SIDE is decoded by the JPEG decoder's own reduction (draft), then
+    scaled to OCR_MAX_SIDE: the same size and text as a full decode would give."""
+    image = Image.new("RGB", (OCR_MAX_SIDE * 2 + 200, 900), "white")
+    draw = ImageDraw.Draw(image)
+    for k, line in enumerate(LINES):
+        draw.text((80, 120 + 220 * k), line, fill="black", font=ImageFont.load_default(size=96))
+    data = jpeg(image)
+    decoded = Image.open(io.BytesIO(data))
+    decoded.draft(None, (OCR_MAX_SIDE, 430))
+    assert decoded.size[0] < image.size[0]  # the decoder does reduce this file
+    loaded = cv.load_image_for_ocr(data)
+    assert max(loaded.size) == OCR_MAX_SIDE and loaded.size[1] == round(900 * OCR_MAX_SIDE / image.size[0])
+    text = convert(converter, "large.jpg", data).text
+    for want in LINES:
+        assert want in text
+
+
 def test_transparent_image_reads_as_black_on_white(converter):
     """A PNG with a transparent background and black text (a figure): transparent is paper. Larger
     than OCR_MAX_SIDE, so it is also downscaled (a resize makes transparent pixels black)."""

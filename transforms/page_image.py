@@ -46,9 +46,10 @@ def _pdf_first_page(data: bytes, max_side: int):
 
 
 def _image_first_frame(data: bytes):
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     image = Image.open(io.BytesIO(data))
     image.seek(0)  # the first frame of a multi-page TIFF or an animated GIF
     image.load()
+    ImageOps.exif_transpose(image, in_place=True)  # a photo as it is shown, not as it was stored
     return image
