@@ -243,6 +243,38 @@ def test_a_photo_is_read_the_way_its_exif_turns_it(converter):
     assert [line.split() for line in lines] == [want.split() for want in LINES]
 
 
+def tiff(pages) -> bytes:
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "TIFF", save_all=True, append_images=pages[1:], compression="tiff_deflate")
+    return buffer.getvalue()
+
+
+def test_every_page_of_a_multi_page_tiff_is_read(converter):
+    """A fax or a scanner's batch is one TIFF of several pages: each is read, in order, as a PDF's
+    text-less pages are (a blank one adds nothing), and the document has that many pages."""
+    pages = [docs.text_image(LINES[0], size=(1240, 300)), Image.new("RGB", (1240, 300), "white"),
+             docs.text_image(LINES[2], size=(1240, 300))]
+    doc = convert(converter, "fax.tif", tiff(pages))
+    assert doc.pages == 3 and doc.converter == "ocr"
+    assert doc.text.index(LINES[0]) < doc.text.index("page 3 (OCR)") < doc.text.index(LINES[2])
+    assert "page 2" not in doc.text
+
+
+def test_a_multi_page_tiff_is_read_up_to_the_ocr_page_limit():
+    pages = [docs.text_image(line, size=(1240, 300)) for line in LINES]
+    doc = convert(Converter(StageConfig(model_threads=1, ocr_max_pages=2)), "fax.tif", tiff(pages))
+    assert doc.pages == 3
+    assert LINES[0] in doc.text and LINES[1] in doc.text and LINES[2] not in doc.text
+
+
+def test_a_gifs_frames_are_not_pages(converter):
+    frames = [docs.text_image(LINES[0], size=(1240, 300)), docs.text_image(LINES[1], size=(1240, 300))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
+    doc = convert(converter, "animation.gif", buffer.getvalue())
+    assert doc.pages == 1 and LINES[0] in doc.text and LINES[1] not in doc.text
+
+
 def test_the_page_image_of_a_photo_is_turned_as_its_exif_says():
     """The first-page image a vision classifier looks at (transforms/page_image.py) is upright too."""
     from transforms.page_image import first_page_png

@@ -290,7 +290,8 @@ class Converter:
         """Fill doc.text, pages, mime, language, converter; raise ConversionError on failure."""
         fmt, doc.mime = detect_format(data, doc.filename)
         if fmt == "image":
-            doc.text, doc.pages, doc.converter = self._ocr_image(data), 1, "ocr"
+            doc.text, doc.pages = self._ocr_image(doc, data)
+            doc.converter = "ocr"
         elif fmt == "txt":
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
         elif fmt == "xml":
@@ -503,10 +504,25 @@ class Converter:
         read = "\n\n".join(t.strip() for t in texts if t.strip())
         doc.text = "\n\n".join(t for t in ((doc.text or "").strip(), read) if t)
 
-    def _ocr_image(self, data: bytes) -> str:
+    def _ocr_image(self, doc: Document, data: bytes) -> tuple[str, int]:
+        """(text, pages) of an image file; a multi-page TIFF (a fax, a scanner's batch) is read
+        page by page, as the text-less pages of a PDF are, within the same limits."""
         if self.config.ocr == "off":
             raise ConversionError("image file and OCR is off (--ocr off)")
-        return self._run_ocr(load_image_for_ocr(data))
+        pages = image_page_count(data)
+        if pages == 1:
+            return self._run_ocr(load_image_for_ocr(data)), 1
+        if pages > self.config.max_pages:
+            raise ConversionError(f"TIFF has {pages} pages, more than the limit of "
+                                  f"{self.config.max_pages} (--max-pages)")
+        parts = []
+        for index in range(min(pages, self.config.ocr_max_pages)):
+            text = self._run_ocr(load_image_for_ocr(data, page=index))
+            if text:
+                parts.append(f"<!-- page {index + 1} (OCR) -->\n{text}")
+        if pages > self.config.ocr_max_pages:
+            log.info("%s: OCR page limit (%d) reached", doc.filename, self.config.ocr_max_pages)
+        return "\n\n".join(parts), pages
 
     def _run_ocr(self, image) -> str:
         """Text of one page image, one detected line per output line, in reading order."""
@@ -762,12 +778,28 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def load_image_for_ocr(data: bytes):
-    """An image file as the PIL image OCR reads; ConversionError if it cannot be decoded."""
+def image_page_count(data: bytes) -> int:
+    """Pages of an image file: a TIFF's frames are pages; the frames of other formats (a GIF's
+    animation, the depth map a camera stores after an MPO photo) are not. An image whose frames
+    cannot be counted is one page, and fails, if it must, where it is decoded."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return max(1, getattr(image, "n_frames", 1)) if image.format == "TIFF" else 1
+    except Exception:
+        return 1
+
+
+def load_image_for_ocr(data: bytes, page: int = 0):
+    """An image file (its page `page`: a TIFF's frame) as the PIL image OCR reads; ConversionError
+    if it cannot be decoded."""
     from PIL import Image, ImageOps
 
     try:
         image = Image.open(io.BytesIO(data))
+        if page:
+            image.seek(page)
         if image.format == "JPEG" and max(image.size) > OCR_MAX_SIDE:
             # A JPEG decodes at 1/2, 1/4 or 1/8 of its size for little more than that share of the
             # work: a 12-megapixel phone photo (4032x3024) in 71 ms instead of 177 ms, read from a
