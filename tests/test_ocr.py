@@ -302,6 +302,33 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_size_and_read(converter):
         assert want in text
 
 
+@pytest.mark.parametrize("angle", [90, 270])
+def test_a_page_turned_a_quarter_reads_its_lines_in_order(converter, angle):
+    """A page scanned or photographed sideways: each line stands on end, and read as it is the lines
+    came out in the order of the page's columns (1, 3, 2). Turned, they read as the page's lines."""
+    image = docs.text_image("\n".join(LINES), size=(1240, 400)).rotate(angle, expand=True)
+    lines = [line for line in convert(converter, "sideways.png", png(image)).text.splitlines() if line.strip()]
+    assert [line.split() for line in lines] == [want.split() for want in LINES]
+
+
+def test_a_turned_reading_that_reads_less_does_not_replace_the_pages_own(monkeypatch):
+    """A page of vertical writing (Japanese, Chinese) also has its lines on end; turned, it reads
+    with little confidence, and its own reading is kept."""
+    converter = Converter(StageConfig(model_threads=1))
+    image = docs.text_image("\n".join(LINES), size=(1240, 400)).rotate(90, expand=True)
+    recognize = converter._recognize
+    calls = []
+
+    def turned_reads_badly(lines):
+        calls.append(len(lines))
+        return [("x?", 0.6)] if len(calls) == 1 else recognize(lines)  # the turned page is read first
+
+    monkeypatch.setattr(converter, "_recognize", turned_reads_badly)
+    text = convert(converter, "vertical.png", png(image)).text
+    assert len(calls) == 2 and "x?" not in text
+    assert all(want.split() in [line.split() for line in text.splitlines()] for want in LINES)
+
+
 def test_transparent_image_reads_as_black_on_white(converter):
     """A PNG with a transparent background and black text (a figure): transparent is paper. Larger
     than OCR_MAX_SIDE, so it is also downscaled (a resize makes transparent pixels black)."""
