@@ -275,6 +275,44 @@ def test_a_gifs_frames_are_not_pages(converter):
     assert doc.pages == 1 and LINES[0] in doc.text and LINES[1] not in doc.text
 
 
+@pytest.mark.parametrize("fmt,mime", [("HEIF", "image/heic"), ("AVIF", "image/avif")])
+def test_heic_and_avif_photos_are_read(converter, fmt, mime):
+    """An iPhone stores its photos as HEIC (read through pillow-heif, registered on the first such
+    file); AVIF is Pillow's own."""
+    if fmt == "HEIF":
+        import pillow_heif  # requirements.txt; registered here only to write the test's file
+
+        pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    docs.text_image("\n".join(LINES), size=(1240, 400)).save(buffer, fmt, quality=90)
+    doc = convert(converter, "IMG_0042.photo", buffer.getvalue())
+    assert doc.mime == mime and doc.converter == "ocr"
+    for want in LINES:
+        assert want in doc.text
+
+
+def test_the_heif_plugin_is_loaded_by_the_first_heif_file_only(tmp_path):
+    """In a fresh process (this one may have registered it already): reading a PNG leaves
+    pillow-heif unloaded; a HEIC file loads it and opens."""
+    import subprocess
+    import sys
+
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    Image.new("RGB", (64, 32), "white").save(tmp_path / "photo.heic", "HEIF")
+    Image.new("RGB", (64, 32), "white").save(tmp_path / "page.png", "PNG")
+    script = ("import sys; from transforms.convert import open_image\n"
+              f"open_image(open({str(tmp_path / 'page.png')!r}, 'rb').read()).load()\n"
+              "assert 'pillow_heif' not in sys.modules\n"
+              f"image = open_image(open({str(tmp_path / 'photo.heic')!r}, 'rb').read())\n"
+              "print(image.format, image.size)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["HEIF", "(64,", "32)"]
+
+
 def test_the_page_image_of_a_photo_is_turned_as_its_exif_says():
     """The first-page image a vision classifier looks at (transforms/page_image.py) is upright too."""
     from transforms.page_image import first_page_png

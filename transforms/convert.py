@@ -34,7 +34,10 @@ from transforms.records import Document
 
 log = logging.getLogger(__name__)
 
-IMAGE_MIMES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp"}
+IMAGE_MIMES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp",
+               "image/heic", "image/heif", "image/avif"}
+# The ISO base media brands of HEIF images (ftyp box): Pillow reads them through pillow-heif's plugin.
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 MIME_BY_FORMAT = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -191,12 +194,29 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     return fmt, MIME_BY_FORMAT[fmt]
 
 
+def open_image(data: bytes):
+    """Image.open of the bytes, with HEIF (an iPhone's photos) readable when they are HEIF: the
+    plugin is registered on the first such file, so a process that meets none never loads it."""
+    from PIL import Image
+
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        _register_heif()
+    return Image.open(io.BytesIO(data))
+
+
+@functools.lru_cache(maxsize=1)
+def _register_heif() -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def _is_image(data: bytes) -> bool:
     """Magic numbers of some formats are two bytes ("BM" for BMP): confirm by parsing the header."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:
             image.size
         return True
     except Image.DecompressionBombError:
@@ -831,10 +851,8 @@ def image_page_count(data: bytes) -> int:
     """Pages of an image file: a TIFF's frames are pages; the frames of other formats (a GIF's
     animation, the depth map a camera stores after an MPO photo) are not. An image whose frames
     cannot be counted is one page, and fails, if it must, where it is decoded."""
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with open_image(data) as image:
             return max(1, getattr(image, "n_frames", 1)) if image.format == "TIFF" else 1
     except Exception:
         return 1
@@ -846,10 +864,10 @@ def load_image_for_ocr(data: bytes, page: int = 0):
     from PIL import Image, ImageOps
 
     try:
-        image = Image.open(io.BytesIO(data))
+        image = open_image(data)
         if page:
             image.seek(page)
-        if image.format == "JPEG" and max(image.size) > OCR_MAX_SIDE:
+        if image.format in ("JPEG", "MPO") and max(image.size) > OCR_MAX_SIDE:
             # A JPEG decodes at 1/2, 1/4 or 1/8 of its size for little more than that share of the
             # work: a 12-megapixel phone photo (4032x3024) in 71 ms instead of 177 ms, read from a
             # 2016x1512 decode instead of a downscaled full one (grey levels 0.6 of 255 apart on average).

@@ -46,9 +46,11 @@ def _pdf_first_page(data: bytes, max_side: int):
 
 
 def _image_first_frame(data: bytes):
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
-    image = Image.open(io.BytesIO(data))
+    from transforms.convert import open_image
+
+    image = open_image(data)
     image.seek(0)  # the first frame of a multi-page TIFF or an animated GIF
     image.load()
     ImageOps.exif_transpose(image, in_place=True)  # a photo as it is shown, not as it was stored
