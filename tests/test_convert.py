@@ -189,6 +189,26 @@ def test_the_language_is_read_from_words_not_markup():
     assert detect_language(sheet) == "de" and detect_language(front) == "en"
 
 
+def test_a_language_is_taken_when_no_other_comes_near_it_or_the_rest_of_a_long_text_says_so():
+    """A receipt of names and codes leaves the detector under 0.5 but far ahead of any rival; a long
+    text whose start is a header of names is also read at a third and two thirds. Text that is no
+    language's (lorem ipsum: Latin 0.30, English 0.11) stays without one, as does a text whose parts
+    disagree."""
+    from transforms.convert import detect_language
+
+    receipt = ("NORTHWIND TRADERS Seattle WA Item SKU-1182 Qty Unit Price Amount Subtotal Sales Tax Total Due "
+               "Cashier Terminal Visa Auth Code")
+    assert detect_language(receipt) == "en"
+    assert detect_language("Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod") is None
+    header = "VOL ACTA REVISTA ORIGINAL CITE AS Dias C.H.S Miranda I.S Vale I Santos G.G.A Costa Neto S.V " * 12
+    english = ("The forests of the region were sampled in plots of one hectare, and every tree above ten "
+               "centimetres was measured and identified by botanists. ") * 30
+    portuguese = ("As florestas da região foram amostradas em parcelas de um hectare e todas as árvores foram "
+                  "medidas e identificadas por botânicos. ") * 30
+    assert detect_language(header + english + english) == "en"
+    assert detect_language(header + english + portuguese) is None
+
+
 def test_speaker_notes_and_hidden_slides_are_text_of_the_deck(converter):
     """An office file's notes, comments and hidden slides are converted with its visible text (docling
     puts them in layers of their own); a deck with nothing else is no "no text found" failure."""

