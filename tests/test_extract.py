@@ -302,6 +302,19 @@ VISA ****1234        $15.89"""
                                                   "issuer": "Corner Books"}
 
 
+def test_till_receipt_with_its_date_at_the_foot():
+    """Many till receipts print the date under the totals; when it is the only date below the head,
+    it is the date of issue. Two different dates there say nothing certain."""
+    head = ["KORNKAMMER", "Bäckerei und Café", "Hauptstraße 12", "10115 Berlin", "Tel. 030 1234567",
+            "Roggenbrot 750 g", "3,20", "Brezel", "0,90", "Kaffee groß", "2,80", "Apfelkuchen", "2,60",
+            "Kakao", "2,40", "SUMME EUR 11,90"]
+    foot = ["Bar", "20,00", "Rückgeld", "8,10", "MwSt 7 % 0,78", "Vielen Dank für Ihren Einkauf"]
+    fields = extract("\n".join(head + foot + ["12.03.2024 08:14 Bon 4711"]), "receipt")["fields"]
+    assert fields["issue_date"] == "2024-03-12"
+    fields = extract("\n".join(head + foot + ["12.03.2024 08:14 Bon 4711", "Umtausch bis 12.04.2024"]), "receipt")["fields"]
+    assert fields.get("issue_date") is None
+
+
 def test_paper_authors_alternating_with_affiliations_and_cv_name_with_headline():
     paper = """Learning to Rank Legal Precedents
 

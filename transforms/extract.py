@@ -779,7 +779,8 @@ def _number_under_title(lines: list[str]) -> str | None:
     return None
 
 
-def _money_document(lines, text, amounts, language, number_label, issuer_label, letterhead_first) -> Found:
+def _money_document(lines, text, amounts, language, number_label, issuer_label, letterhead_first,
+                    date_at_foot: bool = False) -> Found:
     month_first = date_order_month_first(text)
     found = Found()
     number = _identifier(value_after(lines, number_label, accept=_identifier))
@@ -797,6 +798,13 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
         issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
         source = "layout"
+    if not issue and date_at_foot:
+        # A till receipt prints its date under the totals as often as at its head ("04.12.2014
+        # 11:26 Bon-Nr.:1433" at the foot of a German one): a date on a short line further down is
+        # the date of issue when it is the only one there.
+        dates = {date for line in lines[15:] if len(line) <= 40 for date in [parse_date(line, month_first)] if date}
+        if len(dates) == 1:
+            issue = dates.pop()
     found.put("issue_date", issue, source)
     table_rows = frozenset(_clean_line(raw) for raw in text.splitlines() if raw.lstrip().startswith("|"))
     total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL), table_rows)
@@ -877,7 +885,7 @@ def _due_from_terms(text: str, issue_date: str | None) -> str | None:
 def _receipt(lines, text, amounts, language=None):
     return _money_document(lines, text, amounts, language, _RECEIPT_NUMBER_LABEL,
                            issuer_label=r"merchant|store|shop|retailer|händler|magasin|commerçant|winkel|tienda|negozio",
-                           letterhead_first=True)
+                           letterhead_first=True, date_at_foot=True)
 
 
 # -- contracts ----------------------------------------------------------------------------------
