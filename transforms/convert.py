@@ -564,7 +564,8 @@ class Converter:
                 read = turned
             else:
                 read = self._recognize(lines)
-                if _confident_chars(turned, self.ocr.text_score) >= SIDEWAYS_KEEP * _confident_chars(read, self.ocr.text_score):
+                floor = self.ocr.text_score
+                if _confident_chars(turned, floor) >= SIDEWAYS_KEEP * _confident_chars(read, floor):
                     read = turned
         else:
             read = self._recognize(lines)
