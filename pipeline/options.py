@@ -41,7 +41,7 @@ class DocPipelineOptions(PipelineOptions):
         parser.add_argument("--max-file-size", dest="max_file_size", type=int, default=d.max_file_size,
                             help="Bytes; larger files are recorded as failed. Default: %(default)s")
         parser.add_argument("--max-pages", dest="max_pages", type=int, default=d.max_pages,
-                            help="PDFs with more pages are recorded as failed. Default: %(default)s")
+                            help="PDFs and multi-page TIFFs with more pages are recorded as failed. Default: %(default)s")
         parser.add_argument("--archive-max-total-mb", dest="archive_max_total_mb", type=int,
                             default=d.archive_max_total_mb,
                             help="Archives/mailboxes: uncompressed MB over the whole (nested) archive; above "
