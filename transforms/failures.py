@@ -22,8 +22,9 @@ from transforms.records import STAGE_CONVERT
 # deterministic failure into a success: every such failure is then converted again once.
 # 2: the pictures of an office document without text are OCRed; 3: XML by its kind, an office file's
 # notes and hidden slides (a deck of hidden slides had failed with "no text found"); 4: every page of
-# a multi-page TIFF, photos turned by their EXIF orientation, pages a quarter turned read turned (a
-# fax whose first page is blank had failed with "no text found").
+# a multi-page TIFF, photos turned by their EXIF orientation, pages a quarter turned read turned,
+# HEIC and AVIF photos read (a fax whose first page is blank had failed with "no text found", an
+# iPhone's photo with "unsupported file type image/heic").
 CONVERT_VERSION = 4
 
 # Messages of transforms.convert that depend only on the content (and the pipeline's version).
