@@ -315,6 +315,19 @@ def test_till_receipt_with_its_date_at_the_foot():
     assert fields.get("issue_date") is None
 
 
+def test_a_total_heading_a_vat_row_is_its_gross_amount():
+    """A till receipt's VAT summary puts net, tax and gross after "Gesamtbetrag" (one amount per line
+    once OCRed): the total is the gross, which net + tax make. Amounts that do not add up are left
+    as they were."""
+    head = "REWE\nBilker Allee 57\n40219 Düsseldorf\nSUPPENGRUEN 0,99 B\n"
+    ocr = head + "Steuer %\nNetto\nSteuerm\nBrutto\nB= 7,0%\nGesamtbetrag\n0,93\n0,06\n0,99\n04.12.2014 11:26"
+    assert extract(ocr, "receipt")["fields"]["total_amount"] == 0.99
+    one_line = head + "Gesamtbetrag EUR 10,00 1,90 11,90\nVielen Dank"
+    assert extract(one_line, "receipt")["fields"]["total_amount"] == 11.90
+    unrelated = head + "Gesamtbetrag\n0,99\n20,00\n19,01\nRückgeld"
+    assert extract(unrelated, "receipt")["fields"]["total_amount"] == 0.99
+
+
 def test_paper_authors_alternating_with_affiliations_and_cv_name_with_headline():
     paper = """Learning to Rank Legal Precedents
 

@@ -617,8 +617,25 @@ def _total(lines: list[str], labels: tuple[str, ...],
             if value is None:
                 value, currency = _amount_below(lines, i + 1, strict)
             if value is not None and value > 0:
-                return value, currency, "table" if line in table_rows else "key-value"
+                return _gross_of_vat_row(value, lines, i, line[m.end():]), currency, \
+                    "table" if line in table_rows else "key-value"
     return None, None, None
+
+
+def _gross_of_vat_row(value: float, lines: list[str], i: int, rest: str) -> float:
+    """The gross amount when the total's label heads a row of net, tax and gross (a till receipt's
+    VAT summary: "Gesamtbetrag 0,93 0,06 0,99", which OCR gives as one amount per line): the first
+    amount is the net; the third is the total when net + tax make it, to the cent. Else `value`."""
+    row = [parse_number(x) for x in re.findall(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)", rest)]
+    below = i + 1
+    while len(row) < 3 and below < len(lines) and _AMOUNT_ONLY.match(lines[below]):
+        row.append(_amount_in(lines[below], False)[0])
+        below += 1
+    if len(row) >= 3 and None not in row[:3]:
+        net, tax, gross = row[:3]
+        if net == value and 0 < tax < net and abs(net + tax - gross) < 0.005:
+            return gross
+    return value
 
 
 def _document_currency(text: str, amounts: list[dict]) -> str | None:
