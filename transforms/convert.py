@@ -489,7 +489,7 @@ class Converter:
                 text = self._run_ocr(render_page_for_ocr(page))
                 ocred += 1
                 if text:
-                    parts.append(f"<!-- page {index + 1} (OCR) -->\n{text}")
+                    parts.append(ocr_page_text(index, text))
             finally:
                 page.close()
         return "\n\n".join(parts)
@@ -539,7 +539,7 @@ class Converter:
         for index in range(min(pages, self.config.ocr_max_pages)):
             text = self._run_ocr(load_image_for_ocr(data, page=index))
             if text:
-                parts.append(f"<!-- page {index + 1} (OCR) -->\n{text}")
+                parts.append(ocr_page_text(index, text))
         if pages > self.config.ocr_max_pages:
             log.info("%s: OCR page limit (%d) reached", doc.filename, self.config.ocr_max_pages)
         return "\n\n".join(parts), pages
@@ -632,12 +632,17 @@ SIDEWAYS_KEEP = 0.9
 def _mean_score(read: list[tuple[str, float]]) -> float:
     """The mean score of the characters read (each counted by its line's score); 0 for none."""
     chars = sum(len(text.strip()) for text, _ in read)
-    return sum(len(text.strip()) * score for text, score in read) / chars if chars else 0.0
+    return _confident_chars(read, 0.0) / chars if chars else 0.0
 
 
 def _confident_chars(read: list[tuple[str, float]], min_score: float) -> float:
     """Characters read with at least `min_score`, each counted by its line's score."""
     return sum(len(text.strip()) * score for text, score in read if score >= min_score)
+
+
+def ocr_page_text(index: int, text: str) -> str:
+    """The OCR text of page `index` (from 0) of a PDF or a TIFF, under a marker naming the page."""
+    return f"<!-- page {index + 1} (OCR) -->\n{text}"
 
 
 def cpu_has_native_bf16() -> bool:

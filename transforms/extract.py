@@ -570,13 +570,17 @@ _AMOUNT_ONLY = re.compile(r"^\s*[:=]?\s*(?:" + _CUR + r"\s?)?-?" + _NUM + r"(?:\
 _CENTS_RE = re.compile(r"\d[.,]\d{2}(?!\d)")
 
 
+# A number standing alone, without a currency: not part of a word, a date or a longer number.
+_BARE_NUMBER = re.compile(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)")
+
+
 def _amount_in(text: str, strict: bool) -> tuple[float | None, str | None]:
     """The amount in a label's value. `strict` (a bare "Total" label, which also heads columns and
     counts "Total points: 3,247"): only an amount with a currency or with cents."""
     amounts = find_amounts(text)
     if amounts:
         return amounts[0]["value"], amounts[0]["currency"]
-    bare = re.findall(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)", text)
+    bare = _BARE_NUMBER.findall(text)
     if not bare or (strict and not _CENTS_RE.search(bare[-1])):
         return None, None
     return parse_number(bare[-1]), None
@@ -626,7 +630,7 @@ def _gross_of_vat_row(value: float, lines: list[str], i: int, rest: str) -> floa
     """The gross amount when the total's label heads a row of net, tax and gross (a till receipt's
     VAT summary: "Gesamtbetrag 0,93 0,06 0,99", which OCR gives as one amount per line): the first
     amount is the net; the third is the total when net + tax make it, to the cent. Else `value`."""
-    row = [parse_number(x) for x in re.findall(r"(?<![\w.,])" + _NUM + r"(?![\w.,]*\d)", rest)]
+    row = [parse_number(x) for x in _BARE_NUMBER.findall(rest)]
     below = i + 1
     while len(row) < 3 and below < len(lines) and _AMOUNT_ONLY.match(lines[below]):
         row.append(_amount_in(lines[below], False)[0])
