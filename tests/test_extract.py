@@ -346,3 +346,50 @@ Vancouver, BC · meiling.chen@example.ca
 Experience
 2020 - today: Data Scientist, Pacific Freight"""
     assert extract(cv, "resume")["fields"] == {"name": "Mei-Ling Chen", "email": "meiling.chen@example.ca"}
+
+
+# -- what invoices of other systems print (invoice2data's sample invoices showed each) ----------
+
+def _fields(text, category="invoice", language="en"):
+    doc = Document(id="x", paths=["p"], text=text, category=category, language=language)
+    return RulesExtractor().extract(doc)["fields"]
+
+
+def test_a_total_line_that_names_a_date_gives_the_amount_not_the_year():
+    text = ("Amazon Web Services Invoice\n\nInvoice Number:\n\n42183017\n\nInvoice Date:\n\nAugust 3 , 2014\n\n"
+            "TOTAL AMOUNT DUE ON August 3 , 2014\n\n$4.11\n")
+    fields = _fields(text)
+    assert fields["issue_date"] == "2014-08-03"          # "3 , 2014": a PDF's spaced-out glyph runs
+    assert fields["total_amount"] == 4.11 and fields["currency"] == "USD"
+
+
+def test_a_payment_deadline_is_not_the_date_of_issue():
+    text = ("Free Service Abonné\n\nFacture n°562044387 du 02 Juillet 2015\n\n"
+            "Date limite de paiement le 05 Juillet 2015\n\nTotal TTC 29.99 €\n")
+    fields = _fields(text, language="fr")
+    assert fields["issue_date"] == "2015-07-02" and fields["due_date"] == "2015-07-05"
+
+
+def test_the_service_provider_is_the_issuer_and_a_note_is_not_a_name():
+    text = ("** This is not a VAT invoice\n\nInvoice Number: 42\n\nService Provider:\n\n"
+            "(Not to be used for payment remittance)\n\n"
+            "Example Web Services, Inc.\n\n410 Terry Ave North\n\nTotal: $4.11\n")
+    assert _fields(text)["issuer"] == "Example Web Services, Inc."
+
+
+def test_currencies_beyond_the_big_ones():
+    assert find_amounts("Grand Total Rs 1939") == [{"value": 1939.0, "currency": "INR"}]
+    assert find_amounts("合計 1,000円") == [{"value": 1000.0, "currency": "JPY"}]
+    assert find_amounts("Razem 100 zł, R$ 25,90, HK$ 12.00") == [
+        {"value": 100.0, "currency": "PLN"}, {"value": 25.9, "currency": "BRL"}, {"value": 12.0, "currency": "HKD"}]
+    assert find_amounts("Hours 40, BALL PEN 5") == []      # letters inside words, and words, are not currencies
+    # "kr" is the krone of the document's language; "¥" in a Chinese document is the yuan
+    assert _fields("Kvittering\n\nTotal 123,00 kr\n", "receipt", "da")["currency"] == "DKK"
+    assert _fields("Kvitto\n\nTotalt 123,00 kr\n", "receipt", "sv")["currency"] == "SEK"
+    assert _fields("发票\n\n合计 ¥300.00\n", "invoice", "zh")["currency"] == "CNY"
+    assert _fields("領収書\n\n合計 ¥300\n", "receipt", "ja")["currency"] == "JPY"
+
+
+def test_a_payment_receipt_heading_is_not_the_issuer():
+    text = "PAYMENT RECEIPT\n\nOravel Stays Pvt. Ltd.\n\nGrand Total Rs 1939\n"
+    assert _fields(text, "receipt")["issuer"] == "Oravel Stays Pvt. Ltd."

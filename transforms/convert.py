@@ -28,7 +28,7 @@ import re
 import sys
 import zipfile
 
-from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines, xml_text
+from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines, reading_order, xml_text
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -359,6 +359,10 @@ class Converter:
             raise ConversionError(f"docling could not convert the {fmt}: {reasons}")
         from docling_core.types.doc import ContentLayer
 
+        if fmt == "pdf" and self.config.pdf_pipeline == "native":
+            # The native pipeline keeps the PDF's drawing order; pages drawn out of order (report
+            # generators, invoicing systems) are put in reading order (transforms/reading_order.py).
+            reading_order.reorder_scrambled_pages(result.document)
         pages = result.document.num_pages() or None
         # Include the "furniture" layer: docling puts an HTML page's <title> and everything before its
         # first heading there (letterheads, form numbers), and PDF running headers; all of it is

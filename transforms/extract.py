@@ -58,19 +58,29 @@ DATE_RE = re.compile(
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
 URL_RE = re.compile(r"\bhttps?://[^\s<>()\[\]\"'|]+[^\s<>()\[\]\"'|.,;:]")
 
-CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "US$": "USD", "CHF": "CHF",
-                    "Fr.": "CHF", "SFr.": "CHF", "CA$": "CAD", "C$": "CAD", "A$": "AUD",
-                    "AU$": "AUD"}
+# Currency signs and the words printed for them. "¥" is also the yuan, "kr" four kroner: the document's
+# language decides (_local_currency).
+CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "￥": "JPY", "円": "JPY", "元": "CNY",
+                    "US$": "USD", "CHF": "CHF", "Fr.": "CHF", "SFr.": "CHF", "CA$": "CAD", "C$": "CAD",
+                    "A$": "AUD", "AU$": "AUD", "HK$": "HKD", "S$": "SGD", "NZ$": "NZD", "NT$": "TWD",
+                    "R$": "BRL", "₹": "INR", "Rs.": "INR", "Rs": "INR", "₩": "KRW", "₽": "RUB", "руб.": "RUB",
+                    "руб": "RUB", "zł": "PLN", "Kč": "CZK", "₫": "VND", "₺": "TRY", "₪": "ILS", "฿": "THB",
+                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK"}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
-                  "CZK", "CNY", "INR")
-_CUR = r"(?:US\$|CA\$|AU\$|C\$|A\$|SFr\.|Fr\.|[€$£¥]|" + "|".join(CURRENCY_CODES) + r")"
+                  "CZK", "CNY", "INR", "BRL", "MXN", "RUB", "KRW", "HKD", "SGD", "NZD", "ZAR", "HUF", "RON",
+                  "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP", "COP",
+                  "EGP", "NGN", "KES", "PKR", "LKR", "BDT", "UAH", "ISK", "RMB")   # not PEN, COP, TRY: words
+_CUR_SIGNS = r"US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴円元]"
+# Written with letters: not the end of a longer word ("Hours 40" holds no rupees).
+_CUR_WORDS = (r"(?<![^\W\d_])(?:SFr\.|Fr\.|Rs\.?|руб\.?|zł|Kč|kr\.?|" + "|".join(CURRENCY_CODES) + r")")
+_CUR = r"(?:" + _CUR_SIGNS + "|" + _CUR_WORDS + r")"
 # OCR may add a space after a thousands comma: "$9, 194.59".
 _NUM = r"(?:\d{1,3}(?:(?:[,.' ]|, )\d{3})+|\d+)(?:[.,]\d{1,2})?"
 AMOUNT_RE = re.compile(
     r"(?P<c1>" + _CUR + r")\s?(?P<n1>" + _NUM + r")(?!\d)|(?<![\d.,])(?P<n2>" + _NUM + r")\s?(?P<c2>" + _CUR + r")(?![A-Za-z])")
 # A currency named on its own, e.g. in a column header "Price (CHF)": the fallback currency of a
 # document whose amounts are bare numbers.
-CURRENCY_MENTION_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(CURRENCY_CODES) + r")(?![A-Za-z])|[€£¥]")
+CURRENCY_MENTION_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(CURRENCY_CODES) + r")(?![A-Za-z])|[€£¥₹₩₽₫₺₪฿₱₴]")
 
 
 # -- value parsers -----------------------------------------------------------------------------
@@ -136,7 +146,8 @@ def parse_number(raw: str) -> float | None:
 
 
 def _currency_code(token: str) -> str:
-    return CURRENCY_SYMBOLS.get(token, token.upper())
+    code = CURRENCY_SYMBOLS.get(token, token.upper())
+    return "CNY" if code == "RMB" else code
 
 
 def find_amounts(text: str) -> list[dict]:
@@ -322,7 +333,7 @@ PERSON_RE = re.compile(
     r"(?:(?:Dr|Prof|Mr|Mrs|Ms|Mx)\.?\s+)?" + r"(?:" + _PARTICLES + r"\s+)?" + _NAME_WORD
     + r"(?:\s+(?:" + _PARTICLES + r"\s+)*" + _NAME_WORD + r"){1,3}")
 _DOC_TYPE_RE = re.compile(_ocr_tolerant(   # "Commercial Invoice", OCR'd as "Commerclal Involce"
-    r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|credit)\s+)?(?:invoice|receipt|bill|"
+    r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|credit|payment|cash)\s+)?(?:invoice|receipt|bill|"
     r"credit note|quotation|statement)\b"), re.IGNORECASE)
 
 
@@ -462,7 +473,7 @@ _SHORT_DATE_RE = re.compile(r"\b(\d{1,2})([./-])(\d{1,2})\2(\d{2})\b(?![./-]?\d)
 # A day, a month written as a word in any language, a year: "11. Juli 2014", "3 mars 2021",
 # "12 de marzo de 2023", "Sep 24, 2019". The word is checked by dateparser.
 _WORD_DATE_RE = re.compile(r"\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,12}\.?,?\s+(?:de\s+)?\d{4}\b"
-                           r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b")
+                           r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?\s?,?\s+\d{4}\b")
 DATE_LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "pt")
 # Two-letter US state codes after a city, before a ZIP code: "Redmond, WA 98052".
 _US_ADDRESS_RE = re.compile(
@@ -580,7 +591,8 @@ def _amount_in(text: str, strict: bool) -> tuple[float | None, str | None]:
     amounts = find_amounts(text)
     if amounts:
         return amounts[0]["value"], amounts[0]["currency"]
-    bare = _BARE_NUMBER.findall(text)
+    # "TOTAL AMOUNT DUE ON August 3, 2014": the year is not the amount
+    bare = _BARE_NUMBER.findall(_WORD_DATE_RE.sub(" ", DATE_RE.sub(" ", text)))
     if not bare or (strict and not _CENTS_RE.search(bare[-1])):
         return None, None
     return parse_number(bare[-1]), None
@@ -642,6 +654,20 @@ def _gross_of_vat_row(value: float, lines: list[str], i: int, rest: str) -> floa
     return value
 
 
+# "kr" is the krone of the document's language; "¥" in a Chinese document is the yuan.
+_KRONE_BY_LANGUAGE = {"da": "DKK", "no": "NOK", "nb": "NOK", "nn": "NOK", "is": "ISK"}
+
+
+def _local_currency(code: str | None, text: str, language: str | None) -> str | None:
+    """A currency read from an ambiguous sign, as the document's language has it; a code the text
+    prints ("SEK", "JPY") stays."""
+    if code == "SEK" and language in _KRONE_BY_LANGUAGE and "SEK" not in text:
+        return _KRONE_BY_LANGUAGE[language]
+    if code == "JPY" and language == "zh" and "JPY" not in text and "円" not in text:
+        return "CNY"
+    return code
+
+
 def _document_currency(text: str, amounts: list[dict]) -> str | None:
     """The currency most amounts carry; else the one most often named (a "Price (CHF)" header)."""
     counts: dict[str, int] = {}
@@ -649,7 +675,7 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
         counts[a["currency"]] = counts.get(a["currency"], 0) + 1
     if not counts:
         for m in CURRENCY_MENTION_RE.finditer(text):
-            code = m.group(1) or CURRENCY_SYMBOLS[m.group(0)]
+            code = _currency_code(m.group(0))
             counts[code] = counts.get(code, 0) + 1
     return max(counts, key=counts.get) if counts else None
 
@@ -664,7 +690,9 @@ def _plausible_party(value: str) -> bool:
     value = value.strip()
     return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
-            and not _LABEL_WORDS.match(value) and not value.startswith((":", "#"))
+            # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
+            and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "*", "†"))
+            and len(value.split()) <= 10   # a sentence, not a name
             and not _is_label_line(value)
             # an identifier ("INV03051", "GE2020211"), not a name
             and not (len(value.split()) == 1 and any(ch.isdigit() for ch in value)))
@@ -730,8 +758,9 @@ def _party_after(lines: list[str], label: str) -> str | None:
     return None
 
 
-_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|"
-                 r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|fournisseur|vendeur|[ée]metteur|"
+_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|service\s*provider|"
+                 r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
+                 r"[ée]metteur|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor")
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
@@ -755,7 +784,7 @@ def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str |
 
 
 _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|created|"
-                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|de\s*(?:livraison|d[ée]but|fin)|d['’]?\s*[ée]ch))|dated|"
+                     r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|limite|de\s*(?:livraison|d[ée]but|fin)|d['’]?\s*[ée]ch))|dated|"
                      r"rechnungsdatum|belegdatum|liefer-\s*und\s*rechnungsdatum|ausstellungsdatum|datum|"
                      r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|"
                      r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o")
@@ -831,9 +860,9 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL), table_rows)
     found.put("total_amount", total, source)
     if currency:
-        found.put("currency", currency, source)
+        found.put("currency", _local_currency(currency, text, language), source)
     else:
-        found.put("currency", _document_currency(text, amounts), "pattern")
+        found.put("currency", _local_currency(_document_currency(text, amounts), text, language), "pattern")
     issuer, source = _issuer(lines, issuer_label, letterhead_first)
     found.put("issuer", issuer, source)
     return found
