@@ -393,3 +393,16 @@ def test_currencies_beyond_the_big_ones():
 def test_a_payment_receipt_heading_is_not_the_issuer():
     text = "PAYMENT RECEIPT\n\nOravel Stays Pvt. Ltd.\n\nGrand Total Rs 1939\n"
     assert _fields(text, "receipt")["issuer"] == "Oravel Stays Pvt. Ltd."
+
+
+def test_a_till_receipts_short_date_store_number_and_decoration():
+    text = ("***ACME-MARKT\n\nGmbH ***\n\nTAX INVOICE\n\nStore:298\n\nInv #:001036653\n\n6/26/19\n\n4:49 PM\n\n"
+            "TOTAL $14.34\n")
+    fields = _fields(text, "receipt")
+    assert fields["issuer"] == "ACME-MARKT"
+    assert fields["number"] == "001036653"            # not the store's number under the heading
+    assert fields["issue_date"] == "2019-06-26"       # a short year alone on its line, month first
+
+
+def test_a_date_decades_ahead_is_a_misreading_not_the_date_of_issue():
+    assert _fields("Quittung\n\n17.07.2078\n\nGesamtpreis 38,50 EUR\n", "receipt", "de")["issue_date"] is None

@@ -691,7 +691,7 @@ def _plausible_party(value: str) -> bool:
     return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
             # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
-            and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "*", "†"))
+            and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "†"))
             and len(value.split()) <= 10   # a sentence, not a name
             and not _is_label_line(value)
             # an identifier ("INV03051", "GE2020211"), not a name
@@ -715,7 +715,7 @@ def _name_part(line: str) -> str:
     m = _ADDRESS_START.search(name)
     if m and m.start() > 0 and len(name[:m.start()].strip(" ,")) >= 3:
         name = name[:m.start()]
-    return name.strip(" ,;")
+    return name.strip(" ,;*")   # "***PENNY-MARKT": a till's decoration
 
 
 def _letterhead(lines: list[str]) -> str | None:
@@ -800,7 +800,7 @@ _INVOICE_NUMBER_LABEL = (
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
-    r"beleg\s*(?:nr\.?|#)|belegnummer|invoice\s*(?:no\.?|#)")
+    r"beleg\s*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)")
 
 
 _MONEY_TOKEN = re.compile(r"^[$€£]?\d{1,3}(?:[.,']\d{3})*[.,]\d{2}[$€£]?$")   # "1,234.56": an amount
@@ -817,12 +817,17 @@ def _identifier(value: str | None) -> str | None:
     return None
 
 
+_SHORT_DATE_LINE = re.compile(r"^\d{1,2}([./-])\d{1,2}\1\d{2}(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?)?$",
+                              re.IGNORECASE)
+_LABELLED_VALUE = re.compile(r"^[^\W\d_]{2,}\s*[:=]")   # "Store:298": a store's number, not the document's
+
+
 def _number_under_title(lines: list[str]) -> str | None:
     """"INVOICE" / "# 23413561D": a document-type heading with the number alone under it."""
     for i, line in enumerate(lines[:15]):
         if _DOC_TYPE_RE.fullmatch(line.strip()) and i + 1 < len(lines):
             nxt = lines[i + 1].strip()
-            if len(nxt.split()) == 1:
+            if len(nxt.split()) == 1 and not _LABELLED_VALUE.match(nxt):
                 number = _identifier(nxt)
                 if number and not DATE_RE.search(nxt):
                     return number
@@ -848,6 +853,11 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
         issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
         source = "layout"
+    if not issue:
+        # A till's "6/26/19" or "15/03/19 16:56" on a line of its own near the top.
+        issue = next((iso for line in lines[:15] if _SHORT_DATE_LINE.match(line)
+                      for iso in [_short_year_date(line, month_first) or _short_year_date(line, not month_first)]
+                      if iso), None)
     if not issue and date_at_foot:
         # A till receipt prints its date under the totals as often as at its head ("04.12.2014
         # 11:26 Bon-Nr.:1433" at the foot of a German one): a date on a short line further down is
@@ -855,6 +865,8 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         dates = {date for line in lines[15:] if len(line) <= 40 for date in [parse_date(line, month_first)] if date}
         if len(dates) == 1:
             issue = dates.pop()
+    if issue and int(issue[:4]) > date.today().year + 1:
+        issue = None   # "17.07.2078": an OCR misreading; nothing is issued decades ahead
     found.put("issue_date", issue, source)
     table_rows = frozenset(_clean_line(raw) for raw in text.splitlines() if raw.lstrip().startswith("|"))
     total, currency, source = _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL), table_rows)
