@@ -156,3 +156,26 @@ def test_net_a_payer_is_the_total_when_no_grand_total_is_printed():
     text = "Plomberie Durand\nFacture N° 2024-12\nDate : 03/02/2024\nTotal HT 100,00 €\nTVA 20 % 20,00 €\nNet à payer 120,00 €"
     fields = RulesExtractor().extract(Document(id="x", paths=["x"], text=text, category="invoice", language="fr"))["fields"]
     assert (fields["total_amount"], fields["currency"], fields["issue_date"]) == (120.0, "EUR", "2024-02-03")
+
+
+def test_a_polish_invoice_and_an_order_confirmation():
+    """Polish labels (invoice2data's Orlen fixture, shortened), and a shop's order confirmation,
+    whose order number and order date are the receipt's."""
+    from transforms.extract import RulesExtractor
+    from transforms.records import Document
+
+    polish = ("Faktura nr: F 1234K20/1234/12        Data wystawienia: 2021-01-01\n"
+              "Sprzedawca: Polski Koncern Naftowy ORLEN S.A.\nNIP: 774-00-01-454\n"
+              "Nabywca:           GŁÓWNY URZĄD STATYSTYCZNY\n\nRazem:  257,59  59,24  316,83\n\n"
+              "Należność ogółem: 316,83 PLN\n")
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=polish, category="invoice",
+                                               language="pl"))["fields"]
+    assert fields["issue_date"] == "2021-01-01" and fields["number"] == "1234K20/1234/12"
+    assert (fields["total_amount"], fields["currency"]) == (316.83, "PLN")
+    assert fields["issuer"] == "Polski Koncern Naftowy ORLEN S.A."
+    assert fields["buyer"] == "GŁÓWNY URZĄD STATYSTYCZNY"
+    order = ("# Example.com - Order 166-7926740-5141621\n\nOrder Placed: February 7, 2016\n\n"
+             "Example.com order number: 166-7926740-5141621\n\nGrand Total: $11.94\n")
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=order, category="receipt",
+                                               language="en"))["fields"]
+    assert fields["number"] == "166-7926740-5141621" and fields["issue_date"] == "2016-02-07"

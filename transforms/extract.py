@@ -563,11 +563,15 @@ _GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|total\s*\(?incl\w
                 r"total\s*de\s*la\s*factura|montant\s*(?:total\s*)?(?:ttc|toutes\s*taxes)|total\s*ttc|"
                 r"gesamtbetrag|gesamtsumme|bruttosumme|bruttobetrag|rechnungssumme\s*brutto|rechnungsbetrag|"
                 r"endbetrag|endsumme|summe\s*brutto|totaalbedrag|totaal\s*incl\w*|importe\s*total|"
-                r"totale\s*(?:fattura|documento|complessivo)|importo\s*totale|valor\s*total")
-_PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|totaal|totale|montant)"
+                r"totale\s*(?:fattura|documento|complessivo)|importo\s*totale|valor\s*total|"
+                r"nale[żz]no[śs][ćc]\s*og[óo][łl]em|warto[śs][ćc]\s*brutto|celkem\s*k\s*[úu]hrad[ěe]|celkov[áa]\s*[čc]\w*|"
+                r"summa\s*att\s*betala|totalbelopp|i\s*alt\s*inkl\w*|totalt\s*inkl\w*|loppusumma|yhteens[äa]\s*(?:eur|€)?|"
+                r"всего\s*к\s*оплате|итого\s*к\s*оплате|合計金額|ご請求金額|総額|价税合计|合计金额")
+_PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|totaal|totale|montant|razem|celkem|totalt|summa|итого|合計|合计)"
 _DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*payable|amount\s*payable|"
               r"total\s*to\s*pay|zahlbetrag|zu\s*zahlen|net\s*[àa]\s*payer|reste\s*[àa]\s*payer|"
-              r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt")
+              r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt|"
+              r"do\s*zap[łl]aty|k\s*[úu]hrad[ěe]|att\s*betala|at\s*betale|[åa]\s*betale|maksettava|к\s*оплате")
 _TOTAL_EXCLUDE = re.compile(
     r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|before tax|excl|net amount|total net|net total|"
     r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
@@ -761,10 +765,13 @@ def _party_after(lines: list[str], label: str) -> str | None:
 _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|service\s*provider|"
                  r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
                  r"[ée]metteur|"
-                 r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor")
+                 r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
+                 r"wystawca|dodavatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
+                 r"продавец|поставщик|販売者|销售方|销售单位")
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
-                r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente")
+                r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
+                r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|购买方|购货单位")
 
 
 def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str | None, str | None]:
@@ -787,20 +794,32 @@ _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date
                      r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|limite|de\s*(?:livraison|d[ée]but|fin)|d['’]?\s*[ée]ch))|dated|"
                      r"rechnungsdatum|belegdatum|liefer-\s*und\s*rechnungsdatum|ausstellungsdatum|datum|"
                      r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|"
-                     r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o")
+                     r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o|data\s*wystawienia|"
+                     r"datum\s*vystaven[íi]|fakturadatum|fakturadato|dato|laskun\s*p[äa]iv[äa](?:m[äa][äa]r[äa])?|"
+                     r"p[äa]iv[äa]ys|дата(?:\s*сч[её]та)?|発行日|請求日|日付|开票日期|日期")
 _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
               r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
-              r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento")
+              r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento|termin\s*p[łl]atno[śs]ci|"
+              r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
+              r"forfall|er[äa]p[äa]iv[äa]|срок\s*оплаты|支払期限|お支払期限|付款期限")
 _INVOICE_NUMBER_LABEL = (
     r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9-]*\d)|"
     r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechnung(?=\s+[A-Z0-9-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
+    r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
+    r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書番号|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9-]*\d)|facture(?=\s+[A-Z0-9-]*\d)")
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
-    r"beleg\s*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)")
+    r"beleg\s*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|"
+    # an order confirmation's number is its receipt's
+    r"(?:[\w.]+\s+)?order\s*(?:no\.?|number|nr\.?|#|id)|bestell(?:nummer|nr\.?)|num[ée]ro\s*de\s*commande|"
+    r"n[°º]\s*de\s*commande|n[úu]mero\s*de\s*pedido|paragon\s*(?:fiskalny\s*)?nr\.?|kvitto\s*nr\.?")
+# Dates an order confirmation is issued on.
+_ORDER_DATE_LABEL = (r"order\s*(?:date|placed(?:\s*on)?)|ordered\s*on|date\s*ordered|bestelldatum|bestellt\s*am|"
+                     r"date\s*de\s*(?:la\s*)?commande|command[ée]e?\s*le|fecha\s*(?:de(?:l)?\s*)?pedido")
 
 
 _MONEY_TOKEN = re.compile(r"^[$€£]?\d{1,3}(?:[.,']\d{3})*[.,]\d{2}[$€£]?$")   # "1,234.56": an amount
@@ -835,7 +854,7 @@ def _number_under_title(lines: list[str]) -> str | None:
 
 
 def _money_document(lines, text, amounts, language, number_label, issuer_label, letterhead_first,
-                    date_at_foot: bool = False) -> Found:
+                    date_at_foot: bool = False, issue_label: str = _ISSUE_DATE_LABEL) -> Found:
     month_first = date_order_month_first(text)
     found = Found()
     number = _identifier(value_after(lines, number_label, accept=_identifier))
@@ -843,7 +862,7 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     if not number:
         number, source = _number_under_title(lines), "layout"
     found.put("number", number, source)
-    issue = _dated_value(lines, _ISSUE_DATE_LABEL, month_first, language)
+    issue = _dated_value(lines, issue_label, month_first, language)
     source = "key-value"
     if not issue:
         # "Rechnung Nr. 471102 vom 05.06.2018": the date of the number's line
@@ -947,7 +966,8 @@ def _due_from_terms(text: str, issue_date: str | None) -> str | None:
 def _receipt(lines, text, amounts, language=None):
     return _money_document(lines, text, amounts, language, _RECEIPT_NUMBER_LABEL,
                            issuer_label=r"merchant|store|shop|retailer|händler|magasin|commerçant|winkel|tienda|negozio",
-                           letterhead_first=True, date_at_foot=True)
+                           letterhead_first=True, date_at_foot=True,
+                           issue_label=_ISSUE_DATE_LABEL + "|" + _ORDER_DATE_LABEL)
 
 
 # -- contracts ----------------------------------------------------------------------------------
