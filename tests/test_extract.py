@@ -406,3 +406,18 @@ def test_a_till_receipts_short_date_store_number_and_decoration():
 
 def test_a_date_decades_ahead_is_a_misreading_not_the_date_of_issue():
     assert _fields("Quittung\n\n17.07.2078\n\nGesamtpreis 38,50 EUR\n", "receipt", "de")["issue_date"] is None
+
+
+def test_a_document_headed_as_an_invoice_gets_money_fields_whatever_its_category():
+    invoice = ("# Invoice\n\nInvoice ID: INV-2025-TAX Date: 2025-12-25\n\n## Payee\n\n- Name: My Company\n\n"
+               "| Description | Amount |\n|---|---|\n| Web development | 1000.00 |\n"
+               "| Total (including HST/GST) | 1130.00 |\n")
+    fields = _fields(invoice, "spreadsheet")     # tables made the classifier say spreadsheet
+    assert fields["number"] == "INV-2025-TAX" and fields["total_amount"] == 1130.0
+    email = ("From: shop@example.com\nSubject: Your order #123-1234567\n\n> Order Confirmation\n>\n"
+             "> Order #123-1234567\n> Order Total: $80.61\n")
+    assert _fields(email, "email")["total_amount"] == 80.61
+    # a contract that speaks of invoices in its clauses keeps its own fields only
+    contract = ("SERVICE AGREEMENT\n\nThis Agreement is made between Acme Corporation and Globex Ltd.\n\n"
+                "The Supplier shall invoice the Customer monthly. Total fees: $5,000.00\n")
+    assert "total_amount" not in _fields(contract, "contract")

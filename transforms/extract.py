@@ -1301,6 +1301,33 @@ def is_ocr_text(doc: Document) -> bool:
     return "ocr" in (doc.converter or "") or "(OCR) -->" in (doc.text or "")
 
 
+# What heads an invoice or a receipt, in the languages of the labels above. A document headed so
+# that states a total gets the money fields whatever it was classified as: a Markdown invoice of
+# tables taken for a spreadsheet, an order confirmation e-mail (an `email`), a receipt's OCR taken
+# for a contract. Classification errors then cost the category, not every field.
+_RECEIPT_HEADING = (r"receipt|order\s*confirmation|quittung|kassenbon|kassenbeleg|bestellbest[äa]tigung|re[çc]u|"
+                    r"ticket\s*de\s*caisse|recibo|ricevuta|scontrino|kwitantie|kassabon|paragon(?:\s*fiskalny)?|"
+                    r"[úu][čc]tenka|kvitto|kvittering|kuitti|чек|квитанция|領収書|レシート|收据|小票")
+_INVOICE_HEADING = (r"invoice|bill|rechnung|facture|factura|fattura|factuur|fatura|faktura(?:\s*vat)?|lasku|"
+                    r"сч[её]т(?:-фактура)?|請求書|发票")
+_MONEY_HEADING = re.compile(
+    r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|payment|cash|your)\s+)?(?:(?P<receipt>"
+    + _RECEIPT_HEADING + r")|" + _INVOICE_HEADING + r")(?![^\W\d_])", re.IGNORECASE)
+MONEY_HEADING_LINES = 20     # where the heading is looked for
+MONEY_HEADING_WORDS = 8      # a heading, not a sentence that mentions an invoice
+
+
+def money_rule_by_heading(lines: list[str]):
+    """_invoice or _receipt for a document headed as one and stating a total; else None."""
+    for line in lines[:MONEY_HEADING_LINES]:
+        m = _MONEY_HEADING.match(line)
+        if m and len(line.split()) <= MONEY_HEADING_WORDS:
+            if _total(lines, (_GRAND_TOTAL, _PLAIN_TOTAL, _DUE_TOTAL))[0] is None:
+                return None
+            return _receipt if m.group("receipt") else _invoice
+    return None
+
+
 CATEGORY_RULES = {
     "invoice": _invoice, "receipt": _receipt, "contract": _contract, "resume": _resume,
     "scientific_paper": _paper, "letter": _letter, "report": _report, "form": _form,
@@ -1309,6 +1336,17 @@ CATEGORY_RULES = {
 
 # The fields a structured e-invoice states exactly (transforms.einvoice), by field name.
 E_INVOICE_FIELDS = ("number", "issue_date", "due_date", "total_amount", "currency", "issuer", "buyer")
+
+
+def _with_money_fields(fields: dict, money: Found) -> Found:
+    """The category's own fields, and the money fields it does not have."""
+    merged = Found()
+    for name, value in fields.items():
+        merged.put(name, value, getattr(fields, "sources", {}).get(name))
+    for name, value in money.items():
+        if merged.get(name) in (None, [], ""):
+            merged.put(name, value, money.sources.get(name))
+    return merged
 
 
 class RulesExtractor:
@@ -1327,6 +1365,9 @@ class RulesExtractor:
             fields = rule(lines, text, amounts, doc.language)
         else:
             fields = rule(lines, text, amounts) if rule else {}
+            money_rule = money_rule_by_heading(lines)
+            if money_rule is not None:
+                fields = _with_money_fields(fields, money_rule(lines, text, amounts, doc.language))
         title = guess_title(lines, text)
         if is_ocr_text(doc):
             counts = _word_counts(text)
