@@ -421,3 +421,13 @@ def test_a_document_headed_as_an_invoice_gets_money_fields_whatever_its_category
     contract = ("SERVICE AGREEMENT\n\nThis Agreement is made between Acme Corporation and Globex Ltd.\n\n"
                 "The Supplier shall invoice the Customer monthly. Total fees: $5,000.00\n")
     assert "total_amount" not in _fields(contract, "contract")
+
+
+def test_a_bon_nr_with_a_hyphen_and_a_due_date_on_the_numbers_line():
+    receipt = "REWE\n\nSUMME EUR 5,85\n\n01.01.2022     12:34     Bon-Nr.:2345\n"
+    assert _fields(receipt, "receipt", "de")["number"] == "2345"
+    invoice = ("AdminLTE, Inc.\n\nInvoice #007612 Order ID: 4F3S8J Payment Due: 2/22/2014\n\n"
+               "Total: $151.19\n")
+    fields = _fields(invoice)
+    assert fields["number"] == "007612" and fields["due_date"] == "2014-02-22"
+    assert fields["issue_date"] != "2014-02-22"     # the number's line names the due date, not the issue

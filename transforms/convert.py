@@ -28,7 +28,7 @@ import re
 import sys
 import zipfile
 
-from transforms import einvoice, email_parse, flat_markdown, legacy, ocr_lines, reading_order, xml_text
+from transforms import einvoice, email_parse, flat_markdown, html_layout, legacy, ocr_lines, reading_order, xml_text
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -329,6 +329,8 @@ class Converter:
         elif fmt == "pdf":
             self._convert_pdf(doc, data)
         else:
+            if fmt == "html":
+                data = html_layout.unwrap_layout_tables(data)   # e-mails' and invoices' layout tables
             doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
             doc.converter = "docling"
             if fmt in OFFICE_MEDIA:

@@ -545,8 +545,11 @@ def read_date(value: str, month_first: bool = False, language: str | None = None
     return _short_year_date(value, month_first)
 
 
-def _dated_value(lines, label, month_first, language, anchored=True) -> str | None:
+def _dated_value(lines, label, month_first, language, anchored=True, stop=None) -> str | None:
+    """The first date after `label`; `stop` (a pattern) ends the value where another label begins."""
     for i, value in label_values(lines, label, anchored):
+        if stop is not None:
+            value = stop.split(value, maxsplit=1)[0]
         iso = (read_date(value, month_first, language)
                or read_date(_with_next(lines, i, value), month_first, language))
         if iso:
@@ -802,6 +805,7 @@ _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due
               r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento|termin\s*p[łl]atno[śs]ci|"
               r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
               r"forfall|er[äa]p[äa]iv[äa]|срок\s*оплаты|支払期限|お支払期限|付款期限")
+_DUE_STOP = re.compile(r"\b(?:" + _DUE_LABEL + r")", re.IGNORECASE)
 _INVOICE_NUMBER_LABEL = (
     r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9-]*\d)|"
@@ -812,8 +816,8 @@ _INVOICE_NUMBER_LABEL = (
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9-]*\d)|facture(?=\s+[A-Z0-9-]*\d)")
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
-    r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon\s*(?:no\.?|nr\.?|#)|"
-    r"beleg\s*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|"
+    r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon[\s-]*(?:no\.?|nr\.?|#)|"
+    r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|"
     # an order confirmation's number is its receipt's
     r"(?:[\w.]+\s+)?order\s*(?:no\.?|number|nr\.?|#|id)|bestell(?:nummer|nr\.?)|num[ée]ro\s*de\s*commande|"
     r"n[°º]\s*de\s*commande|n[úu]mero\s*de\s*pedido|paragon\s*(?:fiskalny\s*)?nr\.?|kvitto\s*nr\.?")
@@ -858,6 +862,9 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     month_first = date_order_month_first(text)
     found = Found()
     number = _identifier(value_after(lines, number_label, accept=_identifier))
+    if not number and date_at_foot:
+        # a till prints its number beside the date and time: "01.01.2022  12:34  Bon-Nr.:2345"
+        number = _identifier(value_after(lines, number_label, accept=_identifier, anchored=False))
     source = "key-value" if number else None
     if not number:
         number, source = _number_under_title(lines), "layout"
@@ -866,7 +873,8 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     source = "key-value"
     if not issue:
         # "Rechnung Nr. 471102 vom 05.06.2018": the date of the number's line
-        issue = _dated_value(lines, number_label, month_first, language, anchored=False)
+        # ("Invoice #007612 Order ID: 4F3S8J Payment Due: 2/22/2014": not the due date)
+        issue = _dated_value(lines, number_label, month_first, language, anchored=False, stop=_DUE_STOP)
     if not issue:
         # Unlabelled, a date on its own line near the top is the date of issue ("04/18/2024 3:42
         # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
