@@ -431,3 +431,11 @@ def test_a_bon_nr_with_a_hyphen_and_a_due_date_on_the_numbers_line():
     fields = _fields(invoice)
     assert fields["number"] == "007612" and fields["due_date"] == "2014-02-22"
     assert fields["issue_date"] != "2014-02-22"     # the number's line names the due date, not the issue
+
+
+def test_payee_and_payer_sections_name_the_parties():
+    text = ("# Invoice\n\nInvoice ID: INV-1 Date: 2025-12-25\n\n## Payer\n\n- Name: Test Company\n"
+            "- Address: 123 Main St\n\n## Payee\n\n- Name: My Company\n- Email: me@example.com\n\nTotal: $5.00\n")
+    fields = _fields(text)
+    assert (fields["issuer"], fields["buyer"]) == ("My Company", "Test Company")
+    assert fields["issue_date"] == "2025-12-25"

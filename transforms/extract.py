@@ -747,6 +747,10 @@ def _letterhead(lines: list[str]) -> str | None:
     return None
 
 
+_NAME_FIELD = re.compile(r"^(?:(?:company\s*)?name|company|firma|firmenname|nom|raison\s*sociale|naam|nombre|"
+                         r"raz[óo]n\s*social|nome|ragione\s*sociale|nazwa)\s*:\s*(\S.*)$", re.IGNORECASE)
+
+
 def _party_after(lines: list[str], label: str) -> str | None:
     """The name that follows a party's label: on the label's line ("Seller: Acme GmbH") or on one
     of the next lines, skipping what sits between a label and the name in PDF layouts (a customer
@@ -759,19 +763,22 @@ def _party_after(lines: list[str], label: str) -> str | None:
         value = m.group(1).strip(" :|-–")
         candidates = [value] if value else lines[i + 1:i + 5]
         for candidate in candidates:
+            named = _NAME_FIELD.match(candidate)   # "Payee" / "Name: My Company"
+            if named:
+                candidate = named.group(1)
             name = _name_part(candidate[:120]).strip(" ,;:")
             if _plausible_party(name) and not _is_label_line(candidate) and not DATE_RE.search(candidate):
                 return name
     return None
 
 
-_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|service\s*provider|"
+_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|service\s*provider|payee|"
                  r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
                  r"[ée]metteur|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
                  r"wystawca|dodavatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
                  r"продавец|поставщик|販売者|销售方|销售单位")
-_BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|"
+_BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|购买方|购货单位")
