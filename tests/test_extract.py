@@ -439,3 +439,23 @@ def test_payee_and_payer_sections_name_the_parties():
     fields = _fields(text)
     assert (fields["issuer"], fields["buyer"]) == ("My Company", "Test Company")
     assert fields["issue_date"] == "2025-12-25"
+
+
+def test_dollars_of_canada_and_australia_and_other_conventions():
+    assert _fields("THE HOME DEPOT\n\n1 Main St, Edmonton AB T5J 0N3\n\nTOTAL $5.80\n", "receipt")["currency"] == "CAD"
+    assert _fields("Post Shop\n\nABN:28 864 970 579\n\nTOTAL $58.85\n", "receipt")["currency"] == "AUD"
+    assert _fields("Diner\n\n1 Main St, Redmond WA 98052\n\nTOTAL $5.80\n", "receipt")["currency"] == "USD"
+    # a German invoice: its heading is not its issuer; "Gesamt" is its total; of two payment dates,
+    # the one for the whole amount is the due date
+    text = ("Sanitär Fischer GmbH\n\nRECHNUNG\n\nRechnungsnr.: 4711\n\nZahlbar bis 29.01.2026 3,00% Skonto\n\n"
+            "Zahlbar bis 14.02.2026 ohne Abzug\n\nGesamt: 151,20 EUR\n")
+    fields = _fields(text, language="de")
+    assert fields["issuer"] == "Sanitär Fischer GmbH" and fields["total_amount"] == 151.2
+    assert fields["due_date"] == "2026-02-14"
+    receipt = "Maison Jeanne d'Arc\n\nREÇU\n\n11/12/2022\n\nDescription\n\nTotal\n\n6,00€\n\nEntrée\n\nPayé\n\n9,50€\n"
+    assert _fields(receipt, "receipt", "fr")["total_amount"] == 9.5   # "Total" headed the column of prices
+
+
+def test_a_us_receipt_stamped_in_pacific_time_stays_in_us_dollars():
+    text = "TECHMART\n\nSan Francisco, CA 94103\n\n11/23/2024 14:32:18 PST\n\nTOTAL $1,299.00\n"
+    assert _fields(text, "receipt")["currency"] == "USD"

@@ -179,3 +179,15 @@ def test_a_polish_invoice_and_an_order_confirmation():
     fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=order, category="receipt",
                                                language="en"))["fields"]
     assert fields["number"] == "166-7926740-5141621" and fields["issue_date"] == "2016-02-07"
+
+
+def test_a_row_of_reference_labels_over_a_row_of_values():
+    from transforms.extract import RulesExtractor
+    from transforms.records import Document
+
+    text = ("# MUSTERHANDEL\n\n## RECHNUNG\n\nKD-Nr. Rechn.Nr. Datum Blatt\n780 033841 3804563 15.01.2026 1\n\n"
+            "Gesamt: 151,20 EUR\n")
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="invoice",
+                                               language="de"))["fields"]
+    assert (fields["number"], fields["issue_date"]) == ("3804563", "2026-01-15")
+    assert fields["total_amount"] == 151.2

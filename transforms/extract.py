@@ -334,7 +334,11 @@ PERSON_RE = re.compile(
     + r"(?:\s+(?:" + _PARTICLES + r"\s+)*" + _NAME_WORD + r"){1,3}")
 _DOC_TYPE_RE = re.compile(_ocr_tolerant(   # "Commercial Invoice", OCR'd as "Commerclal Involce"
     r"^(?:(?:commercial|tax|sales|proforma|pro-forma|vat|final|credit|payment|cash)\s+)?(?:invoice|receipt|bill|"
-    r"credit note|quotation|statement)\b"), re.IGNORECASE)
+    r"credit note|quotation|statement)\b"
+    # the same in other languages: "RECHNUNG" tops a German invoice, not its issuer's name
+    r"|^(?:rechnung|gutschrift|quittung|kassenbon|lieferschein|angebot|facture|avoir|re[çc]u|devis|factura|recibo|"
+    r"presupuesto|fattura|ricevuta|preventivo|factuur|offerte|fatura|faktura|paragon|[úu][čc]tenka|kvitto|"
+    r"kvittering|lasku|kuitti)\b"), re.IGNORECASE)
 
 
 def is_person_name(text: str) -> bool:
@@ -545,6 +549,15 @@ def read_date(value: str, month_first: bool = False, language: str | None = None
     return _short_year_date(value, month_first)
 
 
+def _last_dated_value(lines, label, month_first, language) -> str | None:
+    """The latest date after any `label`: of "Zahlbar bis 29.01.2026 3% Skonto" and "Zahlbar bis
+    14.02.2026 ohne Abzug", the date the whole amount is due (the earlier is a discount's)."""
+    dates = [iso for i, value in label_values(lines, label)
+             for iso in [read_date(value, month_first, language)
+                         or read_date(_with_next(lines, i, value), month_first, language)] if iso]
+    return max(dates) if dates else None
+
+
 def _dated_value(lines, label, month_first, language, anchored=True, stop=None) -> str | None:
     """The first date after `label`; `stop` (a pattern) ends the value where another label begins."""
     for i, value in label_values(lines, label, anchored):
@@ -562,7 +575,7 @@ def _dated_value(lines, label, month_first, language, anchored=True, stop=None) 
 # Labels of the grand total (tax included), strongest first; then a bare "Total"; then what is
 # left to pay, which differs from the total when something was paid before (a deposit, a
 # previous balance): the invoice's total is its grand total.
-_GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|total\s*\(?incl\w*|total\s*(?:ttc|gross|brutto)|"
+_GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|final\s*amount|total\s*\(?incl\w*|total\s*(?:ttc|gross|brutto)|"
                 r"total\s*de\s*la\s*factura|montant\s*(?:total\s*)?(?:ttc|toutes\s*taxes)|total\s*ttc|"
                 r"gesamtbetrag|gesamtsumme|bruttosumme|bruttobetrag|rechnungssumme\s*brutto|rechnungsbetrag|"
                 r"endbetrag|endsumme|summe\s*brutto|totaalbedrag|totaal\s*incl\w*|importe\s*total|"
@@ -570,15 +583,18 @@ _GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|total\s*\(?incl\w
                 r"nale[żz]no[śs][ćc]\s*og[óo][łl]em|warto[śs][ćc]\s*brutto|celkem\s*k\s*[úu]hrad[ěe]|celkov[áa]\s*[čc]\w*|"
                 r"summa\s*att\s*betala|totalbelopp|i\s*alt\s*inkl\w*|totalt\s*inkl\w*|loppusumma|yhteens[äa]\s*(?:eur|€)?|"
                 r"всего\s*к\s*оплате|итого\s*к\s*оплате|合計金額|ご請求金額|総額|价税合计|合计金额")
-_PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|totaal|totale|montant|razem|celkem|totalt|summa|итого|合計|合计)"
+_PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|gesamt|totaal|totale|montant|razem|celkem|totalt|summa|итого|合計|合计)"
 _DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*payable|amount\s*payable|"
               r"total\s*to\s*pay|zahlbetrag|zu\s*zahlen|net\s*[àa]\s*payer|reste\s*[àa]\s*payer|"
               r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt|"
               r"do\s*zap[łl]aty|k\s*[úu]hrad[ěe]|att\s*betala|at\s*betale|[åa]\s*betale|maksettava|к\s*оплате")
+# Headers of an item table's columns: a "Total" beside or under one heads the column of line totals.
+_COLUMN_HEADER = r"description|d[ée]signation|bezeichnung|beschreibung|descripci[óo]n|descrizione|omschrijving"
 _TOTAL_EXCLUDE = re.compile(
     r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|before tax|excl|net amount|total net|net total|"
     r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
-    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge", re.IGNORECASE)
+    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge|" + _COLUMN_HEADER,
+    re.IGNORECASE)
 # "Total tax", "VAT total": the tax, not the total (checked with the label itself).
 _TAX_TOTAL = re.compile(r"total\s*(?:tax|vat|mwst|ust|tva|iva|btw)\b|(?:tax|vat|mwst|tva|iva|btw)\s*total",
                         re.IGNORECASE)
@@ -636,6 +652,9 @@ def _total(lines: list[str], labels: tuple[str, ...],
             if (_TOTAL_EXCLUDE.search(around) or _TAX_TOTAL.search(window)
                     or (strict and _PLAIN_TOTAL_EXCLUDE.search(window))):
                 continue
+            if strict and line.strip(" :") == m.group(0) and i > 0 and re.fullmatch(
+                    _COLUMN_HEADER, lines[i - 1].strip(" :"), re.IGNORECASE):
+                continue   # "Description" / "Total": OCR read a table's header row a word per line
             value, currency = _amount_in(line[m.end():], strict)
             if value is None:
                 value, currency = _amount_below(lines, i + 1, strict)
@@ -665,6 +684,11 @@ def _gross_of_vat_row(value: float, lines: list[str], i: int, rest: str) -> floa
 _KRONE_BY_LANGUAGE = {"da": "DKK", "no": "NOK", "nb": "NOK", "nn": "NOK", "is": "ISK"}
 
 
+_US_DOLLAR_NAMED = re.compile(r"US\$|\bUSD\b|U\.S\. dollars?", re.IGNORECASE)
+_CANADA = re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b|\b(?:HST|QST|TVQ|TPS)\b")   # not PST: Pacific time
+_AUSTRALIA = re.compile(r"\bABN\b|\b(?:NSW|VIC|QLD|TAS|ACT)\s+\d{4}\b")
+
+
 def _local_currency(code: str | None, text: str, language: str | None) -> str | None:
     """A currency read from an ambiguous sign, as the document's language has it; a code the text
     prints ("SEK", "JPY") stays."""
@@ -672,6 +696,13 @@ def _local_currency(code: str | None, text: str, language: str | None) -> str | 
         return _KRONE_BY_LANGUAGE[language]
     if code == "JPY" and language == "zh" and "JPY" not in text and "円" not in text:
         return "CNY"
+    if code == "USD" and not _US_DOLLAR_NAMED.search(text) and not _US_ADDRESS_RE.search(text):
+        # "$" alone is the dollar of where the document was issued: a Canadian postcode or sales
+        # tax, an Australian business number or state postcode
+        if _CANADA.search(text):
+            return "CAD"
+        if _AUSTRALIA.search(text):
+            return "AUD"
     return code
 
 
@@ -815,8 +846,9 @@ _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due
 _DUE_STOP = re.compile(r"\b(?:" + _DUE_LABEL + r")", re.IGNORECASE)
 _INVOICE_NUMBER_LABEL = (
     r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
+    r"document\s*(?:no\.?|number|nr\.?|#)|"
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9-]*\d)|"
-    r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechnung(?=\s+[A-Z0-9-]*\d)|"
+    r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書番号|发票号码|"
@@ -864,10 +896,45 @@ def _number_under_title(lines: list[str]) -> str | None:
     return None
 
 
+# What heads a column of an invoice's reference block: "KD-Nr. Rechn.Nr. Datum Blatt" over
+# "780 033841 3804563 15.01.2026 1".
+_REFERENCE_HEADER = re.compile(
+    r"(?:" + "|".join((_INVOICE_NUMBER_LABEL, _ISSUE_DATE_LABEL, _DUE_LABEL,
+                       r"k(?:un)?d(?:en)?\.?\s*-?\s*nr\.?|kundennummer|customer\s*(?:no\.?|number|id)|client\s*(?:no\.?|n[°º])|"
+                       r"n[°º]\s*client|debitor|page|seite|blatt|feuille|order\s*(?:no\.?|number)|auftrags?\s*-?\s*nr\.?")) + r")",
+    re.IGNORECASE)
+_REFERENCE_ROW = re.compile(r"^(?:(?:" + _REFERENCE_HEADER.pattern + r")[\s.:|/]*){2,}$", re.IGNORECASE)
+
+
+def _reference_rows(lines: list[str]) -> list[str]:
+    """A row of labels over a row of their values becomes a "label: value" line each. The values
+    are taken from the right (the first label gets what is left: a customer number may hold a
+    space), a date counting as one value."""
+    out, i = [], 0
+    while i < len(lines):
+        line = lines[i]
+        if i + 1 < len(lines) and _REFERENCE_ROW.match(line):
+            labels = [m.group(0).strip(" .:|/") or m.group(0) for m in _REFERENCE_HEADER.finditer(line)]
+            values_line = lines[i + 1]
+            dates = [m.group(0) for m in DATE_RE.finditer(values_line)]
+            tokens = DATE_RE.sub("\x00", values_line).split()
+            tokens = [dates.pop(0) if t == "\x00" and dates else t for t in tokens]
+            if len(labels) >= 2 and len(tokens) >= len(labels) and not _REFERENCE_HEADER.search(values_line):
+                cut = len(tokens) - len(labels) + 1
+                values = [" ".join(tokens[:cut]), *tokens[cut:]]
+                out.extend(f"{label}: {value}" for label, value in zip(labels, values))
+                i += 2
+                continue
+        out.append(line)
+        i += 1
+    return out
+
+
 def _money_document(lines, text, amounts, language, number_label, issuer_label, letterhead_first,
                     date_at_foot: bool = False, issue_label: str = _ISSUE_DATE_LABEL) -> Found:
     month_first = date_order_month_first(text)
     found = Found()
+    lines = _reference_rows(lines)
     number = _identifier(value_after(lines, number_label, accept=_identifier))
     if not number and date_at_foot:
         # a till prints its number beside the date and time: "01.01.2022  12:34  Bon-Nr.:2345"
@@ -918,7 +985,7 @@ def _invoice(lines, text, amounts, language=None):
     found = _money_document(lines, text, amounts, language, _INVOICE_NUMBER_LABEL, _ISSUER_LABEL,
                             letterhead_first=False)
     month_first = date_order_month_first(text)
-    due, source = _dated_value(lines, _DUE_LABEL, month_first, language), "key-value"
+    due, source = _last_dated_value(lines, _DUE_LABEL, month_first, language), "key-value"
     # "Invoice date: 05/01/2024   Due date: 04/02/2024" on one line
     due = due or _dated_value(lines, r"due\s*date|payment\s*due|due(?=\s*:)", month_first, language,
                                anchored=False)
