@@ -68,7 +68,7 @@ CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "￥": "
                     "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK"}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR", "BRL", "MXN", "RUB", "KRW", "HKD", "SGD", "NZD", "ZAR", "HUF", "RON",
-                  "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP", "COP",
+                  "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP",
                   "EGP", "NGN", "KES", "PKR", "LKR", "BDT", "UAH", "ISK", "RMB")   # not PEN, COP, TRY: words
 _CUR_SIGNS = r"US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴円元]"
 # Written with letters: not the end of a longer word ("Hours 40" holds no rupees).
