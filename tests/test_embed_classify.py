@@ -343,3 +343,26 @@ def test_the_document_models_precision_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(minilm, "cpu_info", lambda: ("older CPU", frozenset({"avx2", "fma"})))
     assert resolve_precision("auto") == "fp32"
     assert resolve_precision("int8") == "int8"
+
+
+def test_title_and_cue_words_are_found_in_languages_written_without_spaces():
+    from transforms.classify import WordList
+
+    words = WordList(["請求書", "rechnung", "faktura"])
+    assert words.found("株式会社サンプル御請求書2024年") == ["請求書"]      # among other characters
+    assert words.found("rechnungsdatum fakturanummer") == []             # not inside a longer word
+    assert words.found("faktura vat nr 12") == ["faktura"]
+
+
+@pytest.mark.parametrize("text, category", [
+    ("御請求書\n株式会社サンプル 御中\n請求番号: 2024-117\nご請求金額 ¥110,000（税込）\n品名 数量 単価 金額\n"
+     "小計 100,000 消費税 10,000 合計 110,000\nお支払期限 2024年5月31日 振込先 みずほ銀行", "invoice"),
+    ("Faktura VAT nr 12/05/2024\nSprzedawca: Przykład sp. z o.o. NIP 123-456-78-90\nNabywca: Firma ABC\n"
+     "Lp. Nazwa Ilość Cena netto Wartość brutto\nRazem do zapłaty: 1 230,00 PLN\nTermin płatności: 14 dni", "invoice"),
+    ("Договор оказания услуг № 15\nг. Москва\nСтороны: ООО «Пример», именуемое Заказчик, и ИП Иванов, именуемый "
+     "Исполнитель.\n1. Предмет договора. Исполнитель обязуется оказать услуги.\n2. Расторжение договора.", "contract"),
+])
+def test_more_languages_by_their_own_words(classifier, text, category):
+    """Japanese, Polish and Russian documents: titles and cues of categories.yaml in those languages."""
+    doc = Document(id="x", paths=["p.pdf"], filename="p.pdf", mime="application/pdf", pages=1, text=text)
+    assert classifier.classify(doc)[0] == category

@@ -41,6 +41,13 @@ def _flatten(words) -> list[str]:
     return [str(w) for w in words or []]
 
 
+def _word_char(ch: str) -> bool:
+    """A character that continues a word. Chinese and Japanese write words without spaces ("請求書"
+    stands among other characters), so their characters bound nothing."""
+    return ch.isalnum() and not ("\u3040" <= ch <= "\u30ff" or "\u3400" <= ch <= "\u9fff"
+                                 or "\uf900" <= ch <= "\ufaff")
+
+
 class WordList:
     """Words and phrases looked for in lower-cased text, as whole words where they start or end with
     a word character ("rechnung" is not found inside "rechnungsdatum"; "[ ]" has no such edge).
@@ -55,8 +62,8 @@ class WordList:
     @staticmethod
     def _whole(text: str, word: str, at: int) -> bool:
         end = at + len(word)
-        return (not (word[0].isalnum() and at > 0 and text[at - 1].isalnum())
-                and not (word[-1].isalnum() and end < len(text) and text[end].isalnum()))
+        return (not (_word_char(word[0]) and at > 0 and _word_char(text[at - 1]))
+                and not (_word_char(word[-1]) and end < len(text) and _word_char(text[end])))
 
     def found(self, text: str) -> list[str]:
         """The distinct words present in `text` (already lower-cased)."""
