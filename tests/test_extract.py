@@ -459,3 +459,8 @@ def test_dollars_of_canada_and_australia_and_other_conventions():
 def test_a_us_receipt_stamped_in_pacific_time_stays_in_us_dollars():
     text = "TECHMART\n\nSan Francisco, CA 94103\n\n11/23/2024 14:32:18 PST\n\nTOTAL $1,299.00\n"
     assert _fields(text, "receipt")["currency"] == "USD"
+
+
+def test_a_receipts_short_date_with_its_register_and_time():
+    text = "POST SHOP\n\nTOTAL $58.85\n\nTAX INVOICE\n\n15/03/19 02/41501 zma/a 251432 16:56\n"
+    assert _fields(text, "receipt")["issue_date"] == "2019-03-15"

@@ -881,6 +881,7 @@ def _identifier(value: str | None) -> str | None:
 
 _SHORT_DATE_LINE = re.compile(r"^\d{1,2}([./-])\d{1,2}\1\d{2}(?:\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AP]M)?)?$",
                               re.IGNORECASE)
+_SHORT_DATE_AND_TIME = re.compile(r"^\d{1,2}([./-])\d{1,2}\1\d{2}(?![\d./-])\s.*\b\d{1,2}:\d{2}\b")
 _LABELLED_VALUE = re.compile(r"^[^\W\d_]{2,}\s*[:=]")   # "Store:298": a store's number, not the document's
 
 
@@ -955,8 +956,10 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
         source = "layout"
     if not issue:
-        # A till's "6/26/19" or "15/03/19 16:56" on a line of its own near the top.
-        issue = next((iso for line in lines[:15] if _SHORT_DATE_LINE.match(line)
+        # A till's "6/26/19" or "15/03/19 16:56" on a line of its own near the top; a receipt's
+        # "15/03/19 02/41501 zma/a 251432 16:56" (date, register, time) anywhere.
+        issue = next((iso for line in (lines if date_at_foot else lines[:15])
+                      if _SHORT_DATE_LINE.match(line) or (date_at_foot and _SHORT_DATE_AND_TIME.match(line))
                       for iso in [_short_year_date(line, month_first) or _short_year_date(line, not month_first)]
                       if iso), None)
     if not issue and date_at_foot:
