@@ -8,8 +8,8 @@ number: 166-... Order Total: $11.94 Shipped on ... Grand Total: $11.94 ... |"): 
 label from the next, no heading, no paragraph, one search chunk.
 
 A table is taken for layout when it says so (`role="presentation"`), when it holds another table,
-when it has one row or every row has at most one cell, or when a cell holds a heading. (Cells of several paragraphs
-or lines are not enough: data tables have those too.) Its table tags become
+when it has one row or every row has at most one cell, or when a cell holds a heading (cells of
+several paragraphs or lines are not enough: data tables have those too). Its table tags become
 divisions, so docling reads its cells as paragraphs, headings and lists, and the data tables inside
 (an order's item lines, a totals block) stay tables. A layout cell of words only becomes an inline
 span, so a row of them reads as one line ("Grand Total: $11.94", an item and its price). A data
@@ -26,8 +26,6 @@ _TABLE_TAGS = ("table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", 
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _LISTS = ("ul", "ol", "dl", "blockquote")
 _BLOCKS = ("p", "div", "section", "article", "header", "footer", "address", "hr")
-
-
 MAX_TABLES = 2000   # a page of more tables than this is left as it is (a generated or hostile page)
 
 
