@@ -228,9 +228,12 @@ def test_extractor_fields_are_the_rules_extractors_fields():
 
     assert set(ollama.FIELDS) == set(CATEGORY_RULES)
     for category in CATEGORY_RULES:
-        rules = RulesExtractor().extract(Document(id="", paths=[""], text=docs.INVOICE_TEXT, category=category))
+        # (a text not headed as an invoice: one that is gets the invoice's fields whatever its category)
+        rules = RulesExtractor().extract(Document(id="", paths=[""], text=docs.CONTRACT_TEXT, category=category))
         assert set(rules["fields"]) == set(ollama.FIELDS[category]), category
         assert ollama.fields_schema(category)["required"] == list(ollama.FIELDS[category])
+    misclassified = RulesExtractor().extract(Document(id="", paths=[""], text=docs.INVOICE_TEXT, category="contract"))
+    assert set(misclassified["fields"]) == set(ollama.FIELDS["contract"]) | set(ollama.FIELDS["invoice"])
 
 
 @pytest.mark.parametrize("kind,value,expected", [
@@ -311,6 +314,18 @@ def test_an_e_invoice_is_not_asked_and_its_values_win(srv):
     assert metadata["fields"]["total_amount"] == 1190.0 and metadata["fields"]["number"] == "INV-2024-0042"
     assert metadata["field_sources"]["total_amount"]["source"] == "e-invoice"
     assert metadata["field_sources"]["number"]["source"] == "model"
+
+
+def test_an_invoice_classified_otherwise_keeps_the_rules_money_fields(srv):
+    """The model fills the category's schema; the invoice's fields the rules found in a document
+    headed as an invoice stay beside them."""
+    extractor = ollama.OllamaExtractor(client_for(srv), TEXT_MODEL)
+    doc = invoice_doc()
+    doc.category = "contract"
+    metadata = extractor.extract(doc)
+    assert set(ollama.FIELDS["contract"]) <= set(metadata["fields"])
+    assert metadata["fields"]["total_amount"] == 1428.0 and metadata["fields"]["number"] == "INV-2024-0042"
+    assert metadata["field_sources"]["total_amount"]["source"] == "key-value"
 
 
 def test_other_category_asks_nothing(srv):

@@ -579,6 +579,9 @@ class OllamaExtractor:
                 sources[name] = {"source": "model", "confidence": SOURCE_CONFIDENCE["model"]}
             else:
                 sources.pop(name, None)
+        # Fields outside the category's schema (an invoice's, found by the rules in a document headed
+        # as one but classified otherwise) stay as the rules found them.
+        fields.update({name: value for name, value in metadata["fields"].items() if name not in fields})
         metadata["fields"] = fields
         metadata["extraction"] = {"backend": "ollama", "model": self.model, "field_errors": errors,
                                   "from_rules": from_rules}
