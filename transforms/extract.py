@@ -65,7 +65,7 @@ CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "￥": "
                     "A$": "AUD", "AU$": "AUD", "HK$": "HKD", "S$": "SGD", "NZ$": "NZD", "NT$": "TWD",
                     "R$": "BRL", "₹": "INR", "Rs.": "INR", "Rs": "INR", "₩": "KRW", "₽": "RUB", "руб.": "RUB",
                     "руб": "RUB", "zł": "PLN", "Kč": "CZK", "₫": "VND", "₺": "TRY", "₪": "ILS", "฿": "THB",
-                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK"}
+                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK", "RMB": "CNY"}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR", "BRL", "MXN", "RUB", "KRW", "HKD", "SGD", "NZD", "ZAR", "HUF", "RON",
                   "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP",
@@ -146,8 +146,7 @@ def parse_number(raw: str) -> float | None:
 
 
 def _currency_code(token: str) -> str:
-    code = CURRENCY_SYMBOLS.get(token, token.upper())
-    return "CNY" if code == "RMB" else code
+    return CURRENCY_SYMBOLS.get(token, token.upper())
 
 
 def find_amounts(text: str) -> list[dict]:
@@ -553,9 +552,14 @@ def _last_dated_value(lines, label, month_first, language) -> str | None:
     """The latest date after any `label`: of "Zahlbar bis 29.01.2026 3% Skonto" and "Zahlbar bis
     14.02.2026 ohne Abzug", the date the whole amount is due (the earlier is a discount's)."""
     dates = [iso for i, value in label_values(lines, label)
-             for iso in [read_date(value, month_first, language)
-                         or read_date(_with_next(lines, i, value), month_first, language)] if iso]
+             for iso in [_date_of_value(lines, i, value, month_first, language)] if iso]
     return max(dates) if dates else None
+
+
+def _date_of_value(lines, i, value, month_first, language) -> str | None:
+    """The date in a label's value at line i, or in it joined with a wrapped next line."""
+    return (read_date(value, month_first, language)
+            or read_date(_with_next(lines, i, value), month_first, language))
 
 
 def _dated_value(lines, label, month_first, language, anchored=True, stop=None) -> str | None:
@@ -563,8 +567,7 @@ def _dated_value(lines, label, month_first, language, anchored=True, stop=None) 
     for i, value in label_values(lines, label, anchored):
         if stop is not None:
             value = stop.split(value, maxsplit=1)[0]
-        iso = (read_date(value, month_first, language)
-               or read_date(_with_next(lines, i, value), month_first, language))
+        iso = _date_of_value(lines, i, value, month_first, language)
         if iso:
             return iso
     return None
