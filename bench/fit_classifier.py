@@ -1,4 +1,4 @@
-"""python -m bench.fit_classifier [--labeled DIR] [--out FILE]: learn the classifier's model from labelled documents.
+"""python -m bench.fit_classifier [--labeled DIR ...] [--out FILE]: learn the classifier's model from labelled documents.
 
 Converts every file of a labelled folder (labels.csv: file, category, language, format, source_repo, ...)
 with the pipeline's own converter, embeds each text as the classifier does
@@ -51,22 +51,30 @@ def _convert(item):
     except Exception as exc:  # a document the pipeline fails: scored as wrong, not fitted on
         error = f"{type(exc).__name__}: {exc}"
     return dict(row, path=path, text=doc.text, mime=doc.mime, pages=doc.pages, converter=doc.converter,
-                error=error)
+                landscape=doc.landscape, error=error)
 
 
-def convert_folder(folder: str, cache: str | None) -> list[dict]:
+def convert_folder(folder: str | list[str], cache: str | None) -> list[dict]:
+    """The labelled documents of one or more folders, converted. A cache keeps conversions by path:
+    only files it does not hold yet are converted (a folder added later costs only its own files)."""
+    folders = [folder] if isinstance(folder, str) else list(folder)
+    items = []
+    for one in folders:
+        with open(os.path.join(one, "labels.csv"), encoding="utf-8") as fh:
+            items += [(os.path.abspath(os.path.join(one, r["file"])), r) for r in csv.DictReader(fh)]
+    cached = {}
     if cache and os.path.exists(cache):
         with open(cache, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh]
-    with open(os.path.join(folder, "labels.csv"), encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    items = [(os.path.join(folder, r["file"]), r) for r in rows]
-    with Pool(2, initializer=_init_converter) as pool:
-        docs = pool.map(_convert, items)
-    if cache:
-        with open(cache, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(d) + "\n" for d in docs)
-    return docs
+            cached = {os.path.abspath(d["path"]): d for d in map(json.loads, fh)}
+    missing = [item for item in items if item[0] not in cached]
+    if missing:
+        with Pool(2, initializer=_init_converter) as pool:
+            cached.update((d["path"], d) for d in pool.map(_convert, missing))
+        if cache:
+            with open(cache, "w", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(d) + "\n" for d in cached.values())
+    # labels as the folder says now (a corrected label is not stale in the cache)
+    return [dict(cached[path], **row) for path, row in items]
 
 
 class _Uniform(ClassifierModel):
@@ -95,12 +103,15 @@ def nearest_examples(vectors, labels, groups, names, rows, pool) -> np.ndarray:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labeled", default=DEFAULT_LABELED)
+    parser.add_argument("--labeled", action="append",
+                        help="labelled folder (labels.csv + files); repeat to fit on several "
+                             f"(default: {os.path.normpath(DEFAULT_LABELED)})")
     parser.add_argument("--out", default=None, help="model file to write (default: print figures only)")
     parser.add_argument("--cache", help="JSON-lines file of converted texts, made once and reused")
     parser.add_argument("--show-errors", action="store_true",
                         help="list the documents leave-one-source-out gets wrong (to study kinds of error)")
     args = parser.parse_args(argv)
+    args.labeled = args.labeled or [DEFAULT_LABELED]
     started = time.time()
     docs = convert_folder(args.labeled, args.cache)
     categories = load_categories()
@@ -114,7 +125,8 @@ def main(argv=None) -> int:
     labels = [d["category"] for d in docs]
     y = np.array([names.index(c) for c in labels])
     sources = [d.get("source_repo") or d["file"].split("__")[1] for d in docs]
-    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"], len(d["text"] or "")) for d in docs]
+    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"], len(d["text"] or ""), d.get("landscape"))
+              for d in docs]
     ok = [d["error"] is None for d in docs]
     cols = [EVIDENCE.index(k) for k in NO_EXAMPLES]
 
@@ -177,7 +189,7 @@ def main(argv=None) -> int:
         shape_weights={n: [round(float(v), 4) for v in W[c]] for c, n in enumerate(names)},
         bias={n: round(float(b[c]), 4) for c, n in enumerate(names)},
         trained_on={"documents": len(docs), "converted": int(sum(ok)), "sources": len(set(sources)),
-                    "folder": os.path.basename(os.path.normpath(args.labeled)), "alpha": ALPHA,
+                    "folder": "+".join(os.path.basename(os.path.normpath(f)) for f in args.labeled), "alpha": ALPHA,
                     "shape_features": list(SHAPE), "leave_one_source_out": results,
                     "fitted": time.strftime("%Y-%m-%d")})
     if args.out:

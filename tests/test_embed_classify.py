@@ -276,6 +276,16 @@ def test_a_many_page_pdf_with_little_text_per_page_is_its_own_format():
     assert format_group("talk.pdf", "application/pdf", 30, "docling-native") == "pdf_multi"  # length unknown
 
 
+def test_a_pdf_of_landscape_pages_is_its_own_format():
+    """Slides exported to PDF are landscape however short or dense; a scanner's sideways page is a scan."""
+    from transforms.classify_model import format_group
+
+    assert format_group("talk.pdf", "application/pdf", 4, "docling-native", 800, landscape=True) == "pdf_landscape"
+    assert format_group("talk.pdf", "application/pdf", 59, "docling-native+ocr", 17000, True) == "pdf_landscape"
+    assert format_group("scan.pdf", "application/pdf", 1, "ocr", 900, landscape=True) == "pdf_scan"
+    assert format_group("memo.pdf", "application/pdf", 4, "docling-native", 800, landscape=False) == "pdf_multi"
+
+
 def test_a_long_text_is_read_at_its_start_and_further_in():
     """The document vector: the start (weighted twice) and windows at a third and two thirds."""
     from transforms.backends.use import get_embedder

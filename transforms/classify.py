@@ -225,7 +225,7 @@ class EmbeddingClassifier:
         if vector is None:
             vector = document_vectors(self.embedder, [doc.text])[0]
         group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages,
-                             doc.converter, len(doc.text or ""))
+                             doc.converter, len(doc.text or ""), doc.landscape)
         evidence = self.evidence(vector, doc.text or "", group)
         use_examples = self.example_vectors is not None
         scores = self.model.scores(evidence, shape_features(doc.text or "", doc.pages), self.names,

@@ -3,6 +3,8 @@
 - PDF: docling's model-free native pipeline by default (reads the text layer), or docling's standard
   pipeline (`pdf_pipeline="standard"`, needs docling's layout models on the machine). Pages with no
   text layer are rendered with pypdfium2 and OCRed with rapidocr (ONNX models shipped in its wheel).
+  Text that docling's parser could not map to characters (fonts without a usable encoding) is read
+  again by pdfium, or OCRed (transforms/text_layer.py).
 - DOCX, PPTX, XLSX, HTML, Markdown, CSV: docling's declarative backends (no models).
 - Images: OCR directly (docling's image path needs downloaded layout models).
 - Plain text: decoded here (docling has no plain-text backend).
@@ -28,7 +30,8 @@ import re
 import sys
 import zipfile
 
-from transforms import einvoice, email_parse, flat_markdown, html_layout, legacy, ocr_lines, reading_order, xml_text
+from transforms import (einvoice, email_parse, flat_markdown, html_layout, legacy, ocr_lines, reading_order,
+                        text_layer, xml_text)
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -429,6 +432,7 @@ class Converter:
             if doc.pages > self.config.max_pages:
                 raise ConversionError(f"PDF has {doc.pages} pages, more than the limit of "
                                       f"{self.config.max_pages} (--max-pages)")
+            doc.landscape = is_landscape(pdf)
             # Factur-X/ZUGFeRD: the invoice's exact data rides along as an attached XML file.
             doc.einvoice = einvoice.from_pdf(pdf)
             ocr = self.config.ocr != "off" and self.config.pdf_pipeline != "vlm"  # a VLM reads scans itself
@@ -444,6 +448,19 @@ class Converter:
                     return
             doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
             doc.converter = f"docling-{self.config.pdf_pipeline}"
+            if text_layer.unreadable(doc.text):
+                # docling's parser could not map this PDF's fonts to characters (transforms/text_layer.py):
+                # pdfium's reading of the text layer where it makes words, else OCR of every page.
+                readable = text_layer.pdfium_text(pdf)
+                if readable.strip() and not text_layer.unreadable(readable):
+                    log.info("%s: unreadable text from docling's parser, pdfium's text layer used", doc.filename)
+                    doc.text, doc.converter = readable, "pdfium-text"
+                elif ocr:
+                    log.info("%s: the text layer cannot be read, its pages are OCRed", doc.filename)
+                    ocr_text = self._ocr_textless_pages(pdf, doc, every_page=True)
+                    if ocr_text.strip():
+                        doc.text, doc.converter = ocr_text, "ocr"
+                        return
             if ocr:
                 if ocr_text is None:
                     ocr_text = self._ocr_textless_pages(pdf, doc)
@@ -470,8 +487,9 @@ class Converter:
                 page.close()
         return len(pdf) > 0
 
-    def _ocr_textless_pages(self, pdf, doc: Document) -> str:
-        """OCR the pages whose text layer is (nearly) empty: scans, photos saved as PDF."""
+    def _ocr_textless_pages(self, pdf, doc: Document, every_page: bool = False) -> str:
+        """OCR the pages whose text layer is (nearly) empty: scans, photos saved as PDF; with
+        `every_page`, all pages (a text layer that cannot be read)."""
         import pypdfium2 as pdfium
 
         parts = []
@@ -487,7 +505,7 @@ class Converter:
                 doc.pages = index
                 break
             try:
-                if text_layer_chars(page) >= self.config.ocr_min_chars_per_page:
+                if not every_page and text_layer_chars(page) >= self.config.ocr_min_chars_per_page:
                     continue
                 if ocred >= self.config.ocr_max_pages:
                     log.info("OCR page limit (%d) reached", self.config.ocr_max_pages)
@@ -836,6 +854,24 @@ def is_blank(image) -> bool:
             break
     ink = sum(histogram[:max(0, paper - 64)]) + sum(histogram[min(256, paper + 65):])
     return ink < OCR_BLANK_INK_SHARE * total
+
+
+LANDSCAPE_PAGES = 5   # pages whose shape is looked at: a deck's title page is as wide as its slides
+
+
+def is_landscape(pdf) -> bool:
+    """Most of the first pages are wider than tall (by 5 %, so a square page is not). Slides exported
+    to PDF are (all 12 decks of ../shared/corpus/labeled, none of its letters, papers, invoices or forms:
+    2 of its 11 reports, wide statistical tables). Sizes come from the page tree, no page is loaded."""
+    count = min(len(pdf), LANDSCAPE_PAGES)
+    wide = 0
+    for index in range(count):
+        try:
+            width, height = pdf.get_page_size(index)
+        except Exception:  # noqa: BLE001 - a broken page tree: the shape is unknown, not a failure
+            return False
+        wide += width > height * 1.05
+    return count > 0 and wide * 2 > count
 
 
 def text_layer_chars(page) -> int:

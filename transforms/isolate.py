@@ -23,7 +23,8 @@ from transforms.records import Document
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 STARTUP_TIMEOUT = 300.0  # seconds for a new converter process to import docling (slow on a busy machine)
-RESULT_FIELDS = ("text", "pages", "mime", "converter", "language", "page_image", "einvoice", "source_meta")
+RESULT_FIELDS = ("text", "pages", "mime", "converter", "landscape", "language", "page_image", "einvoice",
+                 "source_meta")
 
 
 def _child_main(conn, config: StageConfig) -> None:

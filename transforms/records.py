@@ -79,6 +79,9 @@ class Document:
     text: str | None = None
     language: str | None = None
     converter: str | None = None  # which conversion path produced the text (docling-native, ocr, ...)
+    # A PDF whose first pages are mostly wider than tall (slides exported to PDF, some wide tables):
+    # set by Convert for PDFs, read by the classifier's format prior; not written.
+    landscape: bool | None = None
     category: str | None = None
     confidence: float | None = None
     metadata: dict | None = None

@@ -423,13 +423,14 @@ def describe_file(doc: Document) -> str:
     from transforms.classify_model import format_group
 
     group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages, doc.converter,
-                         len(doc.text or ""))
+                         len(doc.text or ""), doc.landscape)
     what = {"email": "an email message", "slides": "a slide deck (presentation file)",
             "sheet": "a spreadsheet file", "wordproc": "a word-processor document", "html": "a web page",
             "plain": "a plain-text file", "image": "an image (photo or scan, text read by OCR)",
             "pdf_scan": "a scanned PDF (text read by OCR)", "pdf_1p": "a one-page PDF",
             "pdf_multi": f"a PDF of {doc.pages or 'several'} pages",
             "pdf_sparse": f"a PDF of {doc.pages} pages with little text on each (as slides exported to PDF are)",
+            "pdf_landscape": f"a PDF of {doc.pages or 'several'} landscape pages (as slides exported to PDF are)",
             }.get(group)
     name = os.path.basename(doc.filename or "")
     return (f"The file is {what}" + (f", named {name!r}" if name else "") + ". ") if what else ""
