@@ -464,3 +464,18 @@ def test_a_us_receipt_stamped_in_pacific_time_stays_in_us_dollars():
 def test_a_receipts_short_date_with_its_register_and_time():
     text = "POST SHOP\n\nTOTAL $58.85\n\nTAX INVOICE\n\n15/03/19 02/41501 zma/a 251432 16:56\n"
     assert _fields(text, "receipt")["issue_date"] == "2019-03-15"
+
+
+def test_the_currency_of_an_invoice_that_prints_none_is_its_iban_country_s():
+    text = ("Facture 17\n\nTotal (A+B)\n\n3 557,03\n\n"
+            "A payer au compte bancaire BE95 0011 8359 9858 avant le 1er mars 2024.")
+    assert extract(text, "invoice")["fields"]["currency"] == "EUR"
+    assert extract("Invoice 5\nTotal: 12.00\nIBAN GB29 NWBK 6016 1331 9268 19", "invoice")["fields"]["currency"] == "GBP"
+    assert extract("Invoice 5\nTotal: 12.00 CHF\nIBAN DE89 3704 0044 0532 0130 00", "invoice")["fields"]["currency"] == "CHF"
+
+
+def test_to_after_from_names_the_buyer_only_as_a_label():
+    text = "Commercial Invoice\nFrom:\nThe Marmot Company\nSome Avenue\nTo:\nPaulo Cereda\nRua Bonita\nTotal: $40.00"
+    fields = extract(text, "invoice")["fields"]
+    assert fields["issuer"] == "The Marmot Company" and fields["buyer"] == "Paulo Cereda"
+    assert extract("Invoice 7\nTo be paid within 30 days\nTotal: 5.00 EUR", "invoice")["fields"].get("buyer") != "be paid within 30 days"

@@ -50,20 +50,24 @@ def _word_char(ch: str) -> bool:
 
 class WordList:
     """Words and phrases looked for in lower-cased text, as whole words where they start or end with
-    a word character ("rechnung" is not found inside "rechnungsdatum"; "[ ]" has no such edge).
-    str.find per word: ~50x faster than one regular expression of alternatives with look-arounds."""
+    a word character ("rechnung" is not found inside "rechnungsdatum"; "[ ]" has no such edge). A word
+    written with a leading "-" ("-bericht") is also found as the last part of a compound
+    ("Praktikumsbericht", "Jahresbericht"): German, Dutch and the Nordic languages name a kind of
+    document that way, and the last part is the kind ("Rechnungsdatum" is a date, "Hotelrechnung" an
+    invoice). str.find per word: ~50x faster than one regular expression of alternatives."""
 
     def __init__(self, words: list[str]):
-        self.words = sorted({w.lower().strip() for w in words if w.strip()})
+        words = {w.lower().strip() for w in words if w.strip()}
+        self.heads = {w[1:] for w in words if w.startswith("-") and len(w) > 1}
+        self.words = sorted({w.lstrip("-") if w.startswith("-") and len(w) > 1 else w for w in words})
 
     def __bool__(self) -> bool:
         return bool(self.words)
 
-    @staticmethod
-    def _whole(text: str, word: str, at: int) -> bool:
+    def _whole(self, text: str, word: str, at: int) -> bool:
         end = at + len(word)
-        return (not (_word_char(word[0]) and at > 0 and _word_char(text[at - 1]))
-                and not (_word_char(word[-1]) and end < len(text) and _word_char(text[end])))
+        starts = word in self.heads or not (_word_char(word[0]) and at > 0 and _word_char(text[at - 1]))
+        return starts and not (_word_char(word[-1]) and end < len(text) and _word_char(text[end]))
 
     def found(self, text: str) -> list[str]:
         """The distinct words present in `text` (already lower-cased)."""
@@ -78,6 +82,27 @@ class WordList:
         return hits
 
 
+OPENING_WINDOW = 2000   # characters of the text whose lines may open with a category's `openings`
+OPENING_LINE_MAX = 80   # a salutation is a short line ("Dear Ms Smith," / "Sehr geehrte Damen und Herren,")
+
+
+def opening_lines(text: str) -> list[str]:
+    """The short lines of the start of a text, lower-cased, Markdown marks and quotes stripped."""
+    lines = (line.strip().lstrip("#*>-_ ").lower() for line in text[:OPENING_WINDOW].splitlines())
+    return [line for line in lines if line and len(line) <= OPENING_LINE_MAX]
+
+
+def opens_a_line(lines: list[str], words: list[str]) -> bool:
+    """One of the lines starts with one of the words, as a whole word ("dear" opens "Dear Sir,",
+    not "Dearborn Street")."""
+    for line in lines:
+        for word in words:
+            if line.startswith(word) and not (len(line) > len(word) and _word_char(line[len(word)])
+                                              and _word_char(word[-1])):
+                return True
+    return False
+
+
 @dataclass
 class Category:
     name: str
@@ -86,12 +111,15 @@ class Category:
     titles: list[str] = field(default_factory=list)
     cues: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)  # older files: formats that suggest this category
+    # Words that open a line and there name the kind as a title does: a letter's salutation.
+    openings: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         self.title_words = WordList(self.titles)
         self.cue_words = WordList(self.cues)
         # `formats: [pptx]` of older files, as the format groups the model's prior is kept by
         self.format_groups = {GROUP_BY_EXTENSION.get(f.lower().lstrip("."), f) for f in self.formats}
+        self.opening_words = sorted({w.lower().strip() for w in self.openings if w.strip()})
 
 
 def load_categories(path: str | None = None) -> list[Category]:
@@ -112,7 +140,8 @@ def load_categories(path: str | None = None) -> list[Category]:
         categories.append(Category(name=str(name), description=spec["description"],
                                    examples=[str(e) for e in spec.get("examples") or []],
                                    titles=_flatten(spec.get("titles")), cues=_flatten(spec.get("cues")),
-                                   formats=[str(f) for f in spec.get("formats") or []]))
+                                   formats=[str(f) for f in spec.get("formats") or []],
+                                   openings=_flatten(spec.get("openings"))))
     return categories
 
 
@@ -202,8 +231,9 @@ class EmbeddingClassifier:
         ev[:, 0] = SIMILARITY_SCALE * self._nearest(vector, self.prototypes, self.owners)
         lowered = " ".join(text[:CUE_WINDOW * 2].split()).lower()
         head, window = lowered[:TITLE_WINDOW], lowered[:CUE_WINDOW]
+        lines = opening_lines(text)
         for i, cat in enumerate(self.categories):
-            if cat.title_words.found(head):
+            if cat.title_words.found(head) or (cat.opening_words and opens_a_line(lines, cat.opening_words)):
                 ev[i, 1] = 1.0
             ev[i, 2] = min(len(cat.cue_words.found(window)), CUE_CAP) / CUE_CAP
         prior = self.model.prior(group, self.names)

@@ -709,6 +709,25 @@ def _local_currency(code: str | None, text: str, language: str | None) -> str | 
     return code
 
 
+# The account an invoice asks to be paid into is kept in its country's money: the country of its IBAN
+# names the currency of an invoice that prints none ("A payer au compte bancaire BE95 0011 8359 9858").
+_IBAN_RE = re.compile(r"\b([A-Z]{2})\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_IBAN_CURRENCY = {
+    **{country: "EUR" for country in ("AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR", "IE", "IT",
+                                      "LT", "LU", "LV", "MT", "NL", "PT", "SI", "SK", "MC", "SM", "AD")},
+    "GB": "GBP", "CH": "CHF", "LI": "CHF", "PL": "PLN", "SE": "SEK", "DK": "DKK", "NO": "NOK", "CZ": "CZK",
+    "HU": "HUF", "RO": "RON", "BG": "BGN", "IS": "ISK", "TR": "TRY",
+}
+
+
+def _iban_currency(text: str) -> str | None:
+    """The currency of the first IBAN of a known country in the text."""
+    for m in _IBAN_RE.finditer(text):
+        if m.group(1) in _IBAN_CURRENCY:
+            return _IBAN_CURRENCY[m.group(1)]
+    return None
+
+
 def _document_currency(text: str, amounts: list[dict]) -> str | None:
     """The currency most amounts carry; else the one most often named (a "Price (CHF)" header)."""
     counts: dict[str, int] = {}
@@ -812,7 +831,10 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invo
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
                  r"wystawca|dodavatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
                  r"продавец|поставщик|販売者|销售方|销售单位")
+# "To:" and "An:" (the addressee after a "From:") only with a colon or alone on their line: "To be
+# paid within 30 days" names nobody.
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
+                r"(?:to|an)(?=\s*(?::|$))|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|购买方|购货单位")
@@ -842,6 +864,7 @@ _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date
                      r"datum\s*vystaven[íi]|fakturadatum|fakturadato|dato|laskun\s*p[äa]iv[äa](?:m[äa][äa]r[äa])?|"
                      r"p[äa]iv[äa]ys|дата(?:\s*сч[её]та)?|発行日|請求日|日付|开票日期|日期")
 _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
+              r"(?:payment\s*)?deadline|"
               r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
               r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento|termin\s*p[łl]atno[śs]ci|"
               r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
@@ -981,7 +1004,8 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     if currency:
         found.put("currency", _local_currency(currency, text, language), source)
     else:
-        found.put("currency", _local_currency(_document_currency(text, amounts), text, language), "pattern")
+        found.put("currency", _local_currency(_document_currency(text, amounts), text, language)
+                  or _iban_currency(text), "pattern")
     issuer, source = _issuer(lines, issuer_label, letterhead_first)
     found.put("issuer", issuer, source)
     return found
