@@ -152,16 +152,17 @@ def test_the_format_is_evidence_and_content_can_overrule_it(classifier):
 
 
 def test_labelled_examples_change_the_answer(classifier):
-    """A short note the evidence is unsure about follows one labelled example nearly the same as it:
-    labelled as the runner-up, it becomes that."""
-    from transforms.classify import Example
+    """A short note the evidence is unsure about follows a labelled example that is the same document
+    (a user's correction of it): labelled as the runner-up, it becomes that."""
+    from transforms.classify import Example, document_vectors
 
-    text = "Minutes of the weekly sync. Attendees: Ann, Bo. Action items: Ann to send the plan."
+    text = "Ann, Bo: the plan for Monday."
     doc = Document(id="m", paths=["m.txt"], filename="m.txt", mime="text/plain", text=text)
     probabilities = classifier.probabilities(doc)
+    assert probabilities.max() < 0.5  # unsure
     before, target = (classifier.names[i] for i in np.argsort(-probabilities)[:2])
     assert classifier.classify(doc)[0] == before
-    vector = classifier.embedder.embed([text + " Next meeting on Monday."])[0]
+    vector = document_vectors(classifier.embedder, [text])[0]
     classifier.set_examples([Example(category=target, vector=vector)])
     try:
         assert classifier.classify(doc)[0] == target
@@ -399,3 +400,13 @@ def test_a_salutation_opening_a_line_counts_as_a_letter_title(classifier):
     vector = classifier.embedder.embed([text])[0]
     index = classifier.names.index("letter")
     assert classifier.evidence(vector, text, "pdf_1p")[index, 1] == 1.0
+
+
+def test_placeholder_latin_is_not_embedded_but_real_words_are():
+    from transforms.classify import classification_windows, without_filler
+
+    filler = "Lorem ipsum dolor sit amet, consectetuer adipiscing elit. Ut purus elit, vestibulum ut, placerat ac,"
+    text = f"Oggetto: Esempio di lettera\n{filler}\nCurriculum vitae di Mario Rossi\nNulla da dichiarare in questo caso."
+    assert without_filler(text).splitlines() == [
+        "Oggetto: Esempio di lettera", "Curriculum vitae di Mario Rossi", "Nulla da dichiarare in questo caso."]
+    assert "ipsum" not in classification_windows(text)[0] and "Curriculum vitae" in classification_windows(text)[0]
