@@ -4,7 +4,8 @@ A conditional-logit (softmax) model over per-category evidence, each kind with a
 from labelled documents:
 
     score(c) = w_sim   * 20 * cosine(document, nearest description/example of c)
-             + w_title * [a word naming c ("Rechnung", "Facture") in the document's first 400 characters]
+             + w_title * [a word naming c ("Rechnung", "Facture") in the document's first 400 characters,
+                          or a line of its first 2,000 opening with one of c's `openings` ("Dear")]
              + w_cue   * (distinct cue words of c in the first 4,000 characters, capped at 5) / 5
              + w_prior * log P(c | file format)                     (learnt, smoothed: a prior)
              + w_ex    * 20 * max(0, cos - f) / (1 - f)   (cos: to the nearest labelled example of c, with
@@ -13,7 +14,9 @@ from labelled documents:
 
 The format prior is a table P(category | format group) counted from labelled documents and
 smoothed towards the overall category frequencies (a Dirichlet prior of strength `alpha`), so a
-.pptx leans to `presentation` yet an XLSX whose text says "Rechnung" can still be an invoice.
+.pptx leans to `presentation` yet an XLSX whose text says "Rechnung" can still be an invoice (a
+.txt or .md says nothing: UNINFORMATIVE_GROUPS). An example at cosine >= 0.95 decides outright
+(transforms/classify.py: NEAR_DUPLICATE).
 Evidence kinds are language-independent: the document vector comes from a multilingual model, and
 titles and cues are listed per language in categories.yaml.
 
