@@ -877,11 +877,7 @@ def is_landscape(pdf) -> bool:
 
 def text_layer_chars(page) -> int:
     """Characters in a PDF page's text layer (pypdfium2 page); few or none means a scan to OCR."""
-    textpage = page.get_textpage()
-    try:
-        return len(textpage.get_text_range().strip())
-    finally:
-        textpage.close()
+    return len(text_layer.page_text(page).strip())
 
 
 def render_page_for_ocr(page):

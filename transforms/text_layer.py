@@ -40,6 +40,15 @@ def unreadable(text: str | None) -> bool:
     return unreadable_share(text) > UNREADABLE_SHARE
 
 
+def page_text(page) -> str:
+    """The text layer of one pypdfium2 page, as pdfium reads it."""
+    textpage = page.get_textpage()
+    try:
+        return textpage.get_text_range()
+    finally:
+        textpage.close()
+
+
 def pdfium_text(pdf) -> str:
     """The text layer of every page of an open pypdfium2 document, as pdfium reads it: plain lines in
     drawing order, pages apart by a blank line (no headings or tables: only for text docling could
@@ -53,11 +62,7 @@ def pdfium_text(pdf) -> str:
         except pdfium.PdfiumError:
             break
         try:
-            textpage = page.get_textpage()
-            try:
-                text = textpage.get_text_range()
-            finally:
-                textpage.close()
+            text = page_text(page)
         finally:
             page.close()
         lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
