@@ -191,3 +191,34 @@ def test_a_row_of_reference_labels_over_a_row_of_values():
                                                language="de"))["fields"]
     assert (fields["number"], fields["issue_date"]) == ("3804563", "2026-01-15")
     assert fields["total_amount"] == 151.2
+
+
+def test_a_japanese_invoice_dates_of_an_era_and_the_addressee_by_honorific():
+    """Japanese invoices date by the era (令和6年 is 2024) or as 2024年1月15日, put the customer first with
+    "御中", the issuer's company with its legal form (株式会社) and no label, and full-width colons.
+    Written for this test, in the shape of such invoices."""
+    text = ("請求書\n株式会社みなと商会 御中\n請求番号：A-2024-0042\n発行日：令和6年3月1日\n"
+            "お支払期限：2024年3月31日\nさくら工業株式会社\n〒105-0011 東京都港区芝公園1-2-3\n"
+            "品目：部品一式\n小計：¥100,000\n消費税(10%)：¥10,000\n合計：¥110,000\n")
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="invoice",
+                                               language="ja"))["fields"]
+    assert fields == {"number": "A-2024-0042", "issue_date": "2024-03-01", "due_date": "2024-03-31",
+                      "total_amount": 110000.0, "currency": "JPY", "issuer": "さくら工業株式会社",
+                      "buyer": "株式会社みなと商会"}
+
+
+def test_dates_written_with_year_month_day_characters():
+    from transforms.extract import parse_date
+
+    assert parse_date("开票日期：2023年 3月 7日") == "2023-03-07"
+    assert parse_date("令和元年5月1日") == "2019-05-01"
+    assert parse_date("平成31年4月30日") == "2019-04-30"
+    assert parse_date("작성일자 2024년 1월 15일") == "2024-01-15"
+    assert parse_date("2024年1月") is None   # a month, not a date
+
+
+def test_a_shops_banner_naming_the_document_is_not_its_name():
+    text = "WI FANSHOP - RECHNUNG\nDatum: 24.08.2026\nGESAMTSUMME 2,25 €\n"
+    fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="invoice",
+                                               language="de"))["fields"]
+    assert fields["issuer"] == "WI FANSHOP"

@@ -52,9 +52,15 @@ DATE_RE = re.compile(
     r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
     r"|\b(?P<dmy>(?P<d1>\d{1,2})[./-](?P<m1>\d{1,2})[./-](?P<y1>\d{4}))" + _END +
     r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: day)?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
-    r"|\b(?P<mond>(?P<mon3>" + _MONTH + r") (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b",
+    r"|\b(?P<mond>(?P<mon3>" + _MONTH + r") (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b"
+    # Chinese, Japanese and Korean: "2024年1月15日", "令和6年1月15日" (a Japanese era), "2024년 1월 15일".
+    # Not \b: a CJK character before the digits is a word character too ("発行日2024年...").
+    r"|(?<!\d)(?P<cjk>(?:(?P<era>令和|平成|昭和)\s*(?P<ey>\d{1,2}|元)|(?P<cy>\d{4}))\s*[年년]\s*"
+    r"(?P<cm>\d{1,2})\s*[月월]\s*(?P<cd>\d{1,2})\s*[日일]?)(?!\d)",
     re.IGNORECASE,
 )
+# The first year of each Japanese era, less one: 令和1年 (元年) is 2019.
+_ERA_YEAR_ZERO = {"令和": 2018, "平成": 1988, "昭和": 1925}
 EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
 URL_RE = re.compile(r"\bhttps?://[^\s<>()\[\]\"'|]+[^\s<>()\[\]\"'|.,;:]")
 
@@ -102,6 +108,12 @@ def _date_from_match(m: re.Match, month_first: bool = False) -> str | None:
         return _iso(int(m.group("y1")), month, day)
     if m.group("dmon"):
         return _iso(int(m.group("y2")), _month(m.group("mon2")), int(m.group("d2")))
+    if m.group("cjk"):
+        if m.group("era"):
+            year = _ERA_YEAR_ZERO[m.group("era")] + (1 if m.group("ey") == "元" else int(m.group("ey")))
+        else:
+            year = int(m.group("cy"))
+        return _iso(year, int(m.group("cm")), int(m.group("cd")))
     return _iso(int(m.group("y3")), _month(m.group("mon3")), int(m.group("d3")))
 
 
@@ -260,7 +272,7 @@ def _label_re(label: str, anchored: bool) -> re.Pattern:
     start = r"^(?:\d+[.)]\s*)?" if anchored else r"(?:^|(?<=\W))"
     # The label must end at a word boundary ("Date" is not "Dated"), unless it ends in a mark
     # ("Receipt #TXN123").
-    return re.compile(start + r"(?:" + _ocr_tolerant(label) + r")(?:(?<![a-z])|(?![a-z]))\s*[:#.\-–]*\s*(.*)$",
+    return re.compile(start + r"(?:" + _ocr_tolerant(label) + r")(?:(?<![a-z])|(?![a-z]))\s*[:：#.\-–]*\s*(.*)$",
                       re.IGNORECASE)
 
 
@@ -317,6 +329,13 @@ LEGAL_FORMS = (r"(?:Ltd\.?|Limited|LLC|L\.L\.C\.|Inc\.?|GmbH|AG|SA|S\.A\.|SARL|S
                r"SAS|S\.A\.S\.|S\.L\.|SL|SE|LLP|LP|Pty|Pte|Group|ApS|A/S|AS|ASA|Sp\. z o\.o\.|s\.r\.o\.|UG|OHG|GbR|"
                r"e\.V\.|eG|KGaA|Ltda\.?|S\.L\.U\.|SRL|BVBA|Lda\.?)")
 COMPANY_RE = re.compile(r"\b[A-Z][\w&.,' -]{1,60}?\b" + LEGAL_FORMS + r"(?![\w])")
+# Chinese, Japanese and Korean legal forms stand before or after the name with no space:
+# "株式会社サンプル", "サンプル株式会社", "北京某某科技有限公司", "주식회사 샘플".
+_CJK_LEGAL_FORMS = r"(?:株式会社|有限会社|合同会社|[(（]株[)）]|有限公司|有限责任公司|股份有限公司|주식회사|[(（]주[)）])"
+CJK_COMPANY_RE = re.compile(r"^(?:" + _CJK_LEGAL_FORMS + r"\s*[^\s:：、。,]{1,30}|[^\s:：、。,]{1,30}?\s*"
+                            + _CJK_LEGAL_FORMS + r")$")
+# The honorifics a Japanese document puts after its addressee: "株式会社クライアント 御中", "山田太郎 様".
+_ADDRESSED_TO = re.compile(r"^(?P<name>\S.{0,40}?)\s*(?:御中|様|殿)$")
 # Words that make a capitalised phrase an organisation or place rather than a person.
 ORG_WORDS = re.compile(
     r"\b(?:University|Universit\w+|Institute|Institut|Department|Dept|School|College|Faculty|Laborator\w*|"
@@ -337,7 +356,15 @@ _DOC_TYPE_RE = re.compile(_ocr_tolerant(   # "Commercial Invoice", OCR'd as "Com
     # the same in other languages: "RECHNUNG" tops a German invoice, not its issuer's name
     r"|^(?:rechnung|gutschrift|quittung|kassenbon|lieferschein|angebot|facture|avoir|re[çc]u|devis|factura|recibo|"
     r"presupuesto|fattura|ricevuta|preventivo|factuur|offerte|fatura|faktura|paragon|[úu][čc]tenka|kvitto|"
-    r"kvittering|lasku|kuitti)\b"), re.IGNORECASE)
+    r"kvittering|lasku|kuitti|сч[её]т|квитанция|товарный\s+чек)\b"
+    # Chinese, Japanese, Korean titles: "請求書" tops a Japanese invoice (no \b: no spaces between words)
+    r"|^(?:請求書|領収書|領収証|納品書|見積書|御請求書|发票|發票|收据|收據|增值税专用发票|영수증|청구서|세금계산서)"
+    r"\s*(?:[（(].{0,12}[)）])?\s*$"), re.IGNORECASE)
+# A shop's banner that names the document after the shop: "WI FANSHOP - RECHNUNG", "ACME | Invoice".
+_DOC_TYPE_AFTER_NAME = re.compile(
+    r"\s+[-–|:·]\s+(?:(?:commercial|tax|sales)\s+)?(?:invoice|receipt|bill|rechnung|quittung|kassenbon|facture|"
+    r"re[çc]u|factura|recibo|fattura|ricevuta|factuur|kwitantie|fatura|faktura|paragon|kvitto|lasku)\s*$",
+    re.IGNORECASE)
 
 
 def is_person_name(text: str) -> bool:
@@ -375,7 +402,7 @@ def _is_letterhead(line: str) -> bool:
 def _is_label_line(line: str) -> bool:
     """"Date: 3 May 2024", "Prepared by: ..." - a field, not a heading. A title may have a colon
     too ("Incident Review: Email Platform Outage"): capitalised words on both sides."""
-    m = re.match(r"^([\w .()/'*-]{1,40}):(?:\s|$)(.*)$", line)
+    m = re.match(r"^([\w .()/'*-]{1,40})(?::(?:\s|$)|：)(.*)$", line)   # "：" the full-width colon of CJK text
     if not m:
         return False
     head, tail = m.group(1).split(), m.group(2).split()
@@ -775,6 +802,7 @@ def _name_part(line: str) -> str:
     m = _ADDRESS_START.search(name)
     if m and m.start() > 0 and len(name[:m.start()].strip(" ,")) >= 3:
         name = name[:m.start()]
+    name = _DOC_TYPE_AFTER_NAME.sub("", name)
     return name.strip(" ,;*")   # "***PENNY-MARKT": a till's decoration
 
 
@@ -782,7 +810,7 @@ def _letterhead(lines: list[str]) -> str | None:
     """The name at the very top ("Northwind Traders GmbH", "Café Rossi"), skipping document-type
     headings, labels and sentences (an HTML page's title)."""
     for i, line in enumerate(lines[:4]):
-        if _DOC_TYPE_RE.match(line) or _is_label_line(line):
+        if _DOC_TYPE_RE.match(line) or _is_label_line(line) or _ADDRESSED_TO.match(line):
             continue
         if re.match(r"^\d", line) or _SALUTATION_RE.match(line):   # an address, "Dear customer,"
             return None
@@ -830,14 +858,15 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invo
                  r"[ée]metteur|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
                  r"wystawca|dodavatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
-                 r"продавец|поставщик|販売者|销售方|销售单位")
+                 r"продавец|поставщик|販売者|請求元|発行者|销售方|销售单位|공급자")
 # "To:" and "An:" (the addressee after a "From:") only with a colon or alone on their line: "To be
 # paid within 30 days" names nobody.
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
                 r"(?:to|an)(?=\s*(?::|$))|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
-                r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|购买方|购货单位")
+                r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方|购货单位|"
+                r"공급받는자")
 
 
 def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str | None, str | None]:
@@ -853,7 +882,11 @@ def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str |
     if holder:
         return holder, "key-value"
     company = next((COMPANY_RE.search(line) for line in lines[:15] if COMPANY_RE.search(line)), None)
-    return (company.group(0).strip(), "pattern") if company else (None, None)
+    if company:
+        return company.group(0).strip(), "pattern"
+    # A CJK company on a line of its own; one addressed with 御中/様 is the customer.
+    company = next((line for line in lines[:15] if CJK_COMPANY_RE.match(line) and not _ADDRESSED_TO.match(line)), None)
+    return (company, "pattern") if company else (None, None)
 
 
 _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|created|"
@@ -877,7 +910,7 @@ _INVOICE_NUMBER_LABEL = (
     r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
-    r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書番号|发票号码|"
+    r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9-]*\d)|facture(?=\s+[A-Z0-9-]*\d)")
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
@@ -1025,6 +1058,9 @@ def _invoice(lines, text, amounts, language=None):
         due, source = _due_from_terms(text, found["issue_date"]), "derived"
     found.put("due_date", due, source)
     buyer, source = _party_after(lines, _BUYER_LABEL), "key-value"
+    if not buyer:
+        addressed = next((m for line in lines[:15] for m in [_ADDRESSED_TO.match(line)] if m), None)
+        buyer, source = (addressed.group("name"), "layout") if addressed else (None, None)
     if not buyer:
         buyer, source = _addressee(lines, found["issuer"]), "layout"
     found.put("buyer", buyer, source)
