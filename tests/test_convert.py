@@ -86,6 +86,51 @@ def test_office_html_markdown_csv_text(converter):
     assert convert(converter, "l.txt", "Grüße aus Zürich, liebe Kollegen".encode("cp1252")).text.startswith("Grüße")
 
 
+def _opendocument(kind: str) -> bytes:
+    """An ODT, ODS or ODP file as LibreOffice writes them, made with odfdo (the library docling reads them with)."""
+    from odfdo import Document, DrawPage, Frame, Header, Paragraph, Table
+
+    document = Document(kind)
+    if kind == "text":
+        document.body.append(Header(1, "Rechnung Nr. 2024-117"))
+        document.body.append(Paragraph("Schreinerei Holz GmbH, Werkstattweg 7, 79098 Freiburg"))
+        table = Table("Posten")
+        table.set_values([["Tisch", "1.000,00 EUR"], ["Gesamtbetrag", "1.190,00 EUR"]])
+        document.body.append(table)
+    elif kind == "spreadsheet":
+        table = Table("Messwerte")
+        table.set_values([["Ort", "Temperatur"], ["Bern", "12.5"], ["Basel", "14.1"]])
+        document.body.append(table)
+    else:
+        page = DrawPage("page1", name="Folie 1")
+        page.append(Frame.text_frame("Quartalsbericht Q3", size=("20cm", "3cm"), position=("1cm", "1cm")))
+        document.body.append(page)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_opendocument_text_spreadsheet_and_presentation(converter):
+    from transforms.classify_model import format_group
+
+    odt = convert(converter, "rechnung.odt", _opendocument("text"))
+    assert odt.mime == "application/vnd.oasis.opendocument.text"
+    assert "Rechnung Nr. 2024-117" in odt.text and "| Gesamtbetrag | 1.190,00 EUR" in odt.text
+    ods = convert(converter, "messwerte.ods", _opendocument("spreadsheet"))
+    assert "| Bern" in ods.text and ods.mime.endswith("spreadsheet")
+    # by content, whatever the name says: still slides to the classifier
+    odp = convert(converter, "folien.bin", _opendocument("presentation"))
+    assert "Quartalsbericht Q3" in odp.text
+    assert format_group(odp.filename, odp.mime, odp.pages, odp.converter) == "slides"
+    drawing = io.BytesIO()
+    import zipfile
+    with zipfile.ZipFile(drawing, "w") as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.graphics")
+        package.writestr("content.xml", "<office:document-content/>")
+    with pytest.raises(ConversionError, match="unsupported OpenDocument kind .*graphics"):
+        convert(converter, "figure.odg", drawing.getvalue())
+
+
 def test_format_comes_from_content_not_extension(converter):
     doc = convert(converter, "really-a-docx.pdf", docs.docx_bytes("Report", ["Quarterly results improved."]))
     assert doc.mime.endswith("wordprocessingml.document") and "Quarterly" in doc.text

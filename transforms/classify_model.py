@@ -70,6 +70,9 @@ GROUP_BY_MIME = {
     "text/html": "html",
     "text/markdown": "plain",
     "message/rfc822": "email",
+    "application/vnd.oasis.opendocument.text": "wordproc",
+    "application/vnd.oasis.opendocument.spreadsheet": "sheet",
+    "application/vnd.oasis.opendocument.presentation": "slides",
 }
 FORMAT_GROUPS = ("email", "slides", "sheet", "wordproc", "html", "plain", "image",
                  "pdf_scan", "pdf_1p", "pdf_multi", "pdf_sparse", "pdf_landscape", "other")

@@ -60,7 +60,16 @@ MIME_BY_FORMAT = {
     "doc": "application/msword",
     "ppt": "application/vnd.ms-powerpoint",
     "rtf": "application/rtf",
+    # OpenDocument (LibreOffice, many public administrations): docling reads them through odfdo
+    "odt": "application/vnd.oasis.opendocument.text",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "odp": "application/vnd.oasis.opendocument.presentation",
 }
+# An OpenDocument package names its kind in a first, uncompressed member "mimetype"; templates
+# (.ott, .ots, .otp) are read as the documents they make.
+ODF_FORMAT_BY_MIMETYPE = {f"application/vnd.oasis.opendocument.{kind}{template}": fmt
+                          for kind, fmt in (("text", "odt"), ("spreadsheet", "ods"), ("presentation", "odp"))
+                          for template in ("", "-template")}
 DOCLING_EXTENSION = {"jats": "xml", "uspto": "xml"}  # formats whose name for docling is not their own
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
@@ -239,13 +248,20 @@ def _looks_like_text(head: bytes) -> bool:
 
 def _detect_office(data: bytes) -> tuple[str, str]:
     try:
-        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except zipfile.BadZipFile as exc:
-        raise ConversionError(f"corrupt ZIP container (not a readable DOCX/PPTX/XLSX): {exc}") from exc
+        package = zipfile.ZipFile(io.BytesIO(data))
+        names = package.namelist()
+        mimetype = package.read("mimetype")[:100].decode("ascii", "replace").strip() if "mimetype" in names else ""
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError) as exc:
+        raise ConversionError(f"corrupt ZIP container (not a readable office document): {exc}") from exc
     for prefix, fmt in (("word/", "docx"), ("ppt/", "pptx"), ("xl/", "xlsx")):
         if any(n.startswith(prefix) for n in names):
             return fmt, MIME_BY_FORMAT[fmt]
-    raise ConversionError("ZIP archive that is not a DOCX, PPTX or XLSX document")
+    if mimetype in ODF_FORMAT_BY_MIMETYPE:
+        fmt = ODF_FORMAT_BY_MIMETYPE[mimetype]
+        return fmt, MIME_BY_FORMAT[fmt]
+    if mimetype.startswith("application/vnd.oasis.opendocument."):
+        raise ConversionError(f"unsupported OpenDocument kind {mimetype} (text, spreadsheet and presentation are read)")
+    raise ConversionError("ZIP archive that is not a DOCX, PPTX, XLSX or OpenDocument (ODT, ODS, ODP) document")
 
 
 def decode_text(data: bytes) -> str:
@@ -1095,7 +1111,7 @@ def _build_docling(pdf_pipeline: str, artifacts: str | None = None, config: Stag
     return DocumentConverter(
         allowed_formats=[InputFormat.PDF, InputFormat.DOCX, InputFormat.PPTX, InputFormat.XLSX,
                          InputFormat.HTML, InputFormat.MD, InputFormat.CSV, InputFormat.XML_JATS,
-                         InputFormat.XML_USPTO],
+                         InputFormat.XML_USPTO, InputFormat.ODT, InputFormat.ODS, InputFormat.ODP],
         format_options={InputFormat.PDF: pdf_option},
     )
 
