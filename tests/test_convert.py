@@ -122,8 +122,17 @@ def test_opendocument_text_spreadsheet_and_presentation(converter):
     odp = convert(converter, "folien.bin", _opendocument("presentation"))
     assert "Quartalsbericht Q3" in odp.text
     assert format_group(odp.filename, odp.mime, odp.pages, odp.converter) == "slides"
-    drawing = io.BytesIO()
     import zipfile
+
+    # A template (.ott): the same content, its package's mimetype "...text-template"
+    source, template = zipfile.ZipFile(io.BytesIO(_opendocument("text"))), io.BytesIO()
+    with zipfile.ZipFile(template, "w") as package:
+        for member in source.infolist():
+            data = source.read(member)
+            package.writestr(member, data + b"-template" if member.filename == "mimetype" else data)
+    ott = convert(converter, "briefvorlage.ott", template.getvalue())
+    assert "Rechnung Nr. 2024-117" in ott.text and ott.mime == "application/vnd.oasis.opendocument.text"
+    drawing = io.BytesIO()
     with zipfile.ZipFile(drawing, "w") as package:
         package.writestr("mimetype", "application/vnd.oasis.opendocument.graphics")
         package.writestr("content.xml", "<office:document-content/>")

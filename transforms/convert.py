@@ -264,6 +264,24 @@ def _detect_office(data: bytes) -> tuple[str, str]:
     raise ConversionError("ZIP archive that is not a DOCX, PPTX, XLSX or OpenDocument (ODT, ODS, ODP) document")
 
 
+def _odf_template_as_document(data: bytes) -> bytes:
+    """docling's OpenDocument reader refuses a template (.ott: "text-template" is not "text"); a
+    template holds the same content, so it is read with its package's mimetype said without
+    "-template". Other packages are returned as they are."""
+    package = zipfile.ZipFile(io.BytesIO(data))
+    mimetype = package.read("mimetype").decode("ascii", "replace").strip()
+    if not mimetype.endswith("-template"):
+        return data
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as rewritten:
+        # "mimetype" first and stored, as the OpenDocument package format asks
+        rewritten.writestr(zipfile.ZipInfo("mimetype"), mimetype.removesuffix("-template"))
+        for member in package.infolist():
+            if member.filename != "mimetype":
+                rewritten.writestr(member, package.read(member), compress_type=member.compress_type)
+    return out.getvalue()
+
+
 def decode_text(data: bytes) -> str:
     """Decode plain text; refuse binary content instead of indexing garbage."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -350,6 +368,8 @@ class Converter:
         else:
             if fmt == "html":
                 data = html_layout.unwrap_layout_tables(data)   # e-mails' and invoices' layout tables
+            elif fmt in ("odt", "ods", "odp"):
+                data = _odf_template_as_document(data)
             doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
             doc.converter = "docling"
             if fmt in OFFICE_MEDIA:
