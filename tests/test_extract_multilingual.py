@@ -222,3 +222,49 @@ def test_a_shops_banner_naming_the_document_is_not_its_name():
     fields = RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category="invoice",
                                                language="de"))["fields"]
     assert fields["issuer"] == "WI FANSHOP"
+
+
+def _fields(text: str, category: str = "invoice", language: str = "en") -> dict:
+    return RulesExtractor().extract(Document(id="x", paths=["p"], text=text, category=category,
+                                             language=language))["fields"]
+
+
+def test_a_us_till_slip_month_first_by_the_states_name_and_a_code_with_a_dollar_sign():
+    text = ("Main Street Restaurant\n6332 Business Drive\nPalo Alto California 94301\nFri 04/07/2017 11:36 AM\n"
+            "Sub Total\nUSD$ 25.23\nTip:\n3.78\nTotal\nUSD$ 29.01\nTHANK YOU\n")
+    fields = _fields(text, "receipt")
+    assert fields["issuer"] == "Main Street Restaurant"   # "Street" here is part of the name
+    assert (fields["issue_date"], fields["total_amount"], fields["currency"]) == ("2017-04-07", 29.01, "USD")
+
+
+def test_a_spanish_invoice_with_bill_to_and_ship_to_side_by_side_and_a_balance_due():
+    """Odoo's Spanish layout: "COBRAR A" (bill to) and "ENVIE A" (ship to) head two columns; the
+    subtotal is "TOTAL PARCIAL", the tax "TOTAL IMPUESTOS", the total "Saldo adeudado"."""
+    text = ("FACTURA\nINV/2024/00005\nTALLERES SUR\nFECHA\n2024/07/05\nCOBRAR A\nENVIE A\nAnita Oliver\n"
+            "Anita Oliver\nTOTAL PARCIAL\n1419.00\nTOTAL IMPUESTOS\n302.00\nSaldo adeudado\n1721.00\n")
+    fields = _fields(text, language="es")
+    assert (fields["buyer"], fields["total_amount"]) == ("Anita Oliver", 1721.0)
+
+
+def test_a_french_bill_whose_issuer_is_named_only_in_its_legal_mention():
+    text = ("Bonjour, voici votre facture du 2 novembre 2019 :\nDate de facture\n: 02/11/2019\n"
+            "N° de facture\n: 11608848301659\nM DE LATTRE ALEXIS\nALEXINUX SARL\n35 B RUE MONTGOLFIER\n"
+            "69100 VILLEURBANNE\nMontant TTC 12,99 €\n"
+            "TELEPHONIE DU SUD - Société Anonyme au capital de 712 588 399,56 € - 75116 PARIS\n")
+    fields = _fields(text, language="fr")
+    assert fields["issuer"] == "TELEPHONIE DU SUD"
+    assert fields["buyer"] == "ALEXINUX SARL"   # the company of the addressed block, not the person
+    assert fields["number"] == "11608848301659"
+
+
+def test_invoice_numbers_with_slashes_or_after_invoice_no_and_table_headers_are_no_name():
+    fields = _fields("Invoice VT/2022/0001\nDescription\nQuantity\nUnit Price Taxes\nAmount\nTotal\n1,810.80 €\n")
+    assert fields["number"] == "VT/2022/0001" and fields["issuer"] is None
+    assert _fields("Invoice\nDATE: 01/01/1970\nINVOICE: NO. 001\nFROM: Company ABC\n")["number"] == "001"
+
+
+def test_rupees_are_the_currency_of_the_country_printed():
+    text = "Khileshwori Trading Pvt. Ltd.\nNarephat, Kathmandu\nBill No: SI37482-NKT-80/81\nTotal Rs. 185.00\n"
+    fields = _fields(text, "receipt")
+    assert (fields["currency"], fields["number"]) == ("NPR", "SI37482-NKT-80/81")
+    assert _fields("Sharma Stores\nMumbai\nTotal Rs. 185.00\n", "receipt")["currency"] == "INR"

@@ -71,12 +71,14 @@ CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "￥": "
                     "A$": "AUD", "AU$": "AUD", "HK$": "HKD", "S$": "SGD", "NZ$": "NZD", "NT$": "TWD",
                     "R$": "BRL", "₹": "INR", "Rs.": "INR", "Rs": "INR", "₩": "KRW", "₽": "RUB", "руб.": "RUB",
                     "руб": "RUB", "zł": "PLN", "Kč": "CZK", "₫": "VND", "₺": "TRY", "₪": "ILS", "฿": "THB",
-                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK", "RMB": "CNY"}
+                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK", "RMB": "CNY",
+                    # a till's "USD$ 29.01": the code and the sign together
+                    **{f"{code}$": code for code in ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN")}}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR", "BRL", "MXN", "RUB", "KRW", "HKD", "SGD", "NZD", "ZAR", "HUF", "RON",
                   "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP",
                   "EGP", "NGN", "KES", "PKR", "LKR", "BDT", "UAH", "ISK", "RMB")   # not PEN, COP, TRY: words
-_CUR_SIGNS = r"US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴円元]"
+_CUR_SIGNS = r"(?:USD|CAD|AUD|NZD|HKD|SGD|MXN)\$|US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴円元]"
 # Written with letters: not the end of a longer word ("Hours 40" holds no rupees).
 _CUR_WORDS = (r"(?<![^\W\d_])(?:SFr\.|Fr\.|Rs\.?|руб\.?|zł|Kč|kr\.?|" + "|".join(CURRENCY_CODES) + r")")
 _CUR = r"(?:" + _CUR_SIGNS + "|" + _CUR_WORDS + r")"
@@ -505,10 +507,18 @@ _SHORT_DATE_RE = re.compile(r"\b(\d{1,2})([./-])(\d{1,2})\2(\d{2})\b(?![./-]?\d)
 _WORD_DATE_RE = re.compile(r"\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,12}\.?,?\s+(?:de\s+)?\d{4}\b"
                            r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?\s?,?\s+\d{4}\b")
 DATE_LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "pt")
-# Two-letter US state codes after a city, before a ZIP code: "Redmond, WA 98052".
+# Two-letter US state codes after a city, before a ZIP code: "Redmond, WA 98052"; or the state's
+# name, as tills print it: "Palo Alto California 94301".
+_US_STATES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|"
+              "Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|"
+              "Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|"
+              "New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|"
+              "South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|"
+              "Wisconsin|Wyoming")
 _US_ADDRESS_RE = re.compile(
     r",\s*(?:A[KLRZ]|C[AOT]|D[CE]|FL|GA|HI|I[ADLN]|K[SY]|LA|M[ADEINOST]|N[CDEHJMVY]|O[HKR]|PA|RI|S[CD]|"
-    r"T[NX]|UT|V[AT]|W[AIVY]),?\s+\d{5}(?:-\d{4})?\b")
+    r"T[NX]|UT|V[AT]|W[AIVY]),?\s+\d{5}(?:-\d{4})?\b"
+    r"|\b(?:" + _US_STATES + r"),?\s+\d{5}(?:-\d{4})?\b")
 
 
 @lru_cache(maxsize=4)
@@ -617,16 +627,19 @@ _PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|gesamt|totaal|totale|montant|razem|cel
 _DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*payable|amount\s*payable|"
               r"total\s*to\s*pay|zahlbetrag|zu\s*zahlen|net\s*[àa]\s*payer|reste\s*[àa]\s*payer|"
               r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt|"
+              r"saldo\s*(?:adeudado|pendiente|a\s*pagar)|importe\s*adeudado|solde\s*d[ûu]|"
               r"do\s*zap[łl]aty|k\s*[úu]hrad[ěe]|att\s*betala|at\s*betale|[åa]\s*betale|maksettava|к\s*оплате")
 # Headers of an item table's columns: a "Total" beside or under one heads the column of line totals.
 _COLUMN_HEADER = r"description|d[ée]signation|bezeichnung|beschreibung|descripci[óo]n|descrizione|omschrijving"
 _TOTAL_EXCLUDE = re.compile(
-    r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|before tax|excl|net amount|total net|net total|"
+    r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|parcial|parziale|base\s*imponi|"
+    r"before tax|excl|net amount|total net|net total|"
     r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
     r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge|" + _COLUMN_HEADER,
     re.IGNORECASE)
 # "Total tax", "VAT total": the tax, not the total (checked with the label itself).
-_TAX_TOTAL = re.compile(r"total\s*(?:tax|vat|mwst|ust|tva|iva|btw)\b|(?:tax|vat|mwst|tva|iva|btw)\s*total",
+_TAX_TOTAL = re.compile(r"total\s*(?:tax(?:es)?|vat|mwst|ust|tva|iva|btw|impuestos?|imposte|taxes|steuern?)\b|"
+                        r"(?:tax|vat|mwst|tva|iva|btw)\s*total",
                         re.IGNORECASE)
 # A bare "Total" that says "due"/"paid" is what is left to pay: the last tier.
 _PLAIN_TOTAL_EXCLUDE = re.compile(r"total\s*(?:due|payable|to\s*pay|paid)", re.IGNORECASE)
@@ -717,6 +730,9 @@ _KRONE_BY_LANGUAGE = {"da": "DKK", "no": "NOK", "nb": "NOK", "nn": "NOK", "is": 
 _US_DOLLAR_NAMED = re.compile(r"US\$|\bUSD\b|U\.S\. dollars?", re.IGNORECASE)
 _CANADA = re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b|\b(?:HST|QST|TVQ|TPS)\b")   # not PST: Pacific time
 _AUSTRALIA = re.compile(r"\bABN\b|\b(?:NSW|VIC|QLD|TAS|ACT)\s+\d{4}\b")
+_RUPEE_BY_COUNTRY = {"nepal": "NPR", "kathmandu": "NPR", "pakistan": "PKR", "karachi": "PKR", "lahore": "PKR",
+                     "islamabad": "PKR", "sri lanka": "LKR", "colombo": "LKR"}
+_RUPEE_COUNTRY = re.compile(r"\b(?:" + "|".join(_RUPEE_BY_COUNTRY) + r")\b", re.IGNORECASE)
 
 
 def _local_currency(code: str | None, text: str, language: str | None) -> str | None:
@@ -726,6 +742,11 @@ def _local_currency(code: str | None, text: str, language: str | None) -> str | 
         return _KRONE_BY_LANGUAGE[language]
     if code == "JPY" and language == "zh" and "JPY" not in text and "円" not in text:
         return "CNY"
+    if code == "INR" and "INR" not in text and "₹" not in text:
+        # "Rs." is also the rupee of Nepal, Pakistan and Sri Lanka: the country printed says which
+        country = _RUPEE_COUNTRY.search(text)
+        if country:
+            return _RUPEE_BY_COUNTRY[country.group(0).lower()]
     if code == "USD" and not _US_DOLLAR_NAMED.search(text) and not _US_ADDRESS_RE.search(text):
         # "$" alone is the dollar of where the document was issued: a Canadian postcode or sales
         # tax, an Australian business number or state postcode
@@ -770,7 +791,16 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
 # Words that are labels, not names, when they stand alone on a line ("Company" / "Contoso LLC").
 _LABEL_WORDS = re.compile(
     r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|ship\s*to|nummer|number|"
-    r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web)\s*:?$", re.IGNORECASE)
+    r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web|"
+    # where the goods go, in other languages (Odoo's Spanish "COBRAR A / ENVIE A" header)
+    r"env[ií]e\s*a|enviar\s*a|cobrar\s*a|facturar\s*a|adresse\s*de\s*livraison|livr[ée]\s*[àa]|"
+    r"lieferadresse|lieferanschrift|indirizzo\s*di\s*spedizione|afleveradres)\s*:?$", re.IGNORECASE)
+# The words of an item table's header row ("Description", "Unit Price Taxes"): not a name.
+_COLUMN_WORDS = frozenset(
+    "description item items article qty quantity unit units price prices rate amount amounts total totals tax "
+    "taxes vat net gross discount no. no # désignation quantité prix montant bezeichnung menge preis betrag "
+    "einzelpreis gesamtpreis descripción cantidad precio importe descrizione quantità prezzo importo "
+    "omschrijving aantal prijs bedrag".split())
 
 
 def _plausible_party(value: str) -> bool:
@@ -779,6 +809,8 @@ def _plausible_party(value: str) -> bool:
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
             # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
             and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "†"))
+            and not set(value.lower().replace("/", " ").split()) <= _COLUMN_WORDS
+            and not _FIELD_LABEL_LINE.fullmatch(value)   # "Date de facture", "N° de facture" alone
             and len(value.split()) <= 10   # a sentence, not a name
             and not _is_label_line(value)
             # an identifier ("INV03051", "GE2020211"), not a name
@@ -786,13 +818,15 @@ def _plausible_party(value: str) -> bool:
 
 
 # "61 Maple Drive", "Limmatquai 101", "Via Roma 149a": a street line of an address.
-_STREET_RE = re.compile(r"^(?:\d+[A-Za-z]?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
+_STREET_RE = re.compile(r"^(?:\d+(?:\s?[A-Za-z](?=\s))?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
 _STREET_WORD = (r"(?:[\w.'-]*(?:stra(?:ß|ss)e|str\.|street|road|avenue|weg|allee|gasse|platz|laan|straat|"
                 r"lane|drive|blvd|boulevard)|rue|via|calle|place|avenida|viale|piazza|chemin)")
 # Where a one-line letterhead's name ends: before its street ("weclapp.com Somestreet 42 ...",
 # "Maison Jeanne d'Arc, Place de Gaulle") or before a number that starts the address
-# ("Sparksuite, Inc. 12345 Sunny Road").
-_ADDRESS_START = re.compile(r"(?:,\s*|\s+)(?=" + _STREET_WORD + r"\b)|\s+(?=\d{2,}\b)|,\s*(?=\d)", re.IGNORECASE)
+# ("Sparksuite, Inc. 12345 Sunny Road"). A street word with no comma before it and no number after
+# it is part of the name: "Main Street Restaurant", "Park Avenue Dental".
+_ADDRESS_START = re.compile(r",\s*(?=" + _STREET_WORD + r"\b)|\s+(?=" + _STREET_WORD + r"\b.*\d)|\s+(?=\d{2,}\b)|,\s*(?=\d)",
+                            re.IGNORECASE)
 _SALUTATION_RE = re.compile(r"^(?:dear|hello|hi|to whom)\b", re.IGNORECASE)
 
 
@@ -826,6 +860,21 @@ def _letterhead(lines: list[str]) -> str | None:
             name = f"{name} {nxt[0]}"
         return name
     return None
+
+
+# "BOUYGUES TELECOM - Société Anonyme au capital de 712 588 399,56 €", "Dupont SARL au capital de 8 000 €"
+_CAPITAL_MENTION = re.compile(
+    r"^(?P<name>[^\W\d_][^,;:()]{1,60}?)\s*(?P<separator>[-–,]\s*)?(?P<form>soci[ée]t[ée]\s+(?:anonyme|par\s+actions\s+"
+    r"simplifi[ée]e|[àa]\s+responsabilit[ée]\s+limit[ée]e)|SAS|SASU|SARL|EURL|SA|SNC|SCOP)\b[^.]{0,40}?\bau\s+capital\s+de\b",
+    re.IGNORECASE)
+
+
+def _capital_mention_name(m: re.Match) -> str:
+    """The issuer's name of a capital mention, with its legal form where the name carries it
+    ("Dupont SARL"), not where a separator sets the form apart ("BOUYGUES TELECOM - Société Anonyme")."""
+    name = m.group("name").strip()
+    form = m.group("form")
+    return name if m.group("separator") or " " in form else f"{name} {form}"
 
 
 _NAME_FIELD = re.compile(r"^(?:(?:company\s*)?name|company|firma|firmenname|nom|raison\s*sociale|naam|nombre|"
@@ -864,6 +913,7 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invo
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
                 r"(?:to|an)(?=\s*(?::|$))|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
+                r"cobrar\s*a|facturar\s*a|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方|购货单位|"
                 r"공급받는자")
@@ -881,6 +931,11 @@ def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str |
     holder = _party_after(lines, r"account\s*(?:holder|name)|beneficiary|payee|kontoinhaber|titulaire")
     if holder:
         return holder, "key-value"
+    # French law has the issuer print its legal form and capital, often only in the footer: a surer
+    # sign than the first company named near the top, which may be the customer's.
+    mention = next((m for line in lines for m in [_CAPITAL_MENTION.match(line)] if m), None)
+    if mention and _plausible_party(mention.group("name")):
+        return _capital_mention_name(mention), "pattern"
     company = next((COMPANY_RE.search(line) for line in lines[:15] if COMPANY_RE.search(line)), None)
     if company:
         return company.group(0).strip(), "pattern"
@@ -904,18 +959,18 @@ _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due
               r"forfall|er[äa]p[äa]iv[äa]|срок\s*оплаты|支払期限|お支払期限|付款期限")
 _DUE_STOP = re.compile(r"\b(?:" + _DUE_LABEL + r")", re.IGNORECASE)
 _INVOICE_NUMBER_LABEL = (
-    r"invoice\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
+    r"invoice\s*:?\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
     r"document\s*(?:no\.?|number|nr\.?|#)|"
-    r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9-]*\d)|"
-    r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9-]*\d)|"
+    r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9/.-]*\d)|"
+    r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9/.-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
-    r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9-]*\d)|facture(?=\s+[A-Z0-9-]*\d)")
+    r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)")
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon[\s-]*(?:no\.?|nr\.?|#)|"
-    r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|"
+    r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|bill\s*(?:no\.?|number|#)|"
     # an order confirmation's number is its receipt's
     r"(?:[\w.]+\s+)?order\s*(?:no\.?|number|nr\.?|#|id)|bestell(?:nummer|nr\.?)|num[ée]ro\s*de\s*commande|"
     r"n[°º]\s*de\s*commande|n[úu]mero\s*de\s*pedido|paragon\s*(?:fiskalny\s*)?nr\.?|kvitto\s*nr\.?")
@@ -923,6 +978,10 @@ _RECEIPT_NUMBER_LABEL = (
 _ORDER_DATE_LABEL = (r"order\s*(?:date|placed(?:\s*on)?)|ordered\s*on|date\s*ordered|bestelldatum|bestellt\s*am|"
                      r"date\s*de\s*(?:la\s*)?commande|command[ée]e?\s*le|fecha\s*(?:de(?:l)?\s*)?pedido")
 
+
+# A line that is only the label of a date or number field.
+_FIELD_LABEL_LINE = re.compile(r"(?:" + "|".join((_ISSUE_DATE_LABEL, _DUE_LABEL, _INVOICE_NUMBER_LABEL,
+                                                  _RECEIPT_NUMBER_LABEL)) + r")\s*[:：]?", re.IGNORECASE)
 
 _MONEY_TOKEN = re.compile(r"^[$€£]?\d{1,3}(?:[.,']\d{3})*[.,]\d{2}[$€£]?$")   # "1,234.56": an amount
 
@@ -1081,8 +1140,11 @@ def _addressee(lines: list[str], issuer: str | None) -> str | None:
         if issuer and (issuer.lower() in line.lower() or line.lower() in issuer.lower()):
             continue
         street = next((j for j in range(i + 1, min(i + 4, len(lines))) if _STREET_RE.match(lines[j])), None)
-        if street is not None and any(_POSTCODE_LINE.match(lines[k]) for k in range(street + 1, min(street + 4, len(lines)))):
-            return _name_part(line)
+        if street is not None and any(_POSTCODE_LINE.match(lines[k]) or _US_ADDRESS_RE.search(lines[k])
+                                      for k in range(street + 1, min(street + 4, len(lines)))):
+            # "M DE LATTRE ALEXIS" / "ALEXINUX SARL" / street: the company the person is reached at
+            company = next((lines[j] for j in range(i + 1, street) if COMPANY_RE.search(lines[j])), None)
+            return _name_part(company or line)
     return None
 
 
