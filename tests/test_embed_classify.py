@@ -410,3 +410,16 @@ def test_placeholder_latin_is_not_embedded_but_real_words_are():
     assert without_filler(text).splitlines() == [
         "Oggetto: Esempio di lettera", "Curriculum vitae di Mario Rossi", "Nulla da dichiarare in questo caso."]
     assert "ipsum" not in classification_windows(text)[0] and "Curriculum vitae" in classification_windows(text)[0]
+
+
+def test_a_heading_in_spaced_letters_is_read_as_its_word(classifier):
+    """Journals set "a b s t r a c t" in spaced letters; PDF text keeps one letter per word. A line of
+    only such letters is joined for the cue words; letters inside a sentence are not."""
+    from transforms.classify import join_letter_spaced
+
+    assert join_letter_spaced("Keywords:\na b s t r a c t\nA solar cell") == "Keywords:\nabstract\nA solar cell"
+    assert join_letter_spaced("we use x y z w here") == "we use x y z w here"
+    text = "Solar cells\n\na r t i c l e i n f o\n\na b s t r a c t\n\nA cell was grown."
+    vector = classifier.embedder.embed([text])[0]
+    index = classifier.names.index("scientific_paper")
+    assert classifier.evidence(vector, text, "pdf_multi")[index, 2] > 0   # "abstract" found as a cue

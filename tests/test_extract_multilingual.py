@@ -268,3 +268,9 @@ def test_rupees_are_the_currency_of_the_country_printed():
     fields = _fields(text, "receipt")
     assert (fields["currency"], fields["number"]) == ("NPR", "SI37482-NKT-80/81")
     assert _fields("Sharma Stores\nMumbai\nTotal Rs. 185.00\n", "receipt")["currency"] == "INR"
+
+
+def test_a_whole_yen_total_under_its_label_and_bill_from_names_the_issuer():
+    assert _fields("千鳥\n品名\n数量\n合計\n18,580\n", "receipt", "ja")["total_amount"] == 18580
+    fields = _fields("Invoice\nBill To:\nJohn Doe\nAcme Corp\nBill From:\nBig Corp\n2 Flowers Streets, London\n")
+    assert fields["issuer"] == "Big Corp"

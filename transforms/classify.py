@@ -180,6 +180,17 @@ def without_filler(text: str) -> str:
     return "\n".join(kept)
 
 
+# A heading set in spaced letters, as journals set theirs ("a b s t r a c t", "a r t i c l e i n f o"):
+# PDF text gives one letter per word. Only a line of nothing else: the letters of a sentence's
+# next word must not join it.
+_LETTER_SPACED_LINE = re.compile(r"^[ \t]*(?:[^\W\d_] ){3,}[^\W\d_][ \t]*$", re.MULTILINE)
+
+
+def join_letter_spaced(text: str) -> str:
+    """Lines like "a b s t r a c t" -> "abstract"; any other line is left alone."""
+    return _LETTER_SPACED_LINE.sub(lambda m: m.group(0).replace(" ", ""), text)
+
+
 def classification_text(text: str | None) -> str:
     return " ".join(without_filler((text or "")[:CLASSIFY_TEXT_CHARS * 2]).split())[:CLASSIFY_TEXT_CHARS]
 
@@ -273,7 +284,7 @@ class EmbeddingClassifier:
         """(categories, len(EVIDENCE)): the model's inputs for one document."""
         ev = np.zeros((len(self.categories), len(EVIDENCE)))
         ev[:, 0] = SIMILARITY_SCALE * self._nearest(vector, self.prototypes, self.owners)
-        lowered = " ".join(text[:CUE_WINDOW * 2].split()).lower()
+        lowered = " ".join(join_letter_spaced(text[:CUE_WINDOW * 2]).split()).lower()
         head, window = lowered[:TITLE_WINDOW], lowered[:CUE_WINDOW]
         lines = opening_lines(text)
         for i, cat in enumerate(self.categories):

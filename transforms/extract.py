@@ -642,6 +642,7 @@ _TAX_TOTAL = re.compile(r"total\s*(?:tax(?:es)?|vat|mwst|ust|tva|iva|btw|impuest
                         r"(?:tax|vat|mwst|tva|iva|btw)\s*total",
                         re.IGNORECASE)
 # A bare "Total" that says "due"/"paid" is what is left to pay: the last tier.
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _PLAIN_TOTAL_EXCLUDE = re.compile(r"total\s*(?:due|payable|to\s*pay|paid)", re.IGNORECASE)
 _AMOUNT_ONLY = re.compile(r"^\s*[:=]?\s*(?:" + _CUR + r"\s?)?-?" + _NUM + r"(?:\s?" + _CUR + r")?\s*$")
 _CENTS_RE = re.compile(r"\d[.,]\d{2}(?!\d)")
@@ -681,13 +682,15 @@ def _total(lines: list[str], labels: tuple[str, ...],
     and HTML layouts, alone on the next line. The source is "table" when the line is a row of a
     table (the totals block of an invoice's item table), else "key-value"."""
     for label in labels:
-        strict = label is _PLAIN_TOTAL
         pattern = re.compile(_ocr_tolerant(label), re.IGNORECASE)
         for i in reversed(range(len(lines))):
             line = lines[i]
             m = pattern.search(line)
             if not m:
                 continue
+            # A bare "Total" takes only an amount with a currency or cents; "合計" also a whole one:
+            # yen and won have no cents.
+            strict = label is _PLAIN_TOTAL and not _CJK_CHAR.search(m.group(0))
             # What stands around the label (not the label itself: "Net à payer" is a label) says
             # whether it is a subtotal, a net or a tax amount.
             around = f"{line[max(0, m.start() - 12):m.start()]} {line[m.end():m.end() + 12]}"
@@ -902,7 +905,8 @@ def _party_after(lines: list[str], label: str) -> str | None:
     return None
 
 
-_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|sold\s*by|invoice\s*from|from|service\s*provider|payee|"
+_ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*from|sold\s*by|invoice\s*from|from|"
+                 r"service\s*provider|payee|"
                  r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
                  r"[ée]metteur|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
