@@ -140,6 +140,18 @@ def test_opendocument_text_spreadsheet_and_presentation(converter):
         convert(converter, "figure.odg", drawing.getvalue())
 
 
+def test_a_gzip_compressed_document_is_read_inside_and_bounded():
+    import gzip
+
+    small = Converter(StageConfig(max_file_size=10_000))
+    doc = convert(small, "notes.md.gz", gzip.compress(b"# Minutes\n\nThe board met on Monday."))
+    assert doc.mime == "text/markdown" and "The board met" in doc.text   # named by what is inside
+    with pytest.raises(ConversionError, match="inflates to more than"):
+        convert(small, "zeros.txt.gz", gzip.compress(b"0" * 20_000))
+    with pytest.raises(ConversionError, match="corrupt gzip"):
+        convert(small, "broken.gz", gzip.compress(b"some text")[:12] + b"garbage")
+
+
 def test_format_comes_from_content_not_extension(converter):
     doc = convert(converter, "really-a-docx.pdf", docs.docx_bytes("Report", ["Quarterly results improved."]))
     assert doc.mime.endswith("wordprocessingml.document") and "Quarterly" in doc.text

@@ -161,6 +161,27 @@ class ConversionError(Exception):
     """A document that cannot be converted; the message is the recorded reason."""
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_document(data: bytes, filename: str, limit: int) -> tuple[bytes, str]:
+    """The document inside a gzip file and the name to detect it by ("a.pdf.gz" -> "a.pdf"); at most
+    `limit` bytes are inflated (a small file may inflate to gigabytes)."""
+    import zlib
+
+    inflater = zlib.decompressobj(wbits=31)   # 31: gzip framing
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise ConversionError(f"corrupt gzip file: {exc}") from exc
+    if len(out) > limit:
+        raise ConversionError(f"gzip file inflates to more than {limit:,} bytes (--max-file-size)")
+    if not inflater.eof:
+        raise ConversionError("corrupt gzip file: it ends before its compressed data does")
+    stem, ext = os.path.splitext(filename or "")
+    return out, stem if ext.lower() == ".gz" else filename
+
+
 def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     """Return (format, mime) from the content; the extension only separates text flavours."""
     head = data[:4096]
@@ -345,7 +366,12 @@ class Converter:
 
     def convert(self, doc: Document, data: bytes) -> None:
         """Fill doc.text, pages, mime, language, converter; raise ConversionError on failure."""
-        fmt, doc.mime = detect_format(data, doc.filename)
+        filename = doc.filename
+        if data[:2] == GZIP_MAGIC:
+            # One gzip-compressed document ("report.pdf.gz", a Gnumeric workbook): read what it holds.
+            # A .tar.gz never comes here: containers.py unpacks it by name.
+            data, filename = gunzip_document(data, filename, self.config.max_file_size)
+        fmt, doc.mime = detect_format(data, filename)
         if fmt == "image":
             doc.text, doc.pages = self._ocr_image(doc, data)
             doc.converter = "ocr"
