@@ -83,8 +83,8 @@ def check_optional() -> list[tuple[str, bool | None, str]]:
     soffice = legacy.soffice_path()
     if soffice:
         return [("LibreOffice", True, f"{soffice}: .doc, .ppt and .rtf are converted with it")]
-    return [("LibreOffice", None, "not installed: .doc and .ppt files fail with 'install LibreOffice to read "
-                                  ".doc' (.rtf falls back to striprtf, .xls is read by xlrd); Debian: apt-get "
+    return [("LibreOffice", None, "not installed: .doc and .ppt files are read as text only, without their "
+                                  "tables (.rtf with striprtf, .xls by xlrd as always); Debian: apt-get "
                                   "install libreoffice-core libreoffice-writer libreoffice-impress")]
 
 

@@ -12,7 +12,8 @@
   are documents of their own (transforms.containers). Archives never reach this module: their text
   is their list of members.
 - Old formats (transforms.legacy): .xls with xlrd; .doc/.ppt/.rtf through LibreOffice when installed
-  (.rtf falls back to striprtf).
+  (else .doc/.ppt as text by transforms.ole_text, .rtf by striprtf).
+- OpenDocument (.odt, .ods, .odp) through docling; one gzip-compressed document as what it holds.
 
 The format is detected from the content, not the extension, so a renamed file is still converted
 (or refused with a reason that names what it really is).
@@ -460,6 +461,15 @@ class Converter:
                 doc.converter = "xlrd"
             elif fmt == "rtf" and legacy.soffice_path() is None:
                 doc.text, doc.pages, doc.converter = legacy.rtf_to_text(data), None, "striprtf"
+            elif fmt in ("doc", "ppt") and legacy.soffice_path() is None:
+                # Without LibreOffice: their text, read from the binary format (transforms/ole_text.py)
+                from transforms import ole_text
+
+                try:
+                    doc.text = ole_text.doc_text(data) if fmt == "doc" else ole_text.ppt_text(data)
+                except ole_text.OleTextError as exc:
+                    raise ConversionError(str(exc)) from exc
+                doc.pages, doc.converter = None, f"{fmt}-text"
             else:
                 target = "pptx" if fmt == "ppt" else "docx"
                 converted = legacy.soffice_convert(data, fmt, target,
