@@ -274,3 +274,16 @@ def test_a_whole_yen_total_under_its_label_and_bill_from_names_the_issuer():
     assert _fields("千鳥\n品名\n数量\n合計\n18,580\n", "receipt", "ja")["total_amount"] == 18580
     fields = _fields("Invoice\nBill To:\nJohn Doe\nAcme Corp\nBill From:\nBig Corp\n2 Flowers Streets, London\n")
     assert fields["issuer"] == "Big Corp"
+
+
+def test_a_summary_table_of_labels_over_one_row_of_values_is_read_as_labelled_values():
+    """An HTML invoice's summary box ("Payment Info | Due By | Total Due" over its values); a two-column
+    list of amounts, whose first row docling makes the header, is left as it is."""
+    from transforms.extract import horizontal_key_values
+
+    text = ("# Facture\n\n### Numéro de Facture\n\n123456788\n\n"
+            "| Payment Info | Due By | Total Due |\n|---|---|---|\n| Account No: 1235 | May 30th, 2024 | $1,320.00 |\n")
+    fields = _fields(text, language="fr")
+    assert (fields["number"], fields["due_date"], fields["total_amount"]) == ("123456788", "2024-05-30", 1320.0)
+    amounts = "| Sous-total | $108.00 |\n|---|---|\n| Total | $120.00 |"
+    assert horizontal_key_values(amounts) == amounts

@@ -214,6 +214,35 @@ def normalise_text(text: str) -> str:
     return html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
 
 
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|(?:\s*:?-{3,}:?\s*\|)+\s*$")
+
+
+def _cells(row: str) -> list[str]:
+    return [" ".join(c.replace("**", "").split()) for c in row.strip().strip("|").split("|")]
+
+
+def horizontal_key_values(text: str) -> str:
+    """A table of one header row of labels and one row of values ("| Invoice No | Due By | Total Due |"
+    over "| 12345 | May 30th, 2024 | $1,320.00 |", an HTML invoice's summary box) written as
+    "label: value" lines, as a label and its value are written anywhere else. Header cells with a
+    digit are values themselves (a two-column list of amounts): such tables are left alone."""
+    lines = text.split("\n")
+    out, i = [], 0
+    while i < len(lines):
+        if (i + 2 < len(lines) and _TABLE_ROW.match(lines[i]) and _TABLE_SEPARATOR.match(lines[i + 1])
+                and _TABLE_ROW.match(lines[i + 2]) and not (i + 3 < len(lines) and _TABLE_ROW.match(lines[i + 3]))):
+            labels, values = _cells(lines[i]), _cells(lines[i + 2])
+            if (len(labels) >= 2 and len(labels) == len(values)
+                    and all(label and not any(ch.isdigit() for ch in label) for label in labels)):
+                out.extend(f"{label}: {value}" for label, value in zip(labels, values) if value)
+                i += 3
+                continue
+        out.append(lines[i])
+        i += 1
+    return "\n".join(out)
+
+
 def _clean_line(line: str) -> str:
     """Markdown line -> plain text: drop heading marks, list bullets, table pipes, emphasis."""
     line = re.sub(r"^\s*(#+|[-*+•]\s|>)\s*", "", line)
@@ -968,6 +997,7 @@ _INVOICE_NUMBER_LABEL = (
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9/.-]*\d)|"
     r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9/.-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
+    r"n[úu]m[ée]ro\s*(?:de|di|da|do)?\s*(?:la\s*)?(?:facture|factura|fattura|fatura)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)")
@@ -1568,7 +1598,7 @@ class RulesExtractor:
 
     def extract(self, doc: Document) -> dict:
         raw = doc.text or ""
-        text = normalise_text(raw)
+        text = horizontal_key_values(normalise_text(raw))
         lines = _lines(text)
         amounts = find_amounts(text)
         category = doc.category or ""
