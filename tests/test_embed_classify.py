@@ -161,7 +161,7 @@ def test_labelled_examples_change_the_answer(classifier):
     probabilities = classifier.probabilities(doc)
     assert probabilities.max() < 0.5  # unsure
     before, target = (classifier.names[i] for i in np.argsort(-probabilities)[:2])
-    assert classifier.classify(doc)[0] == before
+    assert classifier.classify(doc)[0] in (before, "other")   # "other" when below the threshold
     vector = document_vectors(classifier.embedder, [text])[0]
     classifier.set_examples([Example(category=target, vector=vector)])
     try:

@@ -229,7 +229,11 @@ _EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt", "text/html": ".h
                "application/rtf": ".rtf", "message/rfc822": ".eml",
                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-               "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx"}
+               "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+               "application/vnd.ms-powerpoint": ".ppt",
+               "application/vnd.oasis.opendocument.text": ".odt",
+               "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+               "application/vnd.oasis.opendocument.presentation": ".odp"}
 
 
 def _extension(ctype: str) -> str:
