@@ -304,6 +304,17 @@ def _odf_template_as_document(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _odf_plain_text(data: bytes) -> str:
+    """An OpenDocument file's text as odfdo formats it (paragraphs, tabs; tables as text)."""
+    import odfdo
+
+    try:
+        text = odfdo.Document(io.BytesIO(data)).get_formatted_text()
+    except Exception as exc:
+        raise ConversionError(f"unreadable OpenDocument file: {type(exc).__name__}: {exc}") from exc
+    return re.sub(r"\n{3,}", "\n\n", text.replace("\xa0", " "))
+
+
 def decode_text(data: bytes) -> str:
     """Decode plain text; refuse binary content instead of indexing garbage."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -397,8 +408,15 @@ class Converter:
                 data = html_layout.unwrap_layout_tables(data)   # e-mails' and invoices' layout tables
             elif fmt in ("odt", "ods", "odp"):
                 data = _odf_template_as_document(data)
-            doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
-            doc.converter = "docling"
+            try:
+                doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
+                doc.converter = "docling"
+            except ConversionError:
+                if fmt not in ("odt", "ods", "odp"):
+                    raise
+                # docling's OpenDocument reader stops on some files LibreOffice and Calligra write
+                # (an XML comment in a paragraph); odfdo's own text of the document still reads them.
+                doc.text, doc.pages, doc.converter = _odf_plain_text(data), None, "odfdo-text"
             if fmt in OFFICE_MEDIA:
                 self._ocr_office_pictures(doc, fmt, data)
         doc.text = (doc.text or "").strip()
