@@ -273,7 +273,7 @@ def _detect_office(data: bytes) -> tuple[str, str]:
         package = zipfile.ZipFile(io.BytesIO(data))
         names = package.namelist()
         mimetype = package.read("mimetype")[:100].decode("ascii", "replace").strip() if "mimetype" in names else ""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError, NotImplementedError) as exc:
         raise ConversionError(f"corrupt ZIP container (not a readable office document): {exc}") from exc
     for prefix, fmt in (("word/", "docx"), ("ppt/", "pptx"), ("xl/", "xlsx")):
         if any(n.startswith(prefix) for n in names):
