@@ -71,6 +71,7 @@ MIME_BY_FORMAT = {
 ODF_FORMAT_BY_MIMETYPE = {f"application/vnd.oasis.opendocument.{kind}{template}": fmt
                           for kind, fmt in (("text", "odt"), ("spreadsheet", "ods"), ("presentation", "odp"))
                           for template in ("", "-template")}
+ODF_FORMATS = frozenset(ODF_FORMAT_BY_MIMETYPE.values())
 DOCLING_EXTENSION = {"jats": "xml", "uspto": "xml"}  # formats whose name for docling is not their own
 TEXT_EXTENSIONS = {".md": "md", ".markdown": "md", ".csv": "csv", ".tsv": "csv"}
 # OCR settings, measured with `python -m bench.ocr_speed` (docs/benchmarks.md, "OCR"), 1 thread per worker.
@@ -406,13 +407,13 @@ class Converter:
         else:
             if fmt == "html":
                 data = html_layout.unwrap_layout_tables(data)   # e-mails' and invoices' layout tables
-            elif fmt in ("odt", "ods", "odp"):
+            elif fmt in ODF_FORMATS:
                 data = _odf_template_as_document(data)
             try:
                 doc.text, doc.pages = self._docling_convert(doc.filename, fmt, data)
                 doc.converter = "docling"
             except ConversionError:
-                if fmt not in ("odt", "ods", "odp"):
+                if fmt not in ODF_FORMATS:
                     raise
                 # docling's OpenDocument reader stops on some files LibreOffice and Calligra write
                 # (an XML comment in a paragraph); odfdo's own text of the document still reads them.

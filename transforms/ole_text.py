@@ -7,11 +7,12 @@ specifications [MS-DOC] and [MS-PPT]:
   "1Table") and where in it the piece table (Clx) lies; each piece is a run of the document's
   characters stored either as cp1252 bytes ("compressed") or UTF-16. The main text is its first
   `ccpText` characters. Field instructions (between the marks 0x13 and 0x14) are dropped and field
-  results kept; paragraph, cell and row marks become line breaks and tabs.
-- .ppt: the "PowerPoint Document" stream is a tree of records; the text of slides, notes and
-  masters is in TextCharsAtom (UTF-16) and TextBytesAtom (cp1252) records, read in stream order.
+  results kept; paragraph marks become line breaks, a table's cells "a | b" and its rows lines.
+- .ppt: the "PowerPoint Document" stream is a tree of records; the text of slides and notes is in
+  TextCharsAtom (UTF-16) and TextBytesAtom (cp1252) records, read in stream order; the masters'
+  placeholder prompts are skipped and each line is kept once.
 
-Text only: no tables as tables, no pictures, no formatting. LibreOffice, where installed, still
+Text only: no tables as Markdown tables, no pictures, no formatting. LibreOffice, where installed, still
 converts them to DOCX/PPTX for docling (transforms/legacy.py), which keeps tables.
 """
 from __future__ import annotations
