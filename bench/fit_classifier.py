@@ -23,7 +23,7 @@ import numpy as np
 
 from transforms.classify import EmbeddingClassifier, document_vectors, load_categories
 from transforms.classify_model import (EVIDENCE, EXAMPLE_FLOOR, SHAPE, ClassifierModel, example_evidence, fit,
-                                       format_group, prior_table, shape_features)
+                                       format_group, ocr_page_count, prior_table, shape_features)
 
 DEFAULT_LABELED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus", "labeled")
 ALPHA = 5.0  # strength of the smoothing of the format prior, in documents
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
     labels = [d["category"] for d in docs]
     y = np.array([names.index(c) for c in labels])
     sources = [d.get("source_repo") or d["file"].split("__")[1] for d in docs]
-    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"], len(d["text"] or ""), d.get("landscape"))
-              for d in docs]
+    groups = [format_group(d["path"], d["mime"], d["pages"], d["converter"], len(d["text"] or ""), d.get("landscape"),
+                           ocr_page_count(d["text"])) for d in docs]
     ok = [d["error"] is None for d in docs]
     cols = [EVIDENCE.index(k) for k in NO_EXAMPLES]
 

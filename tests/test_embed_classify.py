@@ -270,12 +270,16 @@ def test_a_users_own_category_with_formats_gets_the_format_prior(tmp_path):
 
 def test_a_many_page_pdf_with_little_text_per_page_is_its_own_format():
     """Slides exported to PDF: many pages, little text on each; a paper of as many pages is dense."""
-    from transforms.classify_model import format_group
+    from transforms.classify_model import format_group, ocr_page_count
 
     assert format_group("talk.pdf", "application/pdf", 30, "docling-native", 30 * 400) == "pdf_sparse"
     assert format_group("paper.pdf", "application/pdf", 30, "docling-native", 30 * 4000) == "pdf_multi"
     assert format_group("memo.pdf", "application/pdf", 3, "docling-native", 3 * 400) == "pdf_multi"
     assert format_group("scan.pdf", "application/pdf", 30, "docling-native+ocr", 3000) == "pdf_scan"
+    assert format_group("scan.pdf", "application/pdf", 30, "docling-native+ocr", 3000, ocr_pages=20) == "pdf_scan"
+    # a thesis of 140 pages with four scanned figures is a text PDF, not a scan
+    assert format_group("thesis.pdf", "application/pdf", 140, "docling-native+ocr", 200_000, ocr_pages=4) == "pdf_multi"
+    assert ocr_page_count("<!-- page 3 (OCR) -->\nFigure\n<!-- page 9 (OCR) -->\nx") == 2
     assert format_group("talk.pdf", "application/pdf", 30, "docling-native") == "pdf_multi"  # length unknown
 
 

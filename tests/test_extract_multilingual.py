@@ -287,3 +287,44 @@ def test_a_summary_table_of_labels_over_one_row_of_values_is_read_as_labelled_va
     assert (fields["number"], fields["due_date"], fields["total_amount"]) == ("123456788", "2024-05-30", 1320.0)
     amounts = "| Sous-total | $108.00 |\n|---|---|\n| Total | $120.00 |"
     assert horizontal_key_values(amounts) == amounts
+
+
+def test_numbers_of_the_kind_word_with_a_hash_of_quotes_and_of_documents():
+    """GnuCash prints "Fattura #000001" in Italian as "Invoice #000001" in English; a French quote
+    "Devis n° 24"; a Latvian till "Dok. Nr.: 162/165393 Kase 0003"."""
+    assert _fields("Fattura #000001\nData fattura: 04/11/2008\n", language="it")["number"] == "000001"
+    assert _fields("Factura #000001\nData:\n19/04/2021\n", language="pt")["number"] == "000001"
+    assert _fields("Entreprise\nDevis\nDate : 12 avril 2017\nDevis n° 24\n", language="fr")["number"] == "24"
+    assert _fields("SIA PARAUGS\n22,94\nDok. Nr.: 162/165393 Kase 0003\n", "receipt")["number"] == "162/165393"
+
+
+def test_amounts_due_and_dues_dates_of_more_languages():
+    fields = _fields("Fattura #1\nSubtotale\n€ 575,00\nImposte\n€ 0,00\nImporto dovuto\n€ 575,00\n", language="it")
+    assert fields["total_amount"] == 575.0
+    fields = _fields("Factura #1\nData:\n19/04/2021\nData de vencimento:\n04/05/2021\n", language="pt")
+    assert fields["due_date"] == "2021-05-04"
+    fields = _fields("Devis n° 24\nDate : 12 avril 2017\nÀ payer avant : 12 mai 2017\n", language="fr")
+    assert fields["due_date"] == "2017-05-12"
+    assert _fields("Faktura\nCelková cena\n32\nCelkem s DPH: 29204.00 Kč\n", language="cs")["total_amount"] == 29204.0
+    fields = _fields("BURGER SEIGNEUR\nBill No.:T2--126653\nSubTotal:\n530.00\nTotal Invoice Value:\n557\n")
+    assert fields["total_amount"] == 557
+
+
+def test_word_dates_with_hyphens_or_a_comma_after_the_month_and_alone_on_their_line():
+    from transforms.extract import parse_date
+
+    assert parse_date("13-June-2016") == "2016-06-13"
+    assert parse_date("September, 23, 2016") == "2016-09-23"
+    fields = _fields("Evil Corp.\n\nSetembro, 23, 2016\n\nTotal\n$ 50.00\n", language="pt")
+    assert fields["issue_date"] == "2016-09-23"
+
+
+def test_a_name_with_its_mail_address_a_stamp_and_a_kind_word_under_the_name_are_handled():
+    fields = _fields("Evil Corp.\nCobrança para:\nElliot Raque &lt;raque@gmail.com&gt;\nTotal $ 50.00\n", language="pt")
+    assert fields["buyer"] == "Elliot Raque"
+    # "SAMPLE" stamped over a till receipt is not the shop
+    assert _fields("SAMPLE\nSIA PARAUGS\nJur. adrese: Parauga iela 1, Riga\n", "receipt", "lv")["issuer"] == "SIA PARAUGS"
+    text = "Your Company Name\nINVOICE\n123 Your Street\nYour Town\n13-June-2016\nInvoice #2334889\n"
+    fields = _fields(text)
+    assert (fields["issuer"], fields["issue_date"], fields["number"]) == ("Your Company Name", "2016-06-13", "2334889")
+    assert _fields("Invoice #: xxxxxxx1\nCreated: 14 January 2018\nTotal: RM 15\n")["currency"] == "MYR"

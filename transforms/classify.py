@@ -26,8 +26,8 @@ import numpy as np
 import yaml
 
 from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, GROUP_BY_EXTENSION, SIMILARITY_SCALE,
-                                       TITLE_WINDOW, ClassifierModel, example_evidence, format_group, shape_features,
-                                       softmax)
+                                       TITLE_WINDOW, ClassifierModel, example_evidence, format_group, ocr_page_count,
+                                       shape_features, softmax)
 from transforms.records import Document
 
 OTHER = "other"
@@ -310,7 +310,7 @@ class EmbeddingClassifier:
         if vector is None:
             vector = document_vectors(self.embedder, [doc.text])[0]
         group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages,
-                             doc.converter, len(doc.text or ""), doc.landscape)
+                             doc.converter, len(doc.text or ""), doc.landscape, ocr_page_count(doc.text))
         evidence = self.evidence(vector, doc.text or "", group)
         use_examples = self.example_vectors is not None
         scores = self.model.scores(evidence, shape_features(doc.text or "", doc.pages), self.names,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,19 +85,30 @@ SPARSE_MIN_PAGES = 8
 SPARSE_MAX_CHARS_PER_PAGE = 1000
 
 
+_OCR_PAGE_MARK = re.compile(r"<!-- page \d+ \(OCR\) -->")
+
+
+def ocr_page_count(text: str | None) -> int:
+    """Pages of a converted PDF that were read by OCR (transforms/convert.py marks each)."""
+    return len(_OCR_PAGE_MARK.findall(text or ""))
+
+
 def format_group(filename: str, mime: str | None, pages: int | None, converter: str | None,
-                 text_length: int | None = None, landscape: bool | None = None) -> str:
+                 text_length: int | None = None, landscape: bool | None = None,
+                 ocr_pages: int | None = None) -> str:
     """What the file is, coarsely: the content's type where it is known (a renamed PPTX is slides),
     the extension for what content sniffing calls plain text (an .eml is text/plain to it).
     `text_length` (characters converted) tells a sparse many-page PDF from a dense one; `landscape`
-    (pages wider than tall) a deck of slides from a document with a few OCRed pictures."""
+    (pages wider than tall) a deck of slides from a document with a few OCRed pictures; `ocr_pages`
+    (of a PDF with a text layer, the pages that had none) a scan from a text PDF with a few pictures
+    of pages in it (a thesis's four scanned figures among 140 pages)."""
     ext = os.path.splitext(filename or "")[1].lower().lstrip(".")
     if mime == "application/pdf":
         if converter == "ocr":  # every page a scan (a scanner's page is often sideways: not a deck)
             return "pdf_scan"
         if landscape:
             return "pdf_landscape"
-        if converter and "ocr" in converter:
+        if converter and "ocr" in converter and (ocr_pages is None or not pages or 2 * ocr_pages >= pages):
             return "pdf_scan"
         if (text_length is not None and (pages or 0) >= SPARSE_MIN_PAGES
                 and text_length / pages < SPARSE_MAX_CHARS_PER_PAGE):

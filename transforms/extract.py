@@ -51,8 +51,8 @@ _END = r"(?:\b|(?=\d{2}:\d{2}))"
 DATE_RE = re.compile(
     r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
     r"|\b(?P<dmy>(?P<d1>\d{1,2})[./-](?P<m1>\d{1,2})[./-](?P<y1>\d{4}))" + _END +
-    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: day)?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ -,]*(?P<y2>\d{4}))\b"
-    r"|\b(?P<mond>(?P<mon3>" + _MONTH + r") (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b"
+    r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: day)?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ ,-]*(?P<y2>\d{4}))\b"
+    r"|\b(?P<mond>(?P<mon3>" + _MONTH + r"),? (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b"
     # Chinese, Japanese and Korean: "2024年1月15日", "令和6年1月15日" (a Japanese era), "2024년 1월 15일".
     # Not \b: a CJK character before the digits is a word character too ("発行日2024年...").
     r"|(?<!\d)(?P<cjk>(?:(?P<era>令和|平成|昭和)\s*(?P<ey>\d{1,2}|元)|(?P<cy>\d{4}))\s*[年년]\s*"
@@ -71,16 +71,17 @@ CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "￥": "
                     "A$": "AUD", "AU$": "AUD", "HK$": "HKD", "S$": "SGD", "NZ$": "NZD", "NT$": "TWD",
                     "R$": "BRL", "₹": "INR", "Rs.": "INR", "Rs": "INR", "₩": "KRW", "₽": "RUB", "руб.": "RUB",
                     "руб": "RUB", "zł": "PLN", "Kč": "CZK", "₫": "VND", "₺": "TRY", "₪": "ILS", "฿": "THB",
-                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK", "RMB": "CNY",
+                    "₱": "PHP", "₴": "UAH", "kr": "SEK", "kr.": "SEK", "RMB": "CNY", "RM": "MYR", "Rp": "IDR",
+                    "Rp.": "IDR", "₦": "NGN", "Ksh": "KES",
                     # a till's "USD$ 29.01": the code and the sign together
                     **{f"{code}$": code for code in ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN")}}
 CURRENCY_CODES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN",
                   "CZK", "CNY", "INR", "BRL", "MXN", "RUB", "KRW", "HKD", "SGD", "NZD", "ZAR", "HUF", "RON",
                   "BGN", "ILS", "AED", "SAR", "QAR", "THB", "IDR", "MYR", "VND", "TWD", "ARS", "CLP",
                   "EGP", "NGN", "KES", "PKR", "LKR", "BDT", "UAH", "ISK", "RMB")   # not PEN, COP, TRY: words
-_CUR_SIGNS = r"(?:USD|CAD|AUD|NZD|HKD|SGD|MXN)\$|US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴円元]"
+_CUR_SIGNS = r"(?:USD|CAD|AUD|NZD|HKD|SGD|MXN)\$|US\$|CA\$|AU\$|HK\$|NZ\$|NT\$|C\$|A\$|S\$|R\$|[€$£¥￥₹₩₽₫₺₪฿₱₴₦円元]"
 # Written with letters: not the end of a longer word ("Hours 40" holds no rupees).
-_CUR_WORDS = (r"(?<![^\W\d_])(?:SFr\.|Fr\.|Rs\.?|руб\.?|zł|Kč|kr\.?|" + "|".join(CURRENCY_CODES) + r")")
+_CUR_WORDS = (r"(?<![^\W\d_])(?:SFr\.|Fr\.|Rs\.?|руб\.?|zł|Kč|kr\.?|RM|Rp\.?|Ksh|" + "|".join(CURRENCY_CODES) + r")")
 _CUR = r"(?:" + _CUR_SIGNS + "|" + _CUR_WORDS + r")"
 # OCR may add a space after a thousands comma: "$9, 194.59".
 _NUM = r"(?:\d{1,3}(?:(?:[,.' ]|, )\d{3})+|\d+)(?:[.,]\d{1,2})?"
@@ -534,7 +535,7 @@ _SHORT_DATE_RE = re.compile(r"\b(\d{1,2})([./-])(\d{1,2})\2(\d{2})\b(?![./-]?\d)
 # A day, a month written as a word in any language, a year: "11. Juli 2014", "3 mars 2021",
 # "12 de marzo de 2023", "Sep 24, 2019". The word is checked by dateparser.
 _WORD_DATE_RE = re.compile(r"\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,12}\.?,?\s+(?:de\s+)?\d{4}\b"
-                           r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2}(?:st|nd|rd|th)?\s?,?\s+\d{4}\b")
+                           r"|\b[^\W\d_]{3,12}\.?,?\s+\d{1,2}(?:st|nd|rd|th)?\s?,?\s+\d{4}\b")
 DATE_LANGUAGES = ("en", "de", "fr", "nl", "es", "it", "pt")
 # Two-letter US state codes after a city, before a ZIP code: "Redmond, WA 98052"; or the state's
 # name, as tills print it: "Palo Alto California 94301".
@@ -644,12 +645,13 @@ def _dated_value(lines, label, month_first, language, anchored=True, stop=None) 
 # Labels of the grand total (tax included), strongest first; then a bare "Total"; then what is
 # left to pay, which differs from the total when something was paid before (a deposit, a
 # previous balance): the invoice's total is its grand total.
-_GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*amount|final\s*amount|total\s*\(?incl\w*|total\s*(?:ttc|gross|brutto)|"
+_GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*invoice\s*(?:value|amount)|total\s*amount|final\s*amount|total\s*\(?incl\w*|total\s*(?:ttc|gross|brutto)|"
                 r"total\s*de\s*la\s*factura|montant\s*(?:total\s*)?(?:ttc|toutes\s*taxes)|total\s*ttc|"
                 r"gesamtbetrag|gesamtsumme|bruttosumme|bruttobetrag|rechnungssumme\s*brutto|rechnungsbetrag|"
                 r"endbetrag|endsumme|summe\s*brutto|totaalbedrag|totaal\s*incl\w*|importe\s*total|"
                 r"totale\s*(?:fattura|documento|complessivo)|importo\s*totale|valor\s*total|"
-                r"nale[żz]no[śs][ćc]\s*og[óo][łl]em|warto[śs][ćc]\s*brutto|celkem\s*k\s*[úu]hrad[ěe]|celkov[áa]\s*[čc]\w*|"
+                r"nale[żz]no[śs][ćc]\s*og[óo][łl]em|warto[śs][ćc]\s*brutto|celkem\s*k\s*[úu]hrad[ěe]|"
+                r"celkem\s*(?:s|v[čc]etn[ěe])\s*dph|celkov[áa]\s*[čc]\w*|"
                 r"summa\s*att\s*betala|totalbelopp|i\s*alt\s*inkl\w*|totalt\s*inkl\w*|loppusumma|yhteens[äa]\s*(?:eur|€)?|"
                 r"всего\s*к\s*оплате|итого\s*к\s*оплате|合計金額|ご請求金額|総額|价税合计|合计金额")
 _PLAIN_TOTAL = r"(?<![\w-])(?:total|summe|gesamt|totaal|totale|montant|razem|celkem|totalt|summa|итого|合計|合计)"
@@ -657,6 +659,7 @@ _DUE_TOTAL = (r"tot\w*\s*(?:amount\s*)?due|amount\s*due|balance\s*due|total\s*pa
               r"total\s*to\s*pay|zahlbetrag|zu\s*zahlen|net\s*[àa]\s*payer|reste\s*[àa]\s*payer|"
               r"te\s*betalen|a\s*pagar|da\s*pagare|amount\s*paid|total\s*paid|pay[ée]|bezahlt|"
               r"saldo\s*(?:adeudado|pendiente|a\s*pagar)|importe\s*adeudado|solde\s*d[ûu]|"
+              r"importo\s*dovuto|montante\s*devido|valor\s*devido|"
               r"do\s*zap[łl]aty|k\s*[úu]hrad[ěe]|att\s*betala|at\s*betale|[åa]\s*betale|maksettava|к\s*оплате")
 # Headers of an item table's columns: a "Total" beside or under one heads the column of line totals.
 _COLUMN_HEADER = r"description|d[ée]signation|bezeichnung|beschreibung|descripci[óo]n|descrizione|omschrijving"
@@ -835,9 +838,16 @@ _COLUMN_WORDS = frozenset(
     "omschrijving aantal prijs bedrag".split())
 
 
+# What a stamp or watermark prints across a document, above or among its names: no party's name.
+_STAMP_WORD = re.compile(r"(?:sample|specimen|sp[ée]cimen|copy|copie|kopie|copia|duplicate|duplicata|duplikat|draft|"
+                         r"entwurf|brouillon|borrador|bozza|muster|exemplar|void|annul[ée]|storniert|paid|pay[ée]|"
+                         r"bezahlt|pagado|pagato|original)", re.IGNORECASE)
+
+
 def _plausible_party(value: str) -> bool:
     value = value.strip()
     return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
+            and not _STAMP_WORD.fullmatch(value.strip(" *-_.!"))
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
             # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
             and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "†"))
@@ -887,7 +897,8 @@ def _letterhead(lines: list[str]) -> str | None:
             continue
         # A narrow receipt wraps a long name: "HealthPlus Pharmacy" / "Kobayashi" / "Limmatquai 101".
         nxt, after = lines[i + 1:i + 2], lines[i + 2:i + 3]
-        one_word = nxt and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0]) and nxt[0] != name
+        one_word = (nxt and re.fullmatch(rf"[{_UPPER}][^\W\d_]+", nxt[0]) and nxt[0] != name
+                    and not _DOC_TYPE_RE.match(nxt[0]))
         if name == line and one_word and after and _STREET_RE.match(after[0]):
             name = f"{name} {nxt[0]}"
         return name
@@ -913,6 +924,10 @@ _NAME_FIELD = re.compile(r"^(?:(?:company\s*)?name|company|firma|firmenname|nom|
                          r"raz[óo]n\s*social|nome|ragione\s*sociale|nazwa)\s*:\s*(\S.*)$", re.IGNORECASE)
 
 
+# A name followed by its e-mail address, as mail programs write it: "Jane Doe <jane@example.com>".
+_WITH_ADDRESS = re.compile(r"\s*(?:<|&lt;|\()\s*" + EMAIL_RE.pattern + r"\s*(?:>|&gt;|\))\s*$")
+
+
 def _party_after(lines: list[str], label: str) -> str | None:
     """The name that follows a party's label: on the label's line ("Seller: Acme GmbH") or on one
     of the next lines, skipping what sits between a label and the name in PDF layouts (a customer
@@ -928,6 +943,7 @@ def _party_after(lines: list[str], label: str) -> str | None:
             named = _NAME_FIELD.match(candidate)   # "Payee" / "Name: My Company"
             if named:
                 candidate = named.group(1)
+            candidate = _WITH_ADDRESS.sub("", candidate) or candidate   # "Elliot Raque <raque@example.com>"
             name = _name_part(candidate[:120]).strip(" ,;:")
             if _plausible_party(name) and not _is_label_line(candidate) and not DATE_RE.search(candidate):
                 return name
@@ -939,14 +955,14 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*
                  r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
                  r"[ée]metteur|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
-                 r"wystawca|dodavatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
+                 r"wystawca|dodavatel|poskytovatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
                  r"продавец|поставщик|販売者|請求元|発行者|销售方|销售单位|공급자")
 # "To:" and "An:" (the addressee after a "From:") only with a colon or alone on their line: "To be
 # paid within 30 days" names nobody.
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
                 r"(?:to|an)(?=\s*(?::|$))|"
                 r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
-                r"cobrar\s*a|facturar\s*a|"
+                r"cobrar\s*a|facturar\s*a|cobran[çc]a\s*para|fatura(?:r|do)?\s*para|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方|购货单位|"
                 r"공급받는자")
@@ -985,7 +1001,8 @@ _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date
                      r"datum\s*vystaven[íi]|fakturadatum|fakturadato|dato|laskun\s*p[äa]iv[äa](?:m[äa][äa]r[äa])?|"
                      r"p[äa]iv[äa]ys|дата(?:\s*сч[её]та)?|発行日|請求日|日付|开票日期|日期")
 _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
-              r"(?:payment\s*)?deadline|"
+              r"(?:payment\s*)?deadline|pay\s*before|[àa]\s*payer\s*avant(?:\s*le)?|payable\s*avant(?:\s*le)?|"
+              r"(?:data\s*de\s*)?vencimento|"
               r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
               r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento|termin\s*p[łl]atno[śs]ci|"
               r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
@@ -993,16 +1010,20 @@ _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due
 _DUE_STOP = re.compile(r"\b(?:" + _DUE_LABEL + r")", re.IGNORECASE)
 _INVOICE_NUMBER_LABEL = (
     r"invoice\s*:?\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
-    r"document\s*(?:no\.?|number|nr\.?|#)|"
+    r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)|"
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9/.-]*\d)|"
     r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9/.-]*\d)|"
-    r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero)|"
+    r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero|#)|"
+    # a quote's or estimate's number is its document's number too ("Devis n° 24", "Estimate #17")
+    r"(?:devis|quote|quotation|estimate|angebot|offerte|presupuesto|preventivo|or[çc]amento|pro-?\s*forma)"
+    r"\s*(?:n[°ºo.]+|nr\.?|no\.?|num[ée]ro|number|nummer|n[úu]mero|#)|"
     r"n[úu]m[ée]ro\s*(?:de|di|da|do)?\s*(?:la\s*)?(?:facture|factura|fattura|fatura)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)")
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
+    r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)|"
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon[\s-]*(?:no\.?|nr\.?|#)|"
     r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|bill\s*(?:no\.?|number|#)|"
     # an order confirmation's number is its receipt's
@@ -1107,6 +1128,10 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
         # PM" on a till receipt, "London, 3 May 2024"); a date inside a sentence is something else.
         issue = parse_date("\n".join(line for line in lines[:15] if len(line) <= 40), month_first)
         source = "layout"
+    if not issue:
+        # the same in the document's language: "Setembro, 23, 2016", "Paris, le 3 mars 2024"
+        issue = next((iso for line in lines[:15] if len(line) <= 40 for m in [_WORD_DATE_RE.search(line)] if m
+                      for iso in [_word_date(m.group(0), language, month_first)] if iso), None)
     if not issue:
         # A till's "6/26/19" or "15/03/19 16:56" on a line of its own near the top; a receipt's
         # "15/03/19 02/41501 zma/a 251432 16:56" (date, register, time) anywhere.

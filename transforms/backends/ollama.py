@@ -420,10 +420,10 @@ def validate_value(kind: str, value):
 def describe_file(doc: Document) -> str:
     """The file's format as evidence for the model, as the embedding classifier's prior uses it
     (a .pptx is probably a presentation, an .eml an email; the content may still say otherwise)."""
-    from transforms.classify_model import format_group
+    from transforms.classify_model import format_group, ocr_page_count
 
     group = format_group(doc.filename or (doc.paths[0] if doc.paths else ""), doc.mime, doc.pages, doc.converter,
-                         len(doc.text or ""), doc.landscape)
+                         len(doc.text or ""), doc.landscape, ocr_page_count(doc.text))
     what = {"email": "an email message", "slides": "a slide deck (presentation file)",
             "sheet": "a spreadsheet file", "wordproc": "a word-processor document", "html": "a web page",
             "plain": "a plain-text file", "image": "an image (photo or scan, text read by OCR)",
