@@ -328,3 +328,13 @@ def test_a_name_with_its_mail_address_a_stamp_and_a_kind_word_under_the_name_are
     fields = _fields(text)
     assert (fields["issuer"], fields["issue_date"], fields["number"]) == ("Your Company Name", "2016-06-13", "2334889")
     assert _fields("Invoice #: xxxxxxx1\nCreated: 14 January 2018\nTotal: RM 15\n")["currency"] == "MYR"
+
+
+def test_an_e_invoices_party_takes_the_legal_form_the_page_prints_beside_its_name():
+    text = ("Au bon moulin SARL - 1242 chemin de l'olive - 84340 Malaucène\nFacture FA-2017-0010\n"
+            "Ma jolie boutique\n35 rue de la République\n")
+    doc = Document(id="x", paths=["p"], text=text, category="invoice", language="fr",
+                   einvoice={"issuer": "Au bon moulin", "buyer": "Ma jolie boutique", "number": "FA-2017-0010"})
+    fields = RulesExtractor().extract(doc)["fields"]
+    assert (fields["issuer"], fields["buyer"], fields["number"]) == ("Au bon moulin SARL", "Ma jolie boutique",
+                                                                     "FA-2017-0010")

@@ -1618,6 +1618,13 @@ def _with_money_fields(fields: dict, money: Found) -> Found:
     return merged
 
 
+def _printed_with_legal_form(name: str, text: str) -> str:
+    """An e-invoice's party as the page prints it when the page adds the legal form the XML leaves
+    out (XML "Au bon moulin", letterhead "Au bon moulin SARL - 1242 chemin de l'olive")."""
+    m = re.search(re.escape(name) + r",?\s" + LEGAL_FORMS + r"(?![\w])", text)
+    return m.group(0) if m else name
+
+
 class RulesExtractor:
     name = "rules"
 
@@ -1650,7 +1657,7 @@ class RulesExtractor:
             for name in E_INVOICE_FIELDS:
                 value = doc.einvoice.get(name)
                 if name in fields and value is not None:
-                    fields[name] = value
+                    fields[name] = _printed_with_legal_form(value, text) if name in ("issuer", "buyer") else value
                     sources[name] = {"source": "e-invoice", "confidence": SOURCE_CONFIDENCE["e-invoice"]}
         return {
             "title": title,
