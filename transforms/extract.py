@@ -860,7 +860,7 @@ def _plausible_party(value: str) -> bool:
 
 
 # "61 Maple Drive", "Limmatquai 101", "Via Roma 149a": a street line of an address.
-_STREET_RE = re.compile(r"^(?:\d+(?:\s?[A-Za-z](?=\s))?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'-]+\s\d+[A-Za-z]?)$")
+_STREET_RE = re.compile(r"^(?:\d+(?:\s?[A-Za-z](?=\s))?,?\s+[^\W\d_]{2,}[^\d]*|[^\W\d_][\w .'°º-]+\s\d+[A-Za-z]?)$")
 _STREET_WORD = (r"(?:[\w.'-]*(?:stra(?:ß|ss)e|str\.|street|road|avenue|weg|allee|gasse|platz|laan|straat|"
                 r"lane|drive|blvd|boulevard)|rue|via|calle|place|avenida|viale|piazza|chemin)")
 # Where a one-line letterhead's name ends: before its street ("weclapp.com Somestreet 42 ...",
@@ -1189,6 +1189,11 @@ def _invoice(lines, text, amounts, language=None):
 _POSTCODE_LINE = re.compile(rf"^(?:[A-Z]{{1,3}}[- ]?)?\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+[{_UPPER}]")
 
 
+# "Somecity, SS 12345", "Città, PR 12345": a city, a region's two letters, a postcode (the US way,
+# and Italy's province codes).
+_CITY_REGION_POSTCODE = re.compile(r"^[^\W\d_][\w .'-]*,\s*[A-Z]{2}\s+\d{4,5}$")
+
+
 def _addressee(lines: list[str], issuer: str | None) -> str | None:
     """The name over an address block (a street line, then a postcode line, each within a few lines)
     near the top that is not the issuer's: the window envelope's recipient of European invoices."""
@@ -1200,6 +1205,7 @@ def _addressee(lines: list[str], issuer: str | None) -> str | None:
             continue
         street = next((j for j in range(i + 1, min(i + 4, len(lines))) if _STREET_RE.match(lines[j])), None)
         if street is not None and any(_POSTCODE_LINE.match(lines[k]) or _US_ADDRESS_RE.search(lines[k])
+                                      or _CITY_REGION_POSTCODE.match(lines[k])
                                       for k in range(street + 1, min(street + 4, len(lines)))):
             # "M DE LATTRE ALEXIS" / "ALEXINUX SARL" / street: the company the person is reached at
             company = next((lines[j] for j in range(i + 1, street) if COMPANY_RE.search(lines[j])), None)
