@@ -344,5 +344,7 @@ def test_the_buyer_is_the_second_address_block_when_its_city_line_has_a_region_c
     text = ("Invoice #000001\nInvoice Date: 04/19/06\nMy Company\n9876 Second St.\nOthercity, SS 12345\n"
             "April 19, 2006\nABC Inc\n123 First Ave.\nSomecity, SS 12345\nReference: ABC Purchase Order # 12988\n")
     assert _fields(text)["buyer"] == "ABC Inc"
-    text = "Fattura #000001\nData fattura: 04/11/2008\nABC Inc\nvia Primo n° 123\nCittà, PR 12345\n"
-    assert _fields(text, language="it")["buyer"] == "ABC Inc"
+    text = ("Fattura #000001\nData fattura: 04/11/2008\nCittà del Mare Srl\nvia Secondo n° 9\nCittà, PR 12345\n"
+            "novembre 4, 2008\nABC Inc\nvia Primo n° 123\nCittà, PR 12345\n")
+    fields = _fields(text, language="it")
+    assert (fields["issuer"], fields["buyer"]) == ("Città del Mare Srl", "ABC Inc")

@@ -1199,6 +1199,7 @@ def _addressee(lines: list[str], issuer: str | None) -> str | None:
     near the top that is not the issuer's: the window envelope's recipient of European invoices."""
     for i, line in enumerate(lines[:40]):
         if (not _plausible_party(line) or _STREET_RE.match(line) or _POSTCODE_LINE.match(line)
+                or _WORD_DATE_RE.search(line)   # "novembre 4, 2008" over the block
                 or re.search(r"\d{5,}", line)):   # an IBAN, a register or phone number
             continue
         if issuer and (issuer.lower() in line.lower() or line.lower() in issuer.lower()):
@@ -1209,7 +1210,10 @@ def _addressee(lines: list[str], issuer: str | None) -> str | None:
                                       for k in range(street + 1, min(street + 4, len(lines)))):
             # "M DE LATTRE ALEXIS" / "ALEXINUX SARL" / street: the company the person is reached at
             company = next((lines[j] for j in range(i + 1, street) if COMPANY_RE.search(lines[j])), None)
-            return _name_part(company or line)
+            name = _name_part(company or line)
+            if issuer and name.lower() == issuer.lower():
+                continue
+            return name
     return None
 
 
