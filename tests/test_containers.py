@@ -364,6 +364,10 @@ def test_pipeline_records_every_member_links_parents_and_finds_attachments(tmp_p
         ids = dict(conn.execute("SELECT path, document_id FROM inputs").fetchall())
         doc_parents = dict(conn.execute("SELECT id, parent_id FROM documents WHERE parent_id IS NOT NULL").fetchall())
         paths_total = conn.execute("SELECT paths_total FROM runs WHERE id = 'c1'").fetchone()[0]
+        category = dict(conn.execute("SELECT i.path, d.category FROM inputs i JOIN documents d "
+                                     "ON d.id = i.document_id").fetchall())
+    # a mailbox filed as a whole is mail; an archive is a folder, no kind of document
+    assert (category[str(folder / "archive.mbox")], category[str(folder / "bundle.zip")]) == ("email", "other")
     outcome = {p[len(str(folder)) + 1:]: (s, parent, name, err, conv) for p, s, parent, name, err, conv in rows}
     expected_completed = {
         "invoice-mail.eml", "invoice-mail.eml!/invoice-2024-118.pdf", "invoice-mail.eml!/cv.docx",

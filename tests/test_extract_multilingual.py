@@ -348,3 +348,11 @@ def test_the_buyer_is_the_second_address_block_when_its_city_line_has_a_region_c
             "novembre 4, 2008\nABC Inc\nvia Primo n° 123\nCittà, PR 12345\n")
     fields = _fields(text, language="it")
     assert (fields["issuer"], fields["buyer"]) == ("Città del Mare Srl", "ABC Inc")
+
+
+def test_a_brazilian_danfe_names_its_parties_in_the_receipt_stub_and_numbers_itself_with_dots():
+    text = ("RECEBEMOS DE Alimentos Ltda. OS PRODUTOS/SERVIÇOS CONSTANTES DA NOTA FISCAL INDICADA ABAIXO. "
+            "EMISSÃO: 17/08/2018 VALOR TOTAL: 3.251,92 DESTINATARIO: COMERCIAL LTDA - RUA\nJUVENAL, 2, CENTRO\n"
+            "DATA DE RECEBIMENTO\nNF-e\nNº000.047.686\nSÉRIE 1\nAlimentos Ltda.\nRua Fonseca, 2\n")
+    fields = _fields(text, language="pt")
+    assert (fields["issuer"], fields["buyer"], fields["number"]) == ("Alimentos Ltda.", "COMERCIAL LTDA", "000.047.686")

@@ -443,8 +443,12 @@ class ClassifyDocument(beam.DoFn):
     def process(self, doc: Document):
         if doc.is_pending:
             def classify(d):
-                if d.listing is not None:  # an archive is a folder, not a kind of document: its members are
-                    d.category, d.confidence = "other", 1.0
+                if d.listing is not None:
+                    # An archive is a folder, not a kind of document: its members are classified each.
+                    # A mailbox is a file of e-mails, and filed as a whole it is mail.
+                    mailbox = containers.kind(d.primary_path.rsplit(containers.SEP, 1)[-1]) == "mbox"
+                    names = getattr(self.classifier, "names", ())
+                    d.category, d.confidence = ("email" if mailbox and "email" in names else "other"), 1.0
                     return
                 d.category, d.confidence = self.classifier.classify(d)
             _run_stage(doc, STAGE_CLASSIFY, self.metrics, classify)

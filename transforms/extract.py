@@ -968,7 +968,21 @@ _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|
                 r"공급받는자")
 
 
+# Brazil's printed e-invoice (DANFE, a layout the law sets) opens with the receipt stub the carrier has
+# signed: "RECEBEMOS DE <issuer> OS PRODUTOS/SERVIÇOS ... DESTINATARIO: <buyer> - <street>".
+_DANFE_STUB = re.compile(r"\bRECEBEMOS\s+DE\s+(?P<issuer>\S.{1,80}?)\s+OS\s+PRODUTOS"
+                         r"(?:.*?\bDESTINAT[ÁA]RIO:\s*(?P<buyer>\S[^\n]{1,80}?)\s+-\s)?", re.IGNORECASE)
+
+
+def _danfe_party(lines: list[str], role: str) -> str | None:
+    m = next((m for line in lines[:3] for m in [_DANFE_STUB.search(line)] if m), None)
+    return m.group(role) if m else None
+
+
 def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str | None, str | None]:
+    stub = _danfe_party(lines, "issuer")
+    if stub:
+        return stub, "key-value"
     finders = [(lambda: _party_after(lines, label), "key-value"), (lambda: _letterhead(lines), "layout")]
     if letterhead_first:   # a receipt: the shop's name tops it; "Store #0342" is a branch
         finders.reverse()
@@ -1020,7 +1034,8 @@ _INVOICE_NUMBER_LABEL = (
     r"n[úu]m[ée]ro\s*(?:de|di|da|do)?\s*(?:la\s*)?(?:facture|factura|fattura|fatura)|"
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
-    r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)")
+    r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)|"
+    r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)")   # a Brazilian nota fiscal's "Nº 000.047.686"
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)|"
@@ -1175,7 +1190,7 @@ def _invoice(lines, text, amounts, language=None):
     if not due:
         due, source = _due_from_terms(text, found["issue_date"]), "derived"
     found.put("due_date", due, source)
-    buyer, source = _party_after(lines, _BUYER_LABEL), "key-value"
+    buyer, source = _danfe_party(lines, "buyer") or _party_after(lines, _BUYER_LABEL), "key-value"
     if not buyer:
         addressed = next((m for line in lines[:15] for m in [_ADDRESSED_TO.match(line)] if m), None)
         buyer, source = (addressed.group("name"), "layout") if addressed else (None, None)
