@@ -446,7 +446,7 @@ class ClassifyDocument(beam.DoFn):
                 if d.listing is not None:
                     # An archive is a folder, not a kind of document: its members are classified each.
                     # A mailbox is a file of e-mails, and filed as a whole it is mail.
-                    mailbox = containers.kind(d.primary_path.rsplit(containers.SEP, 1)[-1]) == "mbox"
+                    mailbox = containers.kind(d.primary_path) == "mbox"   # kind() reads the last path element
                     names = getattr(self.classifier, "names", ())
                     d.category, d.confidence = ("email" if mailbox and "email" in names else "other"), 1.0
                     return

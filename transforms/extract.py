@@ -1022,9 +1022,11 @@ _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due
               r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
               r"forfall|er[äa]p[äa]iv[äa]|срок\s*оплаты|支払期限|お支払期限|付款期限")
 _DUE_STOP = re.compile(r"\b(?:" + _DUE_LABEL + r")", re.IGNORECASE)
+# "Document No.", "Dok. Nr.": an invoice's or a till's own number.
+_DOCUMENT_NUMBER_LABEL = r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)"
 _INVOICE_NUMBER_LABEL = (
     r"invoice\s*:?\s*(?:no\.?|number|num\.?|nr\.?|#|id|ref(?:erence)?\.?)|inv\.?\s*(?:no\.?|#)|"
-    r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)|"
+    + _DOCUMENT_NUMBER_LABEL + r"|"
     r"bill\s*(?:no\.?|number)|invoice(?=\s*[:#]?\s+#?[A-Z0-9/.-]*\d)|"
     r"(?:handels)?rechnungs?[\s-]*(?:\(\d+\)\s*)?(?:nr\.?|nummer)|rechn\.\s*-?\s*nr\.?|rechnung(?=\s+[A-Z0-9/.-]*\d)|"
     r"(?:facture|fattura|factuur|factura|fatura)\s*(?:n[°ºo.]*|nr\.?|num[ée]ro|nummer|n[úu]mero|#)|"
@@ -1038,7 +1040,7 @@ _INVOICE_NUMBER_LABEL = (
     r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)")   # a Brazilian nota fiscal's "Nº 000.047.686"
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
-    r"(?:document|dokument|doc\.|dok\.)\s*(?:no\.?|number|nr\.?|#)|"
+    + _DOCUMENT_NUMBER_LABEL + r"|"
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon[\s-]*(?:no\.?|nr\.?|#)|"
     r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|bill\s*(?:no\.?|number|#)|"
     # an order confirmation's number is its receipt's
