@@ -89,3 +89,40 @@ def test_the_real_jats_article_named_txt(converter):
     assert doc.converter == "docling"
     assert "## Abstract" in doc.text and "<article" not in doc.text and "xlink" not in doc.text
     assert len(doc.text) < 0.6 * len(data)
+
+
+# A Gnumeric workbook as Gnumeric 1.x saves it (cells <Cell><Content>, in no particular order), with
+# a formula whose value the file does not hold, and a second sheet as later versions write cells.
+GNUMERIC = b"""<?xml version="1.0" encoding="UTF-8"?>
+<gmr:Workbook xmlns:gmr="http://www.gnome.org/gnumeric/v7">
+<gmr:Sheets><gmr:Sheet><gmr:Name>Invoice</gmr:Name>
+<gmr:Cells>
+<gmr:Cell Col="12" Row="38"><gmr:Content>=sum(M36,M37)*(M38+1)</gmr:Content></gmr:Cell>
+<gmr:Cell Col="12" Row="2"><gmr:Content>100</gmr:Content></gmr:Cell>
+<gmr:Cell Col="3" Row="1"><gmr:Content>Company | Name</gmr:Content></gmr:Cell>
+<gmr:Cell Col="11" Row="2"><gmr:Content>Invoice #</gmr:Content></gmr:Cell>
+<gmr:Cell Col="11" Row="38"><gmr:Content>TOTAL</gmr:Content></gmr:Cell>
+</gmr:Cells></gmr:Sheet>
+<gmr:Sheet><gmr:Name>Notes</gmr:Name><gmr:Names><gmr:Name>not the sheet's name</gmr:Name></gmr:Names>
+<gmr:Cells><gmr:Cell Row="0" Col="0" ValueType="60">=literally this text</gmr:Cell></gmr:Cells></gmr:Sheet>
+</gmr:Sheets></gmr:Workbook>"""
+
+
+def test_a_gnumeric_workbook_is_its_sheets_as_tables(converter):
+    """Cells go back to their rows and columns, so "Invoice #" and its number share a row; a formula
+    (its value unsaved) is left empty, a text that merely starts with "=" is kept."""
+    import gzip
+
+    from transforms.classify_model import format_group
+
+    assert detect_format(GNUMERIC, "invoice.gnumeric")[0] == "gnumeric"
+    doc = convert(converter, "invoice.gnumeric", gzip.compress(GNUMERIC))
+    assert doc.converter == "gnumeric" and doc.mime == "application/x-gnumeric"
+    assert format_group(doc.filename, doc.mime, doc.pages, doc.converter) == "sheet"   # for the classifier
+    assert doc.text == ("## Invoice\n\n"
+                        "| Company \\| Name |  |  |\n|---|---|---|\n"
+                        "|  | Invoice # | 100 |\n"
+                        "|  | TOTAL |  |\n\n"
+                        "## Notes\n\n| =literally this text |\n|---|")
+    broken = convert(converter, "broken.gnumeric", GNUMERIC[:-20])
+    assert broken.converter == "text"   # not well-formed: read as the text it is

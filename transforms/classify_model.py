@@ -58,7 +58,7 @@ IMAGE_EXTENSIONS = {"png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp"}
 GROUP_BY_EXTENSION = {
     "eml": "email", "msg": "email", "mbox": "email",
     "pptx": "slides", "ppt": "slides", "odp": "slides", "key": "slides",
-    "xlsx": "sheet", "xls": "sheet", "ods": "sheet", "csv": "sheet", "tsv": "sheet",
+    "xlsx": "sheet", "xls": "sheet", "ods": "sheet", "gnumeric": "sheet", "csv": "sheet", "tsv": "sheet",
     "docx": "wordproc", "doc": "wordproc", "odt": "wordproc", "rtf": "wordproc",
     "html": "html", "htm": "html", "xhtml": "html",
     "md": "plain", "markdown": "plain", "txt": "plain",
@@ -73,6 +73,7 @@ GROUP_BY_MIME = {
     "message/rfc822": "email",
     "application/vnd.oasis.opendocument.text": "wordproc",
     "application/vnd.oasis.opendocument.spreadsheet": "sheet",
+    "application/x-gnumeric": "sheet",
     "application/vnd.oasis.opendocument.presentation": "slides",
 }
 FORMAT_GROUPS = ("email", "slides", "sheet", "wordproc", "html", "plain", "image",

@@ -31,8 +31,8 @@ import re
 import sys
 import zipfile
 
-from transforms import (einvoice, email_parse, flat_markdown, html_layout, legacy, ocr_lines, reading_order,
-                        text_layer, xml_text)
+from transforms import (einvoice, email_parse, flat_markdown, gnumeric, html_layout, legacy, ocr_lines,
+                        reading_order, text_layer, xml_text)
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -55,6 +55,7 @@ MIME_BY_FORMAT = {
     "xml": "application/xml",          # any other XML: the text of its elements (transforms.xml_text)
     "jats": "application/xml",         # a JATS journal article: docling reads it
     "uspto": "application/xml",        # a USPTO patent: docling reads it
+    "gnumeric": gnumeric.MIME,         # a Gnumeric workbook: its sheets as tables (transforms.gnumeric)
     "email": "message/rfc822",
     "msg": "application/vnd.ms-outlook",
     "xls": "application/vnd.ms-excel",
@@ -224,6 +225,8 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
             or (ext in (".html", ".htm", ".xhtml") and lowered.startswith(b"<"))):
         return "html", MIME_BY_FORMAT["html"]
     if is_xml:  # by content, whatever the name says
+        if gnumeric.is_workbook(head):
+            return "gnumeric", MIME_BY_FORMAT["gnumeric"]
         return "xml", MIME_BY_FORMAT["xml"]
     fmt = TEXT_EXTENSIONS.get(ext, "txt")
     return fmt, MIME_BY_FORMAT[fmt]
@@ -390,7 +393,9 @@ class Converter:
             doc.converter = "ocr"
         elif fmt == "txt":
             doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
-        elif fmt == "xml":
+        elif fmt == "gnumeric" and (text := gnumeric.workbook_text(data)) is not None:
+            doc.text, doc.pages, doc.converter = text, None, "gnumeric"
+        elif fmt in ("xml", "gnumeric"):
             text = xml_text.element_text(data)
             if text is None:  # not well-formed (or declaring entities): read as the text it may well be
                 doc.text, doc.pages, doc.converter = decode_text(data), None, "text"
