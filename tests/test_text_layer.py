@@ -66,6 +66,48 @@ def test_a_text_layer_no_reader_can_read_is_replaced_by_ocr(converter):
     assert not text_layer.unreadable(doc.text)
 
 
+def _font_named_in_utf16_pdf() -> bytes:
+    """A page in Helvetica and in a barcode font whose name was written in UTF-16, NUL bytes and all,
+    into the name token ("/DZZZZZ+\\0C\\0o..."): a real boleto generator (PDFKit) wrote its fonts so.
+    A NUL is white space in PDF, so the font's dictionary falls apart: docling's parser then cannot
+    resolve the font and gives up the whole page; pdfium (and poppler) read the text regardless."""
+    name = b"/DZZZZZ+" + b"".join(b"\x00" + bytes([c]) for c in b"Code2of5interleaved")
+    to_unicode = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def "
+                  b"1 begincodespacerange <0000><ffff> endcodespacerange 1 beginbfchar <0001><0041> endbfchar "
+                  b"endcmap CMapName currentdict /CMap defineresource pop end end")
+    content = b"BT /F1 14 Tf 72 720 Td (Boleto 1001 Valor R$ 110,00) Tj ET BT /F4 12 Tf 72 700 Td <0001> Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R /F4 6 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%b\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<<\n/Type /Font\n/Subtype /Type0\n/BaseFont %b\n/Encoding /Identity-H\n/DescendantFonts [7 0 R]\n"
+        b"/ToUnicode 9 0 R\n>>" % name,
+        b"<<\n/Type /Font\n/Subtype /CIDFontType2\n/BaseFont %b\n/CIDSystemInfo << /Registry (Adobe) "
+        b"/Ordering (Identity) /Supplement 0 >>\n/FontDescriptor 8 0 R\n/W [0 [500]]\n>>" % name,
+        b"<<\n/Type /FontDescriptor\n/FontName %b\n/Flags 4\n/FontBBox [0 0 415 878]\n/ItalicAngle 0\n"
+        b"/Ascent 976\n/Descent 0\n/CapHeight 976\n/StemV 0\n>>" % name,
+        b"<< /Length %d >>\nstream\n%b\nendstream" % (len(to_unicode), to_unicode),
+    ]
+    out, offsets = bytearray(b"%PDF-1.3\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_pdf_whose_page_docling_cannot_parse_is_read_from_its_text_layer(converter):
+    doc = convert(converter, "boleto.pdf", _font_named_in_utf16_pdf())
+    assert doc.converter == "pdfium-text"
+    assert doc.text.startswith("Boleto 1001 Valor R$ 110,00")
+
+
 def test_landscape_pages_are_told_from_portrait_ones(converter):
     import pypdfium2 as pdfium
     from fpdf import FPDF

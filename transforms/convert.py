@@ -542,8 +542,18 @@ class Converter:
                 if ocr_text.strip():
                     doc.text, doc.converter = ocr_text, "ocr"
                     return
-            doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
-            doc.converter = f"docling-{self.config.pdf_pipeline}"
+            try:
+                doc.text, _ = self._docling_convert(doc.filename, "pdf", data)
+                doc.converter = f"docling-{self.config.pdf_pipeline}"
+            except ConversionError as exc:
+                # docling's parser gives up on a whole page for one broken object (a font dictionary
+                # PDFKit wrote with a bad key, a font reference to nothing) where pdfium and poppler
+                # still read its text: that text, else OCR of every page, else the error.
+                if not self._read_without_docling(pdf, doc, ocr):
+                    raise
+                log.warning("%s: %s; read %s instead", doc.filename, exc,
+                            "pdfium's text layer" if doc.converter == "pdfium-text" else "by OCR")
+                return
             if text_layer.unreadable(doc.text):
                 # docling's parser could not map this PDF's fonts to characters (transforms/text_layer.py):
                 # pdfium's reading of the text layer where it makes words, else OCR of every page.
@@ -565,6 +575,20 @@ class Converter:
                     doc.converter += "+ocr"
         finally:
             pdf.close()
+
+    def _read_without_docling(self, pdf, doc: Document, ocr: bool) -> bool:
+        """A PDF docling could not convert: its text layer as pdfium reads it, or, without one, OCR of
+        every page. False when neither reads anything."""
+        readable = text_layer.pdfium_text(pdf)
+        if readable.strip() and not text_layer.unreadable(readable):
+            doc.text, doc.converter = readable, "pdfium-text"
+            return True
+        if ocr:
+            ocr_text = self._ocr_textless_pages(pdf, doc, every_page=True)
+            if ocr_text.strip():
+                doc.text, doc.converter = ocr_text, "ocr"
+                return True
+        return False
 
     def _scan_only(self, pdf) -> bool:
         """Every page lacks a text layer (stops at the first page that has one, so a long text PDF
