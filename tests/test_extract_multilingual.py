@@ -356,3 +356,36 @@ def test_a_brazilian_danfe_names_its_parties_in_the_receipt_stub_and_numbers_its
             "DATA DE RECEBIMENTO\nNF-e\nNº000.047.686\nSÉRIE 1\nAlimentos Ltda.\nRua Fonseca, 2\n")
     fields = _fields(text, language="pt")
     assert (fields["issuer"], fields["buyer"], fields["number"]) == ("Alimentos Ltda.", "COMERCIAL LTDA", "000.047.686")
+
+
+def test_german_labels_written_without_umlauts():
+    """Systems that print ASCII only write "ä" as "ae": "Faellig bis", "Rechnungsempfaenger"."""
+    text = ("Schreinerei Holz GmbH\nWerkstrasse 3, 80331 München\nRECHNUNG\nRechnungsnummer: RE-7\n"
+            "Rechnungsdatum: 12.05.2026\nFaellig bis: 11.06.2026\nRechnungsempfaenger: Hotel Alpenblick AG\n"
+            "Rechnungsbetrag: 3.474,80 EUR\n")
+    fields = _fields(text, language="de")
+    assert (fields["due_date"], fields["buyer"]) == ("2026-06-11", "Hotel Alpenblick AG")
+
+
+def test_a_bare_reference_a_logo_placeholder_and_a_currency_named_in_words():
+    """"Ref. :" under the title is the invoice's number when nothing else names it; the template's
+    "logo" is no issuer and does not push the letterhead out of the first lines; "Amounts expressed
+    in Euros" is the currency of bare numbers."""
+    text = ("Invoice\nRef. : IN1710-00000\nlogo\nInvoice date : 08/10/2017\nDim Solution\n15 Rue Jean Jaures\n"
+            "Amounts expressed in Euros\nTotal inc. VAT\n3863.00\n")
+    fields = _fields(text)
+    assert (fields["number"], fields["issuer"], fields["currency"]) == ("IN1710-00000", "Dim Solution", "EUR")
+    # a qualified reference is somebody else's: "Your ref." does not open with the bare label
+    assert _fields("Invoice\nYour ref.: PO-4471\nDim Solution\nTotal: 12.00 EUR\n")["number"] is None
+    assert _fields("Invoice\nInvoice No.: 88\nRef no: #1721\nTotal: $5.00\n")["number"] == "88"   # a number label first
+
+
+def test_a_brazilian_boleto_labels_its_number_dates_amount_and_parties():
+    """A boleto's fields are named as the banks' federation sets them (old names too: Cedente, Sacado)."""
+    text = ("BENEFICIÁRIO: EMPRESA FICTÍCIA LTDA\nNome do Pagador\nJOSÉ BONIFÁCIO DE ANDRADA\n"
+            "Data de Vencimento\n04/02/2020\nNº do Documento\n1001\nData do Documento\n04/02/2019\n"
+            "Valor do Documento\nR$ 110,00\n")
+    fields = _fields(text, language="pt")
+    assert (fields["number"], fields["issue_date"], fields["due_date"], fields["total_amount"], fields["currency"],
+            fields["issuer"]) == ("1001", "2019-02-04", "2020-02-04", 110.0, "BRL", "EMPRESA FICTÍCIA LTDA")
+    assert _fields("Sacado: Maria Souza\nN. do documento: 456\n", language="pt")["buyer"] == "Maria Souza"

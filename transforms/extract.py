@@ -650,6 +650,8 @@ _GRAND_TOTAL = (r"grand\s*total|invoice\s*total|total\s*invoice\s*(?:value|amoun
                 r"gesamtbetrag|gesamtsumme|bruttosumme|bruttobetrag|rechnungssumme\s*brutto|rechnungsbetrag|"
                 r"endbetrag|endsumme|summe\s*brutto|totaalbedrag|totaal\s*incl\w*|importe\s*total|"
                 r"totale\s*(?:fattura|documento|complessivo)|importo\s*totale|valor\s*total|"
+                # a Brazilian boleto's amount (a layout the banks' federation sets)
+                r"valor\s*(?:do\s*)?documento|\(=\)\s*valor\s*cobrado|"
                 r"nale[żz]no[śs][ćc]\s*og[óo][łl]em|warto[śs][ćc]\s*brutto|celkem\s*k\s*[úu]hrad[ěe]|"
                 r"celkem\s*(?:s|v[čc]etn[ěe])\s*dph|celkov[áa]\s*[čc]\w*|"
                 r"summa\s*att\s*betala|totalbelopp|i\s*alt\s*inkl\w*|totalt\s*inkl\w*|loppusumma|yhteens[äa]\s*(?:eur|€)?|"
@@ -667,7 +669,7 @@ _TOTAL_EXCLUDE = re.compile(
     r"sub-?\s?total|zwischensumme|sous-?\s?total|subtotaal|parcial|parziale|base\s*imponi|"
     r"before tax|excl|net amount|total net|net total|"
     r"netto|\bnet\b|\bht\b|w/o|without|ohne|tax\b.*%|items|quantity|qty|number of|units|discount|"
-    r"paid so far|already paid|deposit|points|positionssumme|zuschl[äa]ge|abschl[äa]ge|" + _COLUMN_HEADER,
+    r"paid so far|already paid|deposit|points|positionssumme|zuschl(?:ä|ae|a)ge|abschl(?:ä|ae|a)ge|" + _COLUMN_HEADER,
     re.IGNORECASE)
 # "Total tax", "VAT total": the tax, not the total (checked with the label itself).
 _TAX_TOTAL = re.compile(r"total\s*(?:tax(?:es)?|vat|mwst|ust|tva|iva|btw|impuestos?|imposte|taxes|steuern?)\b|"
@@ -811,8 +813,17 @@ def _iban_currency(text: str) -> str | None:
     return None
 
 
+# A currency named in words, as a document states what its bare numbers are in ("Amounts expressed in
+# Euros", "Montants en euros", "Beträge in Euro"): only names that are one currency wherever they are
+# printed ("dollars" and "francs" alone are several).
+_CURRENCY_NAME_RE = re.compile(
+    r"\b(?:(?P<EUR>euros?)|(?P<USD>u\.?s\.?\s*dollars?)|(?P<GBP>pounds?\s*sterling)|"
+    r"(?P<CHF>swiss\s*francs?|francs?\s*suisses?|schweizer\s*franken)|(?P<JPY>japanese\s*yen))\b", re.IGNORECASE)
+
+
 def _document_currency(text: str, amounts: list[dict]) -> str | None:
-    """The currency most amounts carry; else the one most often named (a "Price (CHF)" header)."""
+    """The currency most amounts carry; else the one most often named (a "Price (CHF)" header), by
+    its code or sign, else by its name in words."""
     counts: dict[str, int] = {}
     for a in amounts:
         counts[a["currency"]] = counts.get(a["currency"], 0) + 1
@@ -820,6 +831,9 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
         for m in CURRENCY_MENTION_RE.finditer(text):
             code = _currency_code(m.group(0))
             counts[code] = counts.get(code, 0) + 1
+    if not counts:
+        for m in _CURRENCY_NAME_RE.finditer(text):
+            counts[m.lastgroup] = counts.get(m.lastgroup, 0) + 1
     return max(counts, key=counts.get) if counts else None
 
 
@@ -844,10 +858,15 @@ _STAMP_WORD = re.compile(r"(?:sample|specimen|sp[ée]cimen|copy|copie|kopie|copi
                          r"bezahlt|pagado|pagato|original)", re.IGNORECASE)
 
 
+# A template's place for the issuer's logo, printed as words ("Your logo", "LOGO HERE", "logo").
+_LOGO_PLACEHOLDER = re.compile(r"\b(?:your|company|insert|ihr|votre)\s+logo\b|\blogo\s+(?:here|hier|ici)\b|^logo$",
+                               re.IGNORECASE)
+
+
 def _plausible_party(value: str) -> bool:
     value = value.strip()
     return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
-            and not _STAMP_WORD.fullmatch(value.strip(" *-_.!"))
+            and not _STAMP_WORD.fullmatch(value.strip(" *-_.!")) and not _LOGO_PLACEHOLDER.search(value)
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
             # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
             and not _LABEL_WORDS.match(value) and not value.startswith((":", "#", "(", "†"))
@@ -884,10 +903,17 @@ def _name_part(line: str) -> str:
 
 def _letterhead(lines: list[str]) -> str | None:
     """The name at the very top ("Northwind Traders GmbH", "Café Rossi"), skipping document-type
-    headings, labels and sentences (an HTML page's title)."""
-    for i, line in enumerate(lines[:4]):
-        if _DOC_TYPE_RE.match(line) or _is_label_line(line) or _ADDRESSED_TO.match(line):
+    headings, labels and sentences (an HTML page's title). Lines skipped as a heading, a labelled
+    field or a logo's placeholder do not count among the first four ("Invoice" / "Ref. : IN1710" /
+    "logo" / "Invoice date : 08/10/2017" / "Dim Solution")."""
+    counted = 0
+    for i, line in enumerate(lines[:8]):
+        if (_DOC_TYPE_RE.match(line) or _is_label_line(line) or _ADDRESSED_TO.match(line)
+                or _LOGO_PLACEHOLDER.search(line)):
             continue
+        counted += 1
+        if counted > 4:
+            break
         if re.match(r"^\d", line) or _SALUTATION_RE.match(line):   # an address, "Dear customer,"
             return None
         name = _name_part(line)
@@ -952,8 +978,8 @@ def _party_after(lines: list[str], label: str) -> str | None:
 
 _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*from|sold\s*by|invoice\s*from|from|"
                  r"service\s*provider|payee|"
-                 r"verk[äa]ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
-                 r"[ée]metteur|"
+                 r"verk(?:ä|ae|a)ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
+                 r"[ée]metteur|benefici[áa]rio|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
                  r"wystawca|dodavatel|poskytovatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
                  r"продавец|поставщик|販売者|請求元|発行者|销售方|销售单位|공급자")
@@ -961,8 +987,8 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*
 # paid within 30 days" names nobody.
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
                 r"(?:to|an)(?=\s*(?::|$))|"
-                r"k[äa]ufer|rechnungsempf[äa]nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
-                r"cobrar\s*a|facturar\s*a|cobran[çc]a\s*para|fatura(?:r|do)?\s*para|"
+                r"k(?:ä|ae|a)ufer|rechnungsempf(?:ä|ae|a)nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
+                r"cobrar\s*a|facturar\s*a|cobran[çc]a\s*para|fatura(?:r|do)?\s*para|pagador|sacado|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方|购货单位|"
                 r"공급받는자")
@@ -1010,14 +1036,16 @@ def _issuer(lines: list[str], label: str, letterhead_first: bool) -> tuple[str |
 _ISSUE_DATE_LABEL = (r"invoice\s*date|date\s*of\s*(?:issue|invoice)|issue\s*date|issued(?:\s*on)?|created|"
                      r"tax\s*point|date\s*/\s*time|date(?!\s*(?:of\s*birth|due|limite|de\s*(?:livraison|d[ée]but|fin)|d['’]?\s*[ée]ch))|dated|"
                      r"rechnungsdatum|belegdatum|liefer-\s*und\s*rechnungsdatum|ausstellungsdatum|datum|"
-                     r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?|factuurdatum|"
-                     r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o|data\s*wystawienia|"
+                     r"date\s*de\s*(?:la\s*)?facture|data(?:\s*(?:della\s*)?fattura)?(?!\s*(?:de\s*|di\s*)?(?:vencimento|scadenza))|factuurdatum|"
+                     r"fecha(?:\s*de\s*(?:la\s*)?factura)?|data\s*de\s*emiss[ãa]o|data\s*(?:do\s*)?documento|data\s*wystawienia|"
                      r"datum\s*vystaven[íi]|fakturadatum|fakturadato|dato|laskun\s*p[äa]iv[äa](?:m[äa][äa]r[äa])?|"
                      r"p[äa]iv[äa]ys|дата(?:\s*сч[её]та)?|発行日|請求日|日付|开票日期|日期")
+# German labels are matched as written with an umlaut and as systems that print ASCII only write it
+# ("Faellig bis", "Rechnungsempfaenger", "Verkaeufer").
 _DUE_LABEL = (r"date\s*d['’]?\s*[ée]ch[ée]ance|data\s*(?:di\s*)?scadenza|due\s*date|payment\s*due(?:\s*(?:by|on|date))?|due(?:\s*(?:by|on))?|pay(?:able)?\s*by|payment\s*date|"
               r"(?:payment\s*)?deadline|pay\s*before|[àa]\s*payer\s*avant(?:\s*le)?|payable\s*avant(?:\s*le)?|"
               r"(?:data\s*de\s*)?vencimento|"
-              r"f[äa]llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
+              r"f(?:ä|ae|a)llig(?:keitsdatum|\s*am|\s*bis)?|zahlbar\s*bis|zahlungsziel|[ée]ch[ée]ance|date\s*limite|"
               r"scadenza|vervaldatum|vervaldag|vencimiento|fecha\s*de\s*vencimiento|termin\s*p[łl]atno[śs]ci|"
               r"datum\s*splatnosti|splatnost|f[öo]rfallodag(?:en)?|f[öo]rfallodatum|forfaldsdato|forfallsdato|"
               r"forfall|er[äa]p[äa]iv[äa]|срок\s*оплаты|支払期限|お支払期限|付款期限")
@@ -1037,7 +1065,8 @@ _INVOICE_NUMBER_LABEL = (
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)|"
-    r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)")   # a Brazilian nota fiscal's "Nº 000.047.686"
+    r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)|"
+    r"n(?:[°º.]|o\.?|[úu]mero)?\s*do\s*documento")   # a boleto's "Nº do Documento"   # a Brazilian nota fiscal's "Nº 000.047.686"
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     + _DOCUMENT_NUMBER_LABEL + r"|"
@@ -1049,6 +1078,12 @@ _RECEIPT_NUMBER_LABEL = (
 # Dates an order confirmation is issued on.
 _ORDER_DATE_LABEL = (r"order\s*(?:date|placed(?:\s*on)?)|ordered\s*on|date\s*ordered|bestelldatum|bestellt\s*am|"
                      r"date\s*de\s*(?:la\s*)?commande|command[ée]e?\s*le|fecha\s*(?:de(?:l)?\s*)?pedido")
+
+
+# "Ref.", "Ref no", "Reference", "Réf.": a reference without a qualifier (only where nothing else names
+# the document's number).
+_OWN_REFERENCE_LABEL = (r"ref(?:erence)?\.?\s*(?:no\.?|nr\.?|number|#)?|r[ée]f[ée]rence|r[ée]f\.?|referenz|"
+                        r"riferimento|referencia|refer[êe]ncia")
 
 
 # A line that is only the label of a date or number field.
@@ -1133,6 +1168,10 @@ def _money_document(lines, text, amounts, language, number_label, issuer_label, 
     source = "key-value" if number else None
     if not number:
         number, source = _number_under_title(lines), "layout"
+    if not number:
+        # A bare "Ref. : IN1710-00000" / "Ref no: #1721" opening its line is the document's own
+        # reference when nothing names its number ("Your ref.", "Order ref." do not open the line).
+        number, source = _identifier(value_after(lines, _OWN_REFERENCE_LABEL, accept=_identifier)), "key-value"
     found.put("number", number, source)
     issue = _dated_value(lines, issue_label, month_first, language)
     source = "key-value"
@@ -1601,7 +1640,7 @@ def is_ocr_text(doc: Document) -> bool:
 # that states a total gets the money fields whatever it was classified as: a Markdown invoice of
 # tables taken for a spreadsheet, an order confirmation e-mail (an `email`), a receipt's OCR taken
 # for a contract. Classification errors then cost the category, not every field.
-_RECEIPT_HEADING = (r"receipt|order\s*confirmation|quittung|kassenbon|kassenbeleg|bestellbest[äa]tigung|re[çc]u|"
+_RECEIPT_HEADING = (r"receipt|order\s*confirmation|quittung|kassenbon|kassenbeleg|bestellbest(?:ä|ae|a)tigung|re[çc]u|"
                     r"ticket\s*de\s*caisse|recibo|ricevuta|scontrino|kwitantie|kassabon|paragon(?:\s*fiskalny)?|"
                     r"[úu][čc]tenka|kvitto|kvittering|kuitti|чек|квитанция|領収書|レシート|收据|小票")
 _INVOICE_HEADING = (r"invoice|bill|rechnung|facture|factura|fattura|factuur|fatura|faktura(?:\s*vat)?|lasku|"
