@@ -389,3 +389,15 @@ def test_a_brazilian_boleto_labels_its_number_dates_amount_and_parties():
     assert (fields["number"], fields["issue_date"], fields["due_date"], fields["total_amount"], fields["currency"],
             fields["issuer"]) == ("1001", "2019-02-04", "2020-02-04", 110.0, "BRL", "EMPRESA FICTÍCIA LTDA")
     assert _fields("Sacado: Maria Souza\nN. do documento: 456\n", language="pt")["buyer"] == "Maria Souza"
+
+
+def test_a_totals_row_read_a_cell_per_line_and_a_total_named_in_a_sentence():
+    """"TOTAL" / "55.00" (the hours) / "$4555.00": the amount with a currency is the money; a label in
+    a sentence ("den Rechnungsbetrag innerhalb von 14 Tagen") names no amount without a currency."""
+    text = ("INVOICE\nInvoice #: 1001\nInvoice Date:\nAugust 28, 2025\nBill To:\nMock Client Inc.\n"
+            "Pay To:\nMock Developer\nProject\nHours\nAmount\nTOTAL\n55.00\n$4555.00\n")
+    fields = _fields(text)
+    assert (fields["total_amount"], fields["issuer"], fields["buyer"]) == (4555.0, "Mock Developer", "Mock Client Inc.")
+    text = ("Rechnung\nRechnungsnummer\nRE-26001\nRechnungsbetrag\n5'085.00 CHF\n"
+            "Bitte überweisen Sie den Rechnungsbetrag innerhalb von 14 Tagen auf unser Konto.\n")
+    assert _fields(text, language="de")["total_amount"] == 5085.0

@@ -705,7 +705,14 @@ def _amount_below(lines: list[str], i: int, strict: bool) -> tuple[float | None,
     for joined in (lines[i:i + 1], lines[i:i + 2]):
         text = " ".join(joined)
         if joined and _AMOUNT_ONLY.match(text):
-            return _amount_in(text, strict)
+            value, currency = _amount_in(text, strict)
+            if value is not None and currency is None and len(joined) == 1 and i + 1 < len(lines):
+                # A table's totals row read a cell per line: "TOTAL" / "55.00" (hours) / "$4555.00".
+                # The amount with a currency beside a bare number is the money.
+                beside = lines[i + 1]
+                if _AMOUNT_ONLY.match(beside) and find_amounts(beside):
+                    return _amount_in(beside, strict)
+            return value, currency
     return None, None
 
 
@@ -735,8 +742,11 @@ def _total(lines: list[str], labels: tuple[str, ...],
             if strict and line.strip(" :") == m.group(0) and i > 0 and re.fullmatch(
                     _COLUMN_HEADER, lines[i - 1].strip(" :"), re.IGNORECASE):
                 continue   # "Description" / "Total": OCR read a table's header row a word per line
-            value, currency = _amount_in(line[m.end():], strict)
-            if value is None:
+            # A label inside a sentence ("überweisen Sie den Rechnungsbetrag innerhalb von 14 Tagen")
+            # names an amount only with a currency or cents beside it, never one on the next line.
+            in_sentence = m.start() > 0 and len(line.split()) > 6
+            value, currency = _amount_in(line[m.end():], strict or in_sentence)
+            if value is None and not in_sentence:
                 value, currency = _amount_below(lines, i + 1, strict)
             if value is not None and value > 0:
                 return _gross_of_vat_row(value, lines, i, line[m.end():]), currency, \
@@ -916,6 +926,8 @@ def _letterhead(lines: list[str]) -> str | None:
             break
         if re.match(r"^\d", line) or _SALUTATION_RE.match(line):   # an address, "Dear customer,"
             return None
+        if DATE_RE.match(line):   # "August 28, 2025" under its label: a date, whose month is no name
+            continue
         name = _name_part(line)
         if not _plausible_party(name):
             continue
@@ -977,7 +989,7 @@ def _party_after(lines: list[str], label: str) -> str | None:
 
 
 _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*from|sold\s*by|invoice\s*from|from|"
-                 r"service\s*provider|payee|"
+                 r"service\s*provider|payee|pay(?:able)?\s*to|"
                  r"verk(?:ä|ae|a)ufer|lieferant|rechnungssteller|leistungserbringer|dienstleister|fournisseur|prestataire|vendeur|"
                  r"[ée]metteur|benefici[áa]rio|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
