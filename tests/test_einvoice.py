@@ -188,3 +188,57 @@ def test_real_e_invoices_match_their_truth():
                 assert fields[name] == truth[key], (truth_path, name)
         checked += 1
     assert checked >= 5, "the labelled set holds Factur-X/ZUGFeRD PDFs; too few were found"
+
+
+# An EDIFACT INVOIC interchange, written for the test in the shape the EANCOM D.96A guides give: a
+# UNA that makes "," the decimal mark, a release character ("?+" is a plus in a name), parties with
+# names and addresses, line items whose amounts are not the total, and the summary section's totals.
+EDIFACT = ("UNA:+,? '\n"
+           "UNB+UNOC:3+4012345000009:14+5412345000013:14+240305:1200+00042'\n"
+           "UNH+1+INVOIC:D:96A:UN:EAN008'\n"
+           "BGM+380+RE-2024-0815+9'\n"
+           "DTM+137:20240305:102'\n"
+           "DTM+13:20240404:102'\n"
+           "NAD+SU+4012345000009::9++Buch ?+ Papier GmbH+Hauptstrasse 5+Berlin++10115+DE'\n"
+           "NAD+BY+5412345000013::9++Stadtbibliothek Musterstadt+Marktplatz 1+Musterstadt++12345+DE'\n"
+           "CUX+2:EUR:4'\n"
+           "LIN+1++9780140374132:EN'\n"
+           "IMD+F++:::Der kleine Prinz'\n"
+           "MOA+203:12,50'\n"
+           "MOA+77:99,00'\n"
+           "UNS+S'\n"
+           "MOA+79:250,00'\n"
+           "MOA+77:297,50'\n"
+           "MOA+9:297,50'\n"
+           "UNT+15+1'\n"
+           "UNZ+1+00042'\n").encode("latin-1")
+
+
+def test_an_edifact_invoic_message_gives_its_fields():
+    fields = einvoice.parse(EDIFACT)
+    assert fields == {"number": "RE-2024-0815", "issue_date": "2024-03-05", "due_date": "2024-04-04",
+                      "total_amount": 297.5, "currency": "EUR", "issuer": "Buch + Papier GmbH",
+                      "buyer": "Stadtbibliothek Musterstadt", "syntax": "edifact"}
+    # without UNA the standard's separators apply; a party known by its GLN only has no name
+    bare = b"UNB+UNOC:3+1+2+010831:1200+7'UNH+1+INVOIC:D:96A:UN'BGM+380+SU445'DTM+137:010831:102'" \
+           b"NAD+SU+4012345000094::9'UNS+S'MOA+86:67.39'UNT+6+1'UNZ+1+7'"
+    assert einvoice.parse(bare) == {"number": "SU445", "issue_date": "2001-08-31", "due_date": None,
+                                    "total_amount": 67.39, "currency": None, "issuer": None, "buyer": None,
+                                    "syntax": "edifact"}
+
+
+def test_an_edifact_invoice_is_a_document_whatever_its_name():
+    """Found by content (EDI systems name the files ".CEI", ".edi" or nothing); its text says what it is
+    and holds the parties and items for search; the extractor takes the message's fields exactly."""
+    doc = _convert(EDIFACT, "INVOIC_00042.CEI")
+    assert (doc.mime, doc.converter) == ("application/EDIFACT", "e-invoice")
+    assert doc.text.startswith("# Invoice\n")
+    assert "Supplier: Buch + Papier GmbH, Hauptstrasse 5, Berlin, 10115, DE (GLN 4012345000009)" in doc.text
+    assert "Item: Der kleine Prinz" in doc.text
+    metadata = RulesExtractor().extract(doc)
+    assert metadata["fields"]["total_amount"] == 297.5
+    assert metadata["field_sources"]["total_amount"]["source"] == "e-invoice"
+    assert metadata["e_invoice"]["syntax"] == "edifact"
+    # an interchange of another message type (an order) is not an invoice: it stays text
+    orders = EDIFACT.replace(b"INVOIC:D:96A", b"ORDERS:D:96A")
+    assert _convert(orders, "order.edi").converter == "text"

@@ -31,8 +31,8 @@ import re
 import sys
 import zipfile
 
-from transforms import (einvoice, email_parse, flat_markdown, gnumeric, html_layout, legacy, ocr_lines,
-                        reading_order, text_layer, xml_text)
+from transforms import (edifact, einvoice, email_parse, flat_markdown, gnumeric, html_layout, legacy,
+                        ocr_lines, reading_order, text_layer, xml_text)
 from transforms.config import StageConfig
 from transforms.records import Document
 
@@ -42,6 +42,7 @@ IMAGE_MIMES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif"
                "image/heic", "image/heif", "image/avif"}
 # The ISO base media brands of HEIF images (ftyp box): Pillow reads them through pillow-heif's plugin.
 HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+EDIFACT_MIME = "application/EDIFACT"   # the IANA type of an EDIFACT interchange (an INVOIC e-invoice)
 MIME_BY_FORMAT = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -216,6 +217,8 @@ def detect_format(data: bytes, filename: str) -> tuple[str, str]:
     ext = os.path.splitext(filename)[1].lower()
     if lowered.startswith(b"<") and einvoice.syntax_of(data):   # a standalone CII/UBL e-invoice
         return "einvoice", MIME_BY_FORMAT["einvoice"]
+    if edifact.is_invoic(head):   # an EDIFACT INVOIC message, whatever it is named (".CEI", none)
+        return "einvoice", EDIFACT_MIME
     is_xml = xml_text.looks_like_xml(head, ext)
     # A JATS article or a USPTO patent (by its DOCTYPE) before the HTML test: a JATS <body> is no HTML
     kind = xml_text.docling_kind(head) if is_xml else None
@@ -508,7 +511,7 @@ class Converter:
         try:
             doc.einvoice = einvoice.parse(data)
         except einvoice.NotAnEInvoice as exc:
-            raise ConversionError(f"unreadable e-invoice XML: {exc}") from exc
+            raise ConversionError(f"unreadable e-invoice: {exc}") from exc
         return einvoice.describe(doc.einvoice, data)
 
     def _convert_pdf(self, doc: Document, data: bytes) -> None:

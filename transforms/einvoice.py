@@ -10,6 +10,8 @@ Both syntaxes of the European norm EN 16931 are read:
 - CII (UN/CEFACT Cross Industry Invoice): Factur-X, ZUGFeRD 2.x, XRechnung-CII, and the older
   ZUGFeRD 1.0 (CrossIndustryDocument);
 - UBL 2.1 (OASIS Universal Business Language): Invoice and CreditNote, XRechnung-UBL, Peppol.
+And the older EDI one, still what retail, publishing and logistics exchange: a UN/EDIFACT INVOIC
+message (plain text of segments such as `BGM+380+3375723'`; transforms.edifact).
 
 XML is parsed with defusedxml: an invoice is untrusted input, and entity expansion ("billion
 laughs") or external entities must not reach the parser.
@@ -21,6 +23,8 @@ from datetime import date
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
+
+from transforms import edifact
 
 # Names the standards give the embedded XML; any other attached .xml is tried too (some producers
 # name it after the invoice), but these are looked at first.
@@ -164,11 +168,17 @@ def syntax_of(data: bytes) -> str | None:
 
 
 def parse(data: bytes) -> dict:
-    """The fields of a CII or UBL invoice: {number, issue_date, ..., syntax}. Missing ones are None.
+    """The fields of a CII or UBL invoice, or of an EDIFACT INVOIC message: {number, issue_date, ...,
+    syntax}. Missing ones are None.
 
     Raises NotAnEInvoice for XML that is neither (or is not well-formed, or is hostile)."""
     if len(data) > MAX_XML_BYTES:
         raise NotAnEInvoice(f"XML larger than {MAX_XML_BYTES} bytes")
+    if edifact.is_invoic(data[:4096]):
+        try:
+            return edifact.invoice_fields(data)
+        except edifact.EdifactError as exc:
+            raise NotAnEInvoice(str(exc)) from exc
     try:
         root = ElementTree.fromstring(data)
     except (ElementTree.ParseError, DefusedXmlException, ValueError) as exc:
@@ -231,6 +241,8 @@ def describe(fields: dict, data: bytes, max_chars: int = 20000) -> str:
     lines = ["# Invoice", ""]
     lines += [f"{label}: {fields[key]}" for label, key in labels if fields.get(key) is not None]
     lines.append("")
+    if fields.get("syntax") == "edifact":   # the message's words: parties, items, notes, references
+        return "\n".join(lines + edifact.readable_lines(data, max_chars))
     size = sum(len(line) for line in lines)
     for node in ElementTree.fromstring(data).iter():
         value = " ".join((node.text or "").split())
