@@ -401,3 +401,15 @@ def test_a_totals_row_read_a_cell_per_line_and_a_total_named_in_a_sentence():
     text = ("Rechnung\nRechnungsnummer\nRE-26001\nRechnungsbetrag\n5'085.00 CHF\n"
             "Bitte überweisen Sie den Rechnungsbetrag innerhalb von 14 Tagen auf unser Konto.\n")
     assert _fields(text, language="de")["total_amount"] == 5085.0
+
+
+def test_fields_set_apart_by_wide_gaps_on_one_line_and_a_two_character_chinese_name():
+    """A Chinese VAT invoice sets its fields apart with ideographic spaces ("发票代码：…　　发票号码：…"),
+    plain-text invoices with runs of spaces: each field is read as if on its own line. "张三" is a
+    name of two characters; the seller's stamp line ("销售方（章）：") names no seller."""
+    text = ("增值税专用发票\n发票代码：3300xxxxxxxx　　发票号码：01234567\n开票日期：2026年4月5日\n"
+            "购买方名称：张三\n销售方名称：示例商贸有限公司\n价税合计（大写）：壹万元整　　（小写）￥10,000.00\n"
+            "销售方（章）：示例商贸有限公司发票专用章\n")
+    fields = _fields(text, language="zh")
+    assert (fields["number"], fields["buyer"], fields["issuer"]) == ("01234567", "张三", "示例商贸有限公司")
+    assert _fields("Customer No.: 4471     Invoice No.: 2024-118\nTotal: 10.00 EUR\n")["number"] == "2024-118"

@@ -252,8 +252,24 @@ def _clean_line(line: str) -> str:
     return " ".join(line.split())
 
 
+# A wide gap inside a line: three spaces, or an ideographic one (how Chinese and Japanese text sets
+# fields apart: "发票代码：3300　　发票号码：01234567").
+_WIDE_GAP = re.compile(r" {3,}|\t+|\u3000+")
+
+
+def _split_fields(line: str) -> list[str]:
+    """A line of several "label: value" fields set apart by wide gaps, as plain-text and fixed-layout
+    invoices print them, becomes one line per field, so that each label opens its line."""
+    if line.lstrip().startswith("|"):
+        return [line]
+    parts = [part for part in _WIDE_GAP.split(line) if part.strip()]
+    if sum(1 for part in parts if re.search(r"\S\s*[:：]", part)) >= 2:
+        return parts
+    return [line]
+
+
 def _lines(text: str) -> list[str]:
-    return [c for c in (_clean_line(x) for x in text.splitlines())
+    return [c for c in (_clean_line(x) for raw in text.splitlines() for x in _split_fields(raw))
             if c and not c.startswith("<!--") and not _RULE_RE.match(c)]
 
 
@@ -875,7 +891,9 @@ _LOGO_PLACEHOLDER = re.compile(r"\b(?:your|company|insert|ihr|votre)\s+logo\b|\b
 
 def _plausible_party(value: str) -> bool:
     value = value.strip()
-    return (sum(ch.isalpha() for ch in value) >= 3 and not DATE_RE.search(value)
+    # three letters make a name; two Chinese, Japanese or Korean characters do ("张三")
+    letters = sum(ch.isalpha() for ch in value)
+    return ((letters >= 3 or (letters == 2 and len(_CJK_CHAR.findall(value)) == 2)) and not DATE_RE.search(value)
             and not _STAMP_WORD.fullmatch(value.strip(" *-_.!")) and not _LOGO_PLACEHOLDER.search(value)
             and not EMAIL_RE.search(value) and not _DOC_TYPE_RE.match(value)
             # a label, a note "(Not to be used for payment)", a footnote "† Usage charges ..."
@@ -994,7 +1012,7 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*
                  r"[ée]metteur|benefici[áa]rio|"
                  r"fornitore|venditore|cedente|leverancier|verkoper|proveedor|emisor|vendedor|sprzedawca|"
                  r"wystawca|dodavatel|poskytovatel|prod[áa]vaj[íi]c[íi]|leverant[öo]r|s[äa]ljare|s[æe]lger|leverand[øo]r|myyj[äa]|"
-                 r"продавец|поставщик|販売者|請求元|発行者|销售方|销售单位|공급자")
+                 r"продавец|поставщик|販売者|請求元|発行者|销售方(?:名称)?|销售单位|공급자")
 # "To:" and "An:" (the addressee after a "From:") only with a colon or alone on their line: "To be
 # paid within 30 days" names nobody.
 _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
@@ -1002,7 +1020,7 @@ _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|
                 r"k(?:ä|ae|a)ufer|rechnungsempf(?:ä|ae|a)nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
                 r"cobrar\s*a|facturar\s*a|cobran[çc]a\s*para|fatura(?:r|do)?\s*para|pagador|sacado|"
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
-                r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方|购货单位|"
+                r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方(?:名称)?|购货单位|"
                 r"공급받는자")
 
 
