@@ -413,3 +413,16 @@ def test_fields_set_apart_by_wide_gaps_on_one_line_and_a_two_character_chinese_n
     fields = _fields(text, language="zh")
     assert (fields["number"], fields["buyer"], fields["issuer"]) == ("01234567", "张三", "示例商贸有限公司")
     assert _fields("Customer No.: 4471     Invoice No.: 2024-118\nTotal: 10.00 EUR\n")["number"] == "2024-118"
+
+
+def test_table_cells_that_hold_a_label_and_its_value_are_fields():
+    """A boleto drawn as an HTML table: each cell a box with its label and value ("Vencimento  19/10/2009");
+    a merged cell repeated across the row is read once."""
+    text = ("# Boleto bancário\n\n"
+            "| Cedente | Agência/Código Cedente  0293/01328-1 | Vencimento  19/10/2009 |\n"
+            "|---|---|---|\n"
+            "| Sacado  Maria Souza | N. do documento  456 | Valor Documento  29,80 |\n"
+            "| Local de pagamento  Até o vencimento | Local de pagamento  Até o vencimento | Data do documento  12/10/2009 |\n")
+    fields = _fields(text, language="pt")
+    assert (fields["number"], fields["due_date"], fields["issue_date"], fields["total_amount"]) == (
+        "456", "2009-10-19", "2009-10-12", 29.8)

@@ -259,9 +259,17 @@ _WIDE_GAP = re.compile(r" {3,}|\t+|\u3000+")
 
 def _split_fields(line: str) -> list[str]:
     """A line of several "label: value" fields set apart by wide gaps, as plain-text and fixed-layout
-    invoices print them, becomes one line per field, so that each label opens its line."""
+    invoices print them, becomes one line per field, so that each label opens its line; so does each
+    cell of a table row that holds a label and its value."""
     if line.lstrip().startswith("|"):
-        return [line]
+        # A table cell that is a box holding its label and value ("| Vencimento  19/10/2009 |", as
+        # forms, boletos and HTML invoices draw fields) is also a line of its own after the row.
+        boxes = []
+        for cell in line.strip().strip("|").split("|"):
+            cell = cell.strip()
+            if re.search(r"[^\W\d_]\S*  +\S", cell) and cell not in boxes:
+                boxes.append(cell)
+        return [line] + boxes
     parts = [part for part in _WIDE_GAP.split(line) if part.strip()]
     if sum(1 for part in parts if re.search(r"\S\s*[:：]", part)) >= 2:
         return parts
@@ -867,6 +875,7 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
 _LABEL_WORDS = re.compile(
     r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|ship\s*to|nummer|number|"
     r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web|"
+    r"(?:endere[çc]o|direcci[óo]n|indirizzo)(?:\s+d[eoa]l?\s+\w+)?|"   # "Endereço do Beneficiário"
     # where the goods go, in other languages (Odoo's Spanish "COBRAR A / ENVIE A" header)
     r"env[ií]e\s*a|enviar\s*a|cobrar\s*a|facturar\s*a|adresse\s*de\s*livraison|livr[ée]\s*[àa]|"
     r"lieferadresse|lieferanschrift|indirizzo\s*di\s*spedizione|afleveradres)\s*:?$", re.IGNORECASE)
