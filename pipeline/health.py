@@ -82,6 +82,10 @@ def check_optional() -> list[tuple[str, bool | None, str]]:
 
     soffice = legacy.soffice_path()
     if soffice:
+        missing = [reason for reason in (legacy.missing_component("doc"), legacy.missing_component("ppt")) if reason]
+        if missing:   # Debian packages Writer and Impress apart: the other kind is read as text only
+            return [("LibreOffice", None, f"{soffice}: " + "; ".join(missing)
+                     + " by it: they are read as text only, without their tables")]
         return [("LibreOffice", True, f"{soffice}: .doc, .ppt and .rtf are converted with it")]
     return [("LibreOffice", None, "not installed: .doc and .ppt files are read as text only, without their "
                                   "tables (.rtf with striprtf, .xls by xlrd as always); Debian: apt-get "

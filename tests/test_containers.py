@@ -209,7 +209,15 @@ def test_doc_with_libreoffice(tmp_path):
     Converter(StageConfig()).convert(doc, data)
     assert "emu budget" in doc.text and doc.converter == "libreoffice+docling"
     assert doc.mime == "application/msword"
-    # A .ppt, made by LibreOffice from a PPTX (python-pptx), and an .rtf: both through LibreOffice.
+    doc = Document(id="x", paths=["a.rtf"], filename="a.rtf")
+    Converter(StageConfig()).convert(doc, rb"{\rtf1\ansi\pard Wombat delivery note number 77.\par}")
+    assert doc.converter == "libreoffice+docling" and "Wombat delivery note number 77." in doc.text
+
+
+@pytest.mark.skipif(legacy.soffice_path() is None or legacy.missing_component("pptx") is not None,
+                    reason="LibreOffice with Impress is not installed here")
+def test_ppt_with_libreoffice():
+    # A .ppt, made by LibreOffice from a PPTX (python-pptx), read back through LibreOffice and docling.
     import pptx
 
     deck = pptx.Presentation()
@@ -222,9 +230,20 @@ def test_doc_with_libreoffice(tmp_path):
     doc = Document(id="x", paths=["c.ppt"], filename="c.ppt")
     Converter(StageConfig()).convert(doc, ppt)
     assert doc.mime == "application/vnd.ms-powerpoint" and "Numbats counted: 412" in doc.text
-    doc = Document(id="x", paths=["a.rtf"], filename="a.rtf")
-    Converter(StageConfig()).convert(doc, rb"{\rtf1\ansi\pard Wombat delivery note number 77.\par}")
-    assert doc.converter == "libreoffice+docling" and "Wombat delivery note number 77." in doc.text
+
+
+@pytest.mark.skipif(legacy.soffice_path() is None or legacy.missing_component("pptx") is None,
+                    reason="needs a LibreOffice without Impress (Writer only), as Debian packages it apart")
+def test_a_missing_libreoffice_application_is_named():
+    """LibreOffice's own words for it are "source file could not be loaded"; the recorded reason names
+    the application to install instead, and a rerun retries it (it is no verdict on the file)."""
+    from transforms.failures import is_deterministic
+
+    with pytest.raises(legacy.LegacyError) as failure:
+        legacy.soffice_convert(b"not read", "ppt", "pptx")
+    assert str(failure.value).startswith("LibreOffice's Impress is not installed")
+    assert "libreoffice-impress-nogui" in str(failure.value)
+    assert not is_deterministic("convert", str(failure.value))
 
 
 # -- containers and their limits -----------------------------------------------------------------

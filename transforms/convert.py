@@ -486,10 +486,11 @@ class Converter:
             if fmt == "xls":
                 doc.text, doc.pages = legacy.xls_to_markdown(data)
                 doc.converter = "xlrd"
-            elif fmt == "rtf" and legacy.soffice_path() is None:
+            elif fmt == "rtf" and not legacy.soffice_reads(fmt):
                 doc.text, doc.pages, doc.converter = legacy.rtf_to_text(data), None, "striprtf"
-            elif fmt in ("doc", "ppt") and legacy.soffice_path() is None:
-                # Without LibreOffice: their text, read from the binary format (transforms/ole_text.py)
+            elif fmt in ("doc", "ppt") and not legacy.soffice_reads(fmt):
+                # Without LibreOffice (or its Writer / Impress): their text, read from the binary format
+                # (transforms/ole_text.py)
                 from transforms import ole_text
 
                 try:

@@ -24,8 +24,10 @@ from transforms.records import STAGE_CONVERT
 # notes and hidden slides (a deck of hidden slides had failed with "no text found"); 4: every page of
 # a multi-page TIFF, photos turned by their EXIF orientation, pages a quarter turned read turned,
 # HEIC and AVIF photos read (a fax whose first page is blank had failed with "no text found", an
-# iPhone's photo with "unsupported file type image/heic").
-CONVERT_VERSION = 4
+# iPhone's photo with "unsupported file type image/heic"); 5: a PDF docling cannot convert is read from
+# pdfium's text layer or by OCR (a boleto whose font names hold NUL bytes had failed with "docling could
+# not convert").
+CONVERT_VERSION = 5
 
 # Messages of transforms.convert that depend only on the content (and the pipeline's version).
 _DETERMINISTIC = (

@@ -111,12 +111,46 @@ def _cell_text(book, cell) -> str:
     return " ".join(str(cell.value).replace("|", "\\|").split())
 
 
+# LibreOffice is packaged in parts: each kind of document needs its application's library beside
+# soffice (Debian's libreoffice-writer-nogui alone converts a .doc but "could not load" a .pptx).
+_COMPONENTS = {"doc": ("Writer", "libswlo.so", "writer"), "docx": ("Writer", "libswlo.so", "writer"),
+               "rtf": ("Writer", "libswlo.so", "writer"), "odt": ("Writer", "libswlo.so", "writer"),
+               "ppt": ("Impress", "libsdlo.so", "impress"), "pptx": ("Impress", "libsdlo.so", "impress"),
+               "odp": ("Impress", "libsdlo.so", "impress")}
+
+
+def missing_component(ext: str) -> str | None:
+    """The reason LibreOffice cannot read `.ext` files when its application for them is not installed
+    (e.g. Impress for .ppt), None when it is or cannot be told (another layout than Linux's
+    program folder: then LibreOffice's own message stands)."""
+    soffice = soffice_path()
+    if soffice is None or ext not in _COMPONENTS:
+        return None
+    program = os.path.dirname(os.path.realpath(soffice))
+    name, library, package = _COMPONENTS[ext]
+    if not os.path.exists(os.path.join(program, "libmergedlo.so")) and not os.path.exists(
+            os.path.join(program, "libswlo.so")):
+        return None   # not the program folder of a Linux LibreOffice: nothing to tell from
+    if os.path.exists(os.path.join(program, library)):
+        return None
+    return (f"LibreOffice's {name} is not installed, so .{ext} files cannot be read "
+            f"(Debian: apt-get install libreoffice-{package}-nogui)")
+
+
+def soffice_reads(ext: str) -> bool:
+    """Whether LibreOffice is installed with the application that reads `.ext` files."""
+    return soffice_path() is not None and missing_component(ext) is None
+
+
 def soffice_convert(data: bytes, source_ext: str, target_ext: str, timeout: float = SOFFICE_TIMEOUT) -> bytes:
     """Convert with LibreOffice headless in a private profile and folder; returns the new file's bytes."""
     soffice = soffice_path()
     if soffice is None:
         raise LegacyError(f"install LibreOffice to read .{source_ext} files (soffice not found; "
                           "Debian: apt-get install libreoffice-core libreoffice-writer libreoffice-impress)")
+    missing = missing_component(source_ext)
+    if missing:
+        raise LegacyError(missing)
     with tempfile.TemporaryDirectory(prefix="docpipe-soffice-") as work:
         source = os.path.join(work, f"document.{source_ext}")
         with open(source, "wb") as fh:
