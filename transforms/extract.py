@@ -1104,8 +1104,8 @@ _INVOICE_NUMBER_LABEL = (
     r"faktura\s*(?:vat\s*)?(?:nr\.?|numer|nummer|no\.?|č\.?|[čc][íi]slo)|fakturanummer|fakturanr\.?|"
     r"[čc][íi]slo\s*faktury|laskun?\s*numero|laskunumero|сч[её]т(?:-фактура)?\s*№|請求書?番号|請求書?No\.?|发票号码|"
     r"n[°º]\s*(?:de\s*)?facture(?!\s*associ)|factuur(?=\s+[A-Z0-9/.-]*\d)|facture(?=\s+[A-Z0-9/.-]*\d)|"
-    r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)|"
-    r"n(?:[°º.]|o\.?|[úu]mero)?\s*do\s*documento")   # a boleto's "Nº do Documento"   # a Brazilian nota fiscal's "Nº 000.047.686"
+    r"n[°º](?=\s*\d{3}\.\d{3}\.\d{3}\b)|"   # a Brazilian nota fiscal's "Nº 000.047.686"
+    r"n(?:[°º.]|o\.?|[úu]mero)?\s*do\s*documento")   # a boleto's "Nº do Documento"
 _RECEIPT_NUMBER_LABEL = (
     r"receipt\s*(?:no\.?|number|nr\.?|#|id)|rcpt\.?(?:\s*(?:no\.?|#))?|txn|"
     + _DOCUMENT_NUMBER_LABEL + r"|"
