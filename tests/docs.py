@@ -54,6 +54,20 @@ def pdf_bytes(text: str, pages: int = 1) -> bytes:
     return bytes(pdf.output())
 
 
+def raw_pdf(objects: list[bytes], version: bytes = b"1.4") -> bytes:
+    """A PDF written object by object (object 1 the catalog), with a correct cross-reference table:
+    for structures no PDF library would write (broken fonts, cyclic page trees)."""
+    out, offsets = bytearray(b"%PDF-" + version + b"\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 def encrypted_pdf_bytes() -> bytes:
     from fpdf import FPDF
 

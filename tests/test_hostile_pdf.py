@@ -46,15 +46,7 @@ def cyclic_page_tree_pdf() -> bytes:
     objects = [b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[4 0 R 3 0 R]/Count 1000000000>>",
                b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>",
                b"<</Type/Pages/Parent 2 0 R/Kids[2 0 R 4 0 R 3 0 R]/Count 7>>"]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return docs.raw_pdf(objects)
 
 
 def test_the_isolated_converter_refuses_it_too_well_within_its_timeout(tmp_path):

@@ -91,15 +91,7 @@ def _font_named_in_utf16_pdf() -> bytes:
         b"/Ascent 976\n/Descent 0\n/CapHeight 976\n/StemV 0\n>>" % name,
         b"<< /Length %d >>\nstream\n%b\nendstream" % (len(to_unicode), to_unicode),
     ]
-    out, offsets = bytearray(b"%PDF-1.3\n"), []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%b\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return docs.raw_pdf(objects, version=b"1.3")
 
 
 def test_a_pdf_whose_page_docling_cannot_parse_is_read_from_its_text_layer(converter):

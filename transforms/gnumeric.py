@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from transforms import xml_text
+
 MIME = "application/x-gnumeric"
 # The root element of a workbook, in the namespaces of Gnumeric's XML formats (1.0 to today's v10).
 _WORKBOOK = re.compile(rb"<(?:\w+:)?Workbook\b[^>]*gnum", re.IGNORECASE)
@@ -22,10 +24,6 @@ _WORKBOOK = re.compile(rb"<(?:\w+:)?Workbook\b[^>]*gnum", re.IGNORECASE)
 def is_workbook(head: bytes) -> bool:
     """Whether an XML file's first bytes open a Gnumeric workbook."""
     return _WORKBOOK.search(head) is not None
-
-
-class _Refused(ValueError):
-    """An entity declaration: refused, as transforms.xml_text refuses it."""
 
 
 def workbook_text(data: bytes) -> str | None:
@@ -69,18 +67,13 @@ def workbook_text(data: bytes) -> str | None:
         path.pop()
         text.clear()
 
-    def refuse(*_):
-        raise _Refused
-
-    parser = expat.ParserCreate()
+    parser = xml_text.guarded_parser()   # entities refused, as for any XML
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text.append
-    parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
     try:
         parser.Parse(data, True)
-    except (expat.ExpatError, _Refused):
+    except (expat.ExpatError, xml_text.EntityDeclared):
         return None
     parts = []
     for number, (name, cells) in enumerate(sheets, start=1):

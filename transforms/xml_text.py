@@ -42,8 +42,22 @@ def docling_kind(head: bytes) -> str | None:
     return None
 
 
-class _EntityDeclared(ValueError):
+class EntityDeclared(ValueError):
     """An entity declaration: refused, as defusedxml refuses it (expansion bombs, external files)."""
+
+
+def guarded_parser():
+    """An expat parser that raises EntityDeclared at any entity declaration or external reference:
+    nothing is expanded or fetched. Parse errors raise expat.ExpatError."""
+    from xml.parsers import expat
+
+    def refuse(*_):
+        raise EntityDeclared
+
+    parser = expat.ParserCreate()
+    parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    return parser
 
 
 def element_text(data: bytes) -> str | None:
@@ -62,17 +76,12 @@ def element_text(data: bytes) -> str | None:
         if text:
             lines.append(text)
 
-    def refuse(*_):
-        raise _EntityDeclared
-
-    parser = expat.ParserCreate()
+    parser = guarded_parser()
     parser.CharacterDataHandler = pending.append
     parser.StartElementHandler = parser.EndElementHandler = flush   # an element's edges end a line
-    parser.EntityDeclHandler = parser.UnparsedEntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
     try:
         parser.Parse(data, True)
-    except (expat.ExpatError, _EntityDeclared):
+    except (expat.ExpatError, EntityDeclared):
         return None
     flush()
     return "\n".join(lines)
