@@ -426,3 +426,13 @@ def test_table_cells_that_hold_a_label_and_its_value_are_fields():
     fields = _fields(text, language="pt")
     assert (fields["number"], fields["due_date"], fields["issue_date"], fields["total_amount"]) == (
         "456", "2009-10-19", "2009-10-12", 29.8)
+
+
+def test_a_north_american_phone_number_reads_numeric_dates_month_first():
+    """"10/05/2021" on a till receipt whose shop prints "+1 (650) 555-0111" is October 5; without such
+    a sign, day first, as most of the world writes it."""
+    from transforms.extract import date_order_month_first
+
+    assert date_order_month_first("My Company (San Francisco)\nTel:+1 (650) 555-0111\n10/05/2021 09:36")
+    assert date_order_month_first("Call (212) 555-0199\nDate: 03/04/2024")
+    assert not date_order_month_first("Tel. +33 1 42 68 53 00\nDate: 03/04/2024")

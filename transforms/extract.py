@@ -575,11 +575,16 @@ _US_ADDRESS_RE = re.compile(
     r"|\b(?:" + _US_STATES + r"),?\s+\d{5}(?:-\d{4})?\b")
 
 
+# A North American phone number as it is written there ("+1 (650) 555-0111", "(212) 555-0199",
+# "+1 650 555 0111"): the page is from where dates are written month first.
+_NANP_PHONE_RE = re.compile(r"(?:\+1[\s.-]?)?\(\d{3}\)\s?\d{3}-\d{4}\b|\+1[\s.-]\d{3}[\s.-]\d{3}[\s.-]\d{4}\b")
+
+
 @lru_cache(maxsize=4)
 def date_order_month_first(text: str) -> bool:
     """Numeric dates month first? A date that can only be read one way decides (03/25/2024 or
-    25/03/2024); without one, a US address on the page says month first; else day first, the
-    habit of most of the world."""
+    25/03/2024); without one, a US address or a North American phone number on the page says month
+    first; else day first, the habit of most of the world."""
     for m in DATE_RE.finditer(text):
         if m.group("dmy"):
             first, second = int(m.group("d1")), int(m.group("m1"))
@@ -593,7 +598,7 @@ def date_order_month_first(text: str) -> bool:
             return False
         if second > 12 >= first:
             return True
-    return bool(_US_ADDRESS_RE.search(text[:5000]))
+    return bool(_US_ADDRESS_RE.search(text[:5000]) or _NANP_PHONE_RE.search(text[:5000]))
 
 
 def _short_year_date(value: str, month_first: bool) -> str | None:
