@@ -46,13 +46,19 @@ def is_invoic(head: bytes) -> bool:
     return bool(_START.match(head)) and bool(_INVOIC.search(head))
 
 
+def _separators(data: bytes) -> tuple[str, str]:
+    """(the six service characters of the interchange, its text after the UNA that states them):
+    component, element, decimal mark, release, reserved, segment end; the standard's without a UNA."""
+    text = data.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \r\n\t")
+    if text.startswith("UNA") and len(text) >= 9:
+        return text[3:9], text[9:]
+    return DEFAULT_SEPARATORS, text
+
+
 def segments(data: bytes) -> list[list[list[str]]]:
     """The message's segments, each a list of data elements, each a list of components, with the
     release character's escapes resolved ("?+" is a literal "+"). The tag is element 0."""
-    text = data.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \r\n\t")
-    seps = DEFAULT_SEPARATORS
-    if text.startswith("UNA") and len(text) >= 9:
-        seps, text = text[3:9], text[9:]
+    seps, text = _separators(data)
     component, element, _decimal, release, _reserved, terminator = seps
     out: list[list[list[str]]] = []
     elements: list[list[str]] = []
@@ -125,8 +131,7 @@ def _party_name(segment: list[list[str]]) -> str | None:
 def invoice_fields(data: bytes) -> dict:
     """The fields of the first INVOIC message: number, issue_date, due_date, total_amount, currency,
     issuer, buyer (None where the message does not state them) and syntax "edifact"."""
-    head = data[:16].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf \r\n\t")
-    decimal_mark = head[5] if head.startswith("UNA") and len(head) > 9 else "."
+    decimal_mark = _separators(data[:4096])[0][2]
     fields = {"number": None, "issue_date": None, "due_date": None, "total_amount": None,
               "currency": None, "issuer": None, "buyer": None}
     in_message = in_lines = in_summary = False
