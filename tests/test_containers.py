@@ -108,6 +108,23 @@ def test_converter_reads_an_email_as_its_words():
     assert len(doc.text) < 500
 
 
+def test_a_utf7_email_becomes_valid_text():
+    # Python's UTF-7 decoder turns a "+..." run that is not UTF-16 (a PGP signature's base64) into lone
+    # surrogates, which UTF-8 cannot encode: PostgreSQL refused the whole batch (a mailman3 test mail).
+    raw = (b"From: user@example.com\r\nTo: list@example.com\r\nSubject: Re: wiki +AD4-\r\n"
+           b"Content-Type: text/plain; charset=\"UTF-7\"\r\nMime-Version: 1.0\r\n\r\n"
+           b"+AD4 Can I have write permissions?\r\nThanks\r\n-----BEGIN PGP SIGNATURE-----\r\n"
+           b"iQIzBAEBCgAdFiEECPbAhaBWEfiXj/kxdRlcPb+1fkUFAlx5WHkACgkQdRlcPb+1\r\n"
+           b"fkWe/w/+PEhOx7gyMjHdGT8hr3dZ2Hcr1PQPnM3h1BK5jE2NbWH4OaUotaes7Lo5\r\n")
+    assert any(0xD800 <= ord(ch) <= 0xDFFF for ch in email_parse.parse(raw).text())   # the case exists
+    doc = Document(id="x", paths=["/m.eml"], filename="m.eml")
+    Converter(StageConfig()).convert(doc, raw)
+    doc.text.encode("utf-8")
+    for value in doc.source_meta.values():
+        str(value).encode("utf-8")
+    assert "> Can I have write permissions?" in doc.text
+
+
 @pytest.mark.skipif(not os.path.isdir(LABELED), reason="../shared/corpus/labeled is not on this machine")
 def test_real_emails_are_their_words():
     """The labelled set's emails: text is the mail's words (a few hundred to a few thousand characters,

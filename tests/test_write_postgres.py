@@ -72,3 +72,21 @@ def test_bulk_load_defers_the_vector_index(pg_dsn):
         plan = " ".join(r[0] for r in conn.execute(
             "EXPLAIN SELECT document_id FROM chunks ORDER BY embedding <=> (SELECT embedding FROM chunks LIMIT 1) LIMIT 1"))
     assert "chunks_embedding_idx" in plan
+
+
+def test_a_document_the_database_refuses_fails_alone(pg_dsn):
+    # A lone surrogate (from a decoder, not from our converter, which replaces them) cannot be encoded
+    # as UTF-8: the batch is written again one by one, and only that document fails, at the write stage.
+    bad = make_doc("bad", ["/x/bad.eml"])
+    bad.text = "broken \udd19 text"
+    bad.metadata = {"title": "t \udd19", "fields": {}}
+    batch = [make_doc("a", ["/x/a.pdf"]), bad, make_doc("b", ["/x/b.pdf"])]
+    PostgresWriter(pg_dsn, "run-1").write_batch(batch)
+    assert [d.status for d in batch] == ["completed", FAILED, "completed"]
+    with psycopg.connect(pg_dsn) as conn:
+        stage, message, text = conn.execute(
+            "SELECT error_stage, error_message, text FROM documents WHERE id = 'bad'").fetchone()
+        inputs = dict(conn.execute("SELECT path, status FROM inputs").fetchall())
+    assert stage == "write" and "refused" in message and "UnicodeEncodeError" in message and text is None
+    assert inputs == {"/x/a.pdf": "completed", "/x/bad.eml": FAILED, "/x/b.pdf": "completed"}
+    assert counts(pg_dsn) == (3, 4, 3)

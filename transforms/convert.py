@@ -34,7 +34,7 @@ import zipfile
 from transforms import (edifact, einvoice, email_parse, flat_markdown, gnumeric, html_layout, legacy,
                         ocr_lines, reading_order, text_layer, xml_text)
 from transforms.config import StageConfig
-from transforms.records import Document
+from transforms.records import Document, valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ class Converter:
                 doc.text, doc.pages, doc.converter = _odf_plain_text(data), None, "odfdo-text"
             if fmt in OFFICE_MEDIA:
                 self._ocr_office_pictures(doc, fmt, data)
-        doc.text = (doc.text or "").strip()
+        doc.text = valid_unicode(doc.text or "").strip()
         if not doc.text:
             raise ConversionError(f"no text found in the {fmt} document"
                                   + (" (OCR found none either)" if doc.converter and "ocr" in doc.converter else ""))
@@ -479,7 +479,9 @@ class Converter:
         except email_parse.EmailError as exc:
             raise ConversionError(str(exc)) from exc
         doc.text, doc.pages, doc.converter = parsed.text(), None, "email"
-        doc.source_meta = dict(parsed.headers, attachments=[a.name for a in parsed.attachments])
+        doc.source_meta = {name: valid_unicode(value) if isinstance(value, str) else value
+                           for name, value in parsed.headers.items()}
+        doc.source_meta["attachments"] = [valid_unicode(a.name) for a in parsed.attachments]
 
     def _convert_legacy(self, doc: Document, fmt: str, data: bytes) -> None:
         try:

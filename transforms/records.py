@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from typing import Any
 
 # Record statuses. `pending` flows through the stages; the writer turns a pending record into
@@ -29,6 +30,16 @@ STAGE_CLASSIFY = "classify"
 STAGE_EXTRACT = "extract"
 STAGE_WRITE = "write"
 STAGE_INDEX = "index"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """`text` with lone UTF-16 surrogates replaced by U+FFFD. Python decoders can produce them (UTF-7,
+    which e-mails may declare, decodes any "+..." run of a PGP signature to arbitrary code units);
+    UTF-8 cannot encode them, so PostgreSQL, OpenSearch and Parquet would refuse the document."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if _LONE_SURROGATE.search(text) else text
 
 
 def content_id(data: bytes) -> str:

@@ -22,7 +22,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from transforms.failures import is_deterministic, pipeline_version
-from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE_INDEX, Document
+from transforms.records import COMPLETED, INDEX_PENDING, PENDING, SKIPPED, STAGE_INDEX, STAGE_WRITE, Document
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,11 @@ UPSERT_INPUTS_STAGED = ("INSERT INTO inputs (path, document_id, run_id, status, 
                         + _ON_INPUT_CONFLICT)
 UPSERT_INPUT = ("INSERT INTO inputs (path, document_id, run_id, status, duplicate_of)\n"
                 "VALUES (%s, %s, %s, %s, %s)" + _ON_INPUT_CONFLICT)
+
+
+# Errors that one document's values cause (text UTF-8 cannot encode, JSON or a value PostgreSQL
+# rejects), as opposed to the connection's: such a batch is written again one document at a time.
+DOCUMENT_DATA_ERRORS = (psycopg.DataError, UnicodeError, ValueError)
 
 
 # PostgreSQL text cannot hold NUL characters; some converters emit them.
@@ -217,7 +222,29 @@ class PostgresWriter:
         for doc in docs:
             if doc.status == PENDING:  # went through every stage without failing
                 doc.status = INDEX_PENDING if self.index_after else COMPLETED
-        self._with_retries(self._write, docs)
+        try:
+            self._with_retries(self._write, docs)
+        except DOCUMENT_DATA_ERRORS as exc:
+            log.warning("PostgreSQL refused a batch of %d documents (%s: %s); writing them one by one",
+                        len(docs), type(exc).__name__, " ".join(str(exc).split())[:300])
+            self.close()  # the refused statement may have left the session mid-pipeline
+            for doc in docs:
+                self._write_alone(doc)
+
+    def _write_alone(self, doc: Document) -> None:
+        """Write one document; one the database refuses for its data is recorded as failed at the
+        write stage, without its content, so that its paths still get their one outcome and the run
+        goes on."""
+        try:
+            self._with_retries(self._write, [doc])
+            return
+        except DOCUMENT_DATA_ERRORS as exc:
+            self.close()
+            reason = f"PostgreSQL refused the document's data: {type(exc).__name__}: {exc}"
+        log.warning("%s: %s", doc.primary_path, reason)
+        doc.text, doc.metadata, doc.source_meta, doc.chunks = None, None, None, []
+        doc.fail(STAGE_WRITE, reason)
+        self._with_retries(self._write, [doc])
 
     def record_indexing(self, indexed: list[str], failed: dict[str, str], missing: list[str] = ()) -> None:
         """Outcome of indexing into OpenSearch: indexed documents (and their inputs) become completed;
