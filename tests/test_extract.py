@@ -479,3 +479,20 @@ def test_to_after_from_names_the_buyer_only_as_a_label():
     fields = extract(text, "invoice")["fields"]
     assert fields["issuer"] == "The Marmot Company" and fields["buyer"] == "Paulo Cereda"
     assert extract("Invoice 7\nTo be paid within 30 days\nTotal: 5.00 EUR", "invoice")["fields"].get("buyer") != "be paid within 30 days"
+
+
+def test_bold_labels_on_one_line_and_the_shipping_name_as_the_last_resort_buyer():
+    """An HTML order confirmation sets its fields in <strong>, several to a line once converted; with
+    no billing label, the name the goods are shipped to is the customer's."""
+    text = ("# Thanks for your order.\n**Payment Method** Dubloons\n**Order ID** 239235983749636\n"
+            "**Shipping Method** Boat (1-2 weeks) **Shipping Address** Captain Price  \n123 Maple Rd  \n"
+            "Campbell, CA 95112\n| Item | Price |\n|---|---|\n| Cannon | $100 |\n| **Total:** | $100 |\n")
+    assert extract(text, "invoice")["fields"]["buyer"] == "Captain Price"
+    billed = text.replace("**Payment Method** Dubloons", "**Bill to** Jane Roe")
+    assert extract(billed, "invoice")["fields"]["buyer"] == "Jane Roe"
+
+
+def test_an_addressee_whose_city_line_names_a_country():
+    text = ("Invoice #: 123\nCreated: 2018-5-14\nNext Step Webs, Inc.\n12345 Sunny Road\nSunnyville, TX 12345\n"
+            "Acme Corp.\n16 Johnson Road\nParis, France 8060\nItem\nPrice\nWebsite design\n$ 300\nTotal: $300\n")
+    assert extract(text, "invoice")["fields"]["buyer"] == "Acme Corp."

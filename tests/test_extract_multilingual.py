@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from transforms.extract import RulesExtractor
+from transforms.extract import RulesExtractor, find_dates
 from transforms.records import Document
 
 INVOICES = {
@@ -356,6 +356,18 @@ def test_a_brazilian_danfe_names_its_parties_in_the_receipt_stub_and_numbers_its
             "DATA DE RECEBIMENTO\nNF-e\nNº000.047.686\nSÉRIE 1\nAlimentos Ltda.\nRua Fonseca, 2\n")
     fields = _fields(text, language="pt")
     assert (fields["issuer"], fields["buyer"], fields["number"]) == ("Alimentos Ltda.", "COMERCIAL LTDA", "000.047.686")
+    # The stub's sentence wrapped over two lines, as another DANFE renderer prints it.
+    wrapped = ("RECEBEMOS DE MOVEIS INDUSTRIA LTDA OS PRODUTOS E/OU SERVIÇOS CONSTANTES DA NOTA FISCAL ELETRÔNICA\n"
+               "INDICADA ABAIXO. EMISSÃO: 01/01/2020 - VALOR TOTAL: 250.13 - DESTINATÁRIO: JANAINA DA SILVA - "
+               "ENDEREÇO: AV. BRASIL\nDANFE\n")
+    fields = _fields(wrapped, language="pt")
+    assert (fields["issuer"], fields["buyer"]) == ("MOVEIS INDUSTRIA LTDA", "JANAINA DA SILVA")
+
+
+def test_dates_with_spaced_separators():
+    """"22 / 11 / 2024" (a PDF template's spaced slashes) and the Czech and Slovak "5. 3. 2024"."""
+    assert find_dates("Invoice date\n22 / 11 / 2024\nDatum vystavení: 5. 3. 2024") == ["2024-11-22", "2024-03-05"]
+    assert find_dates("Version 1 . 2 - 2024") == []   # two separators that differ: no date
 
 
 def test_german_labels_written_without_umlauts():

@@ -50,7 +50,9 @@ _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|A
 _END = r"(?:\b|(?=\d{2}:\d{2}))"
 DATE_RE = re.compile(
     r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
-    r"|\b(?P<dmy>(?P<d1>\d{1,2})[./-](?P<m1>\d{1,2})[./-](?P<y1>\d{4}))" + _END +
+    # Day, month, year: "22/11/2024", and with spaced separators "22 / 11 / 2024" or the Czech and
+    # Slovak "5. 3. 2024" (the same separator twice, a space either side or not).
+    r"|\b(?P<dmy>(?P<d1>\d{1,2}) ?(?P<sep>[./-]) ?(?P<m1>\d{1,2}) ?(?P=sep) ?(?P<y1>\d{4}))" + _END +
     r"|\b(?P<dmon>(?P<d2>\d{1,2})(?:st|nd|rd|th)?\.?(?: day)?(?: of)?[ -](?P<mon2>" + _MONTH + r")[ ,-]*(?P<y2>\d{4}))\b"
     r"|\b(?P<mond>(?P<mon3>" + _MONTH + r"),? (?P<d3>\d{1,2})(?:st|nd|rd|th)?,? (?P<y3>\d{4}))\b"
     # Chinese, Japanese and Korean: "2024年1月15日", "令和6年1月15日" (a Japanese era), "2024년 1월 15일".
@@ -255,6 +257,9 @@ def _clean_line(line: str) -> str:
 # A wide gap inside a line: three spaces, or an ideographic one (how Chinese and Japanese text sets
 # fields apart: "发票代码：3300　　发票号码：01234567").
 _WIDE_GAP = re.compile(r" {3,}|\t+|\u3000+")
+# A label in bold followed by its value, several to a line: how an HTML e-mail or page that sets its
+# fields in <strong> reads once converted ("**Order ID** 2392 **Shipping Address** Captain Price").
+_BOLD_FIELD = re.compile(r"\*\*[^*\n]{1,40}?\*\*\s*[^*\s]")
 
 
 def _split_fields(line: str) -> list[str]:
@@ -273,6 +278,9 @@ def _split_fields(line: str) -> list[str]:
     parts = [part for part in _WIDE_GAP.split(line) if part.strip()]
     if sum(1 for part in parts if re.search(r"\S\s*[:：]", part)) >= 2:
         return parts
+    fields = [m.start() for m in _BOLD_FIELD.finditer(line)]
+    if len(fields) >= 2 and fields[0] == 0:   # a line that opens with a label, not bold words in prose
+        return [part for part in (line[a:b] for a, b in zip([0] + fields, fields + [len(line)])) if part.strip()]
     return [line]
 
 
@@ -1037,6 +1045,10 @@ _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方(?:名称)?|购货单位|"
                 r"공급받는자")
 
+_SHIP_TO_LABEL = (r"ship(?:ping)?\s*(?:to|address)|deliver(?:y)?\s*(?:to|address)|lieferadresse|lieferanschrift|"
+                  r"adresse\s*de\s*livraison|livr[ée]\s*[àa]|env[ií]e\s*a|enviar\s*a|direcci[óo]n\s*de\s*env[ií]o|"
+                  r"indirizzo\s*di\s*spedizione|afleveradres|leveringsadres")
+
 
 # Brazil's printed e-invoice (DANFE, a layout the law sets) opens with the receipt stub the carrier has
 # signed: "RECEBEMOS DE <issuer> OS PRODUTOS/SERVIÇOS ... DESTINATARIO: <buyer> - <street>".
@@ -1045,7 +1057,8 @@ _DANFE_STUB = re.compile(r"\bRECEBEMOS\s+DE\s+(?P<issuer>\S.{1,80}?)\s+OS\s+PROD
 
 
 def _danfe_party(lines: list[str], role: str) -> str | None:
-    m = next((m for line in lines[:3] for m in [_DANFE_STUB.search(line)] if m), None)
+    # The stub's sentence may be wrapped over two lines ("... ELETRÔNICA" / "INDICADA ABAIXO. ...").
+    m = _DANFE_STUB.search(" ".join(lines[:3]))
     return m.group(role) if m else None
 
 
@@ -1277,6 +1290,10 @@ def _invoice(lines, text, amounts, language=None):
     found.put("due_date", due, source)
     buyer, source = _danfe_party(lines, "buyer") or _party_after(lines, _BUYER_LABEL), "key-value"
     if not buyer:
+        # Only where nothing names whom it is billed to: the name the goods are sent to (an order
+        # confirmation's "Shipping Address", a delivery note's "Ship to") is the customer's.
+        buyer = _party_after(lines, _SHIP_TO_LABEL)
+    if not buyer:
         addressed = next((m for line in lines[:15] for m in [_ADDRESSED_TO.match(line)] if m), None)
         buyer, source = (addressed.group("name"), "layout") if addressed else (None, None)
     if not buyer:
@@ -1289,9 +1306,9 @@ def _invoice(lines, text, amounts, language=None):
 _POSTCODE_LINE = re.compile(rf"^(?:[A-Z]{{1,3}}[- ]?)?\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+[{_UPPER}]")
 
 
-# "Somecity, SS 12345", "Città, PR 12345": a city, a region's two letters, a postcode (the US way,
-# and Italy's province codes).
-_CITY_REGION_POSTCODE = re.compile(r"^[^\W\d_][\w .'-]*,\s*[A-Z]{2}\s+\d{4,5}$")
+# "Somecity, SS 12345", "Città, PR 12345", "Paris, France 75008": a city, a region's two letters or a
+# region's or country's name, a postcode (the US way, Italy's province codes, template addresses).
+_CITY_REGION_POSTCODE = re.compile(r"^[^\W\d_][\w .'-]*,\s*(?:[A-Z]{2}|[^\W\d_]{3,}(?: [^\W\d_]+)?)\s+\d{4,5}$")
 
 
 def _addressee(lines: list[str], issuer: str | None) -> str | None:
