@@ -32,7 +32,7 @@ STAGE_WRITE = "write"
 STAGE_INDEX = "index"
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def valid_unicode(text: str) -> str:
