@@ -80,13 +80,16 @@ def test_a_document_the_database_refuses_fails_alone(pg_dsn):
     bad = make_doc("bad", ["/x/bad.eml"])
     bad.text = "broken \udd19 text"
     bad.metadata = {"title": "t \udd19", "fields": {}}
-    batch = [make_doc("a", ["/x/a.pdf"]), bad, make_doc("b", ["/x/b.pdf"])]
+    odd = make_doc("odd", ["/x/odd.txt"])
+    odd.metadata = {"fields": {"when": object()}}   # a value JSON cannot hold
+    batch = [make_doc("a", ["/x/a.pdf"]), bad, make_doc("b", ["/x/b.pdf"]), odd]
     PostgresWriter(pg_dsn, "run-1").write_batch(batch)
-    assert [d.status for d in batch] == ["completed", FAILED, "completed"]
+    assert [d.status for d in batch] == ["completed", FAILED, "completed", FAILED]
+    assert odd.error_stage == "write" and "TypeError" in odd.error_message
     with psycopg.connect(pg_dsn) as conn:
         stage, message, text = conn.execute(
             "SELECT error_stage, error_message, text FROM documents WHERE id = 'bad'").fetchone()
         inputs = dict(conn.execute("SELECT path, status FROM inputs").fetchall())
     assert stage == "write" and "refused" in message and "UnicodeEncodeError" in message and text is None
-    assert inputs == {"/x/a.pdf": "completed", "/x/bad.eml": FAILED, "/x/b.pdf": "completed"}
-    assert counts(pg_dsn) == (3, 4, 3)
+    assert inputs == {"/x/a.pdf": "completed", "/x/bad.eml": FAILED, "/x/b.pdf": "completed", "/x/odd.txt": FAILED}
+    assert counts(pg_dsn) == (4, 4, 4)

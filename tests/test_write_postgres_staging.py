@@ -127,3 +127,16 @@ def test_by_default_only_large_batches_are_staged(pg_dsn):
         assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 2 * large.staged_min_batch - 1
     small.close()
     large.close()
+
+
+def test_a_staged_batch_with_a_refused_document_writes_the_others(pg_dsn):
+    # 40 documents take the COPY path; one of them holds text UTF-8 cannot encode (a lone surrogate).
+    docs = [doc(f"d{i}", [f"/x/d{i}.pdf"]) for i in range(40)]
+    docs[17].text = "bad \udd19"
+    writer = PostgresWriter(pg_dsn, "run-1")
+    assert len(docs) >= writer.staged_min_batch
+    writer.write_batch(docs)
+    with psycopg.connect(pg_dsn) as conn:
+        by_status = dict(conn.execute("SELECT status, count(*) FROM documents GROUP BY status").fetchall())
+        stage = conn.execute("SELECT error_stage FROM documents WHERE id = 'd17'").fetchone()[0]
+    assert by_status == {"completed": 39, "failed": 1} and stage == "write"

@@ -120,9 +120,10 @@ UPSERT_INPUT = ("INSERT INTO inputs (path, document_id, run_id, status, duplicat
                 "VALUES (%s, %s, %s, %s, %s)" + _ON_INPUT_CONFLICT)
 
 
-# Errors that one document's values cause (text UTF-8 cannot encode, JSON or a value PostgreSQL
-# rejects), as opposed to the connection's: such a batch is written again one document at a time.
-DOCUMENT_DATA_ERRORS = (psycopg.DataError, UnicodeError, ValueError)
+# Errors that one document's values cause (text UTF-8 cannot encode, a value JSON cannot hold, JSON or
+# a value PostgreSQL rejects), as opposed to the connection's: such a batch is written again one
+# document at a time.
+DOCUMENT_DATA_ERRORS = (psycopg.DataError, UnicodeError, ValueError, TypeError)
 
 
 # PostgreSQL text cannot hold NUL characters; some converters emit them.
