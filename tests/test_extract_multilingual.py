@@ -448,3 +448,15 @@ def test_a_north_american_phone_number_reads_numeric_dates_month_first():
     assert date_order_month_first("My Company (San Francisco)\nTel:+1 (650) 555-0111\n10/05/2021 09:36")
     assert date_order_month_first("Call (212) 555-0199\nDate: 03/04/2024")
     assert not date_order_month_first("Tel. +33 1 42 68 53 00\nDate: 03/04/2024")
+
+
+def test_dotted_year_first_dates_issued_to_and_a_german_pay_by_sentence():
+    """"2024.05.11" (year first with dots, as Hungary, Korea and China write it); "Issued to:" names
+    the customer; "Bitte überweisen Sie den Betrag bis zum ..." gives the due date."""
+    text = ("JANE DOE\nGraphic Designer\nISSUED TO:\nJohn Doe\nINVOICE NO: INV-2025-001\n"
+            "ISSUE DATE: 2024.05.11\nTOTAL\n472.00 EUR\n")
+    fields = _fields(text)
+    assert (fields["issue_date"], fields["buyer"]) == ("2024-05-11", "John Doe")
+    text = ("Mustermann AG\nRechnung Nr. 4711\nDatum 05.02.2014\nGesamtbetrag: 155,50 EUR\n"
+            "Bitte überweisen Sie den Betrag bis zum 19.02.2014 auf unser Konto.\n")
+    assert _fields(text, language="de")["due_date"] == "2014-02-19"

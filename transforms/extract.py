@@ -49,7 +49,8 @@ _MONTH = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|A
 # A numeric date may run into the time in OCR text ("2023-06-0113:57"): _END allows that.
 _END = r"(?:\b|(?=\d{2}:\d{2}))"
 DATE_RE = re.compile(
-    r"\b(?P<iso>(?P<iy>\d{4})[-/](?P<im>\d{1,2})[-/](?P<id>\d{1,2}))" + _END +
+    # Year first: "2024-05-11", "2024/05/11" and the dotted "2024.05.11" of Hungary, Korea and China.
+    r"\b(?P<iso>(?P<iy>\d{4})(?P<isep>[-/.])(?P<im>\d{1,2})(?P=isep)(?P<id>\d{1,2}))" + _END +
     # Day, month, year: "22/11/2024", and with spaced separators "22 / 11 / 2024" or the Czech and
     # Slovak "5. 3. 2024" (the same separator twice, a space either side or not).
     r"|\b(?P<dmy>(?P<d1>\d{1,2}) ?(?P<sep>[./-]) ?(?P<m1>\d{1,2}) ?(?P=sep) ?(?P<y1>\d{4}))" + _END +
@@ -1037,7 +1038,7 @@ _ISSUER_LABEL = (r"issued\s*by|seller|supplier|vendor|billed\s*by|bill(?:ed)?\s*
                  r"продавец|поставщик|販売者|請求元|発行者|销售方(?:名称)?|销售单位|공급자")
 # "To:" and "An:" (the addressee after a "From:") only with a colon or alone on their line: "To be
 # paid within 30 days" names nobody.
-_BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|customer|client|payer|"
+_BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|issued\s*to|customer|client|payer|"
                 r"(?:to|an)(?=\s*(?::|$))|"
                 r"k(?:ä|ae|a)ufer|rechnungsempf(?:ä|ae|a)nger|kunde|adresse\s*du\s*client|factur[ée]\s*[àa]|acheteur|"
                 r"cobrar\s*a|facturar\s*a|cobran[çc]a\s*para|fatura(?:r|do)?\s*para|pagador|sacado|"
@@ -1334,12 +1335,16 @@ def _addressee(lines: list[str], issuer: str | None) -> str | None:
     return None
 
 
-_PAY_BY_RE = re.compile(r"\b(?:pay|transfer|remit|settle)\w*\b(?:[^.]|\.(?=\d)){0,80}?\b(?:by|before|no later than|until)\s+",
-                        re.IGNORECASE)
+_PAY_BY_RE = re.compile(
+    r"\b(?:pay|transfer|remit|settle|überweisen|zahlen|begleichen|payer|régler|virer|pagar|abonar|pagare|versare|"
+    r"saldare|betalen|overmaken)\w*\b(?:[^.]|\.(?=\d)){0,80}?"
+    r"(?:\b(?:by|before|no later than|until|bis(?:\s+(?:zum|spätestens))?|spätestens(?:\s+(?:am|bis))?|"
+    r"avant(?:\s+le)?|au plus tard le|antes del?|entro(?:\s+il)?|voor)|\bvóór)\s+", re.IGNORECASE)
 
 
 def _due_from_sentence(lines: list[str], month_first: bool) -> str | None:
-    """"Please transfer the amount of £1,200.00 by 15 June 2020 to the account below." """
+    """"Please transfer the amount of £1,200.00 by 15 June 2020 to the account below.", "Bitte
+    überweisen Sie den Betrag bis zum 19.02.2014 auf unser Konto." """
     for line in lines:
         for m in _PAY_BY_RE.finditer(line):
             d = DATE_RE.match(line, m.end())
