@@ -427,3 +427,19 @@ def test_a_heading_in_spaced_letters_is_read_as_its_word(classifier):
     vector = classifier.embedder.embed([text])[0]
     index = classifier.names.index("scientific_paper")
     assert classifier.evidence(vector, text, "pdf_multi")[index, 2] > 0   # "abstract" found as a cue
+
+
+def test_the_kind_named_first_is_the_documents_own(classifier):
+    """A receipt that names the invoice it pays: both are named in the first lines, the receipt
+    first, so its title counts fully and the invoice's half."""
+    from transforms.classify import WordList
+
+    line = "receipt no: 1 payment for invoice inv-1"
+    assert WordList(["invoice", "receipt"]).first(line) == 0
+    assert WordList(["invoice"]).first(line) == line.index("invoice")
+    assert WordList(["voice"]).first(line) is None        # whole words only, as `found`
+    assert WordList(["invoice"]).first("no title here") is None
+    text = "JANE DOE\nRECEIPT NO: REC-2025-001\nDATE: 02 Jan 2025\nPayment for Invoice INV-2025-001\nTOTAL 500.00"
+    evidence = classifier.evidence(classifier.embedder.embed([text])[0], text, "pdf_1p")
+    names = classifier.names
+    assert evidence[names.index("receipt"), 1] == 1.0 and evidence[names.index("invoice"), 1] == 0.5

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import yaml
 
-from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, GROUP_BY_EXTENSION, SIMILARITY_SCALE,
-                                       TITLE_WINDOW, ClassifierModel, example_evidence, format_group, ocr_page_count,
-                                       shape_features, softmax)
+from transforms.classify_model import (CUE_CAP, CUE_WINDOW, EVIDENCE, GROUP_BY_EXTENSION, LATER_TITLE,
+                                       SIMILARITY_SCALE, TITLE_WINDOW, ClassifierModel, example_evidence,
+                                       format_group, ocr_page_count, shape_features, softmax)
 from transforms.records import Document
 
 OTHER = "other"
@@ -69,6 +69,18 @@ class WordList:
         end = at + len(word)
         starts = word in self.heads or not (_word_char(word[0]) and at > 0 and _word_char(text[at - 1]))
         return starts and not (_word_char(word[-1]) and end < len(text) and _word_char(text[end]))
+
+    def first(self, text: str) -> int | None:
+        """Where the earliest of the words starts in `text` (already lower-cased), or None."""
+        best = None
+        for word in self.words:
+            at = text.find(word)
+            while at >= 0 and (best is None or at < best):
+                if self._whole(text, word, at):
+                    best = at
+                    break
+                at = text.find(word, at + 1)
+        return best
 
     def found(self, text: str) -> list[str]:
         """The distinct words present in `text` (already lower-cased)."""
@@ -287,8 +299,14 @@ class EmbeddingClassifier:
         lowered = " ".join(join_letter_spaced(text[:CUE_WINDOW * 2]).split()).lower()
         head, window = lowered[:TITLE_WINDOW], lowered[:CUE_WINDOW]
         lines = opening_lines(text)
+        # The kind a document names first is its own; one it names later is more often a reference
+        # ("RECEIPT NO: REC-1 ... Payment for Invoice INV-1", minutes that mention "the report").
+        titled = {i: at for i, cat in enumerate(self.categories) for at in [cat.title_words.first(head)] if at is not None}
+        earliest = min(titled.values(), default=None)
         for i, cat in enumerate(self.categories):
-            if cat.title_words.found(head) or (cat.opening_words and opens_a_line(lines, cat.opening_words)):
+            if i in titled:
+                ev[i, 1] = 1.0 if titled[i] == earliest else LATER_TITLE
+            elif cat.opening_words and opens_a_line(lines, cat.opening_words):
                 ev[i, 1] = 1.0
             ev[i, 2] = min(len(cat.cue_words.found(window)), CUE_CAP) / CUE_CAP
         prior = self.model.prior(group, self.names)
