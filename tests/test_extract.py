@@ -496,3 +496,12 @@ def test_an_addressee_whose_city_line_names_a_country():
     text = ("Invoice #: 123\nCreated: 2018-5-14\nNext Step Webs, Inc.\n12345 Sunny Road\nSunnyville, TX 12345\n"
             "Acme Corp.\n16 Johnson Road\nParis, France 8060\nItem\nPrice\nWebsite design\n$ 300\nTotal: $300\n")
     assert extract(text, "invoice")["fields"]["buyer"] == "Acme Corp."
+
+
+def test_an_order_header_row_is_no_party():
+    """Office invoice templates print a header row (SALESPERSON, P.O. NUMBER, SHIPPED VIA, TERMS) over
+    the order's details: labels, never the seller."""
+    text = ("INVOICE\nINVOICE #398\nDATE: 4/1/2018\nSALESPERSON\nP.O. NUMBER\nREQUISITIONER\nSHIPPED VIA\n"
+            "F.O.B. POINT\nTERMS\nTOTAL DUE\n693.86\n")
+    issuer = extract(text, "invoice")["fields"].get("issuer")
+    assert issuer not in ("SALESPERSON", "P.O. NUMBER", "REQUISITIONER", "SHIPPED VIA", "F.O.B. POINT", "TERMS")

@@ -889,6 +889,9 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
 _LABEL_WORDS = re.compile(
     r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|ship\s*to|nummer|number|"
     r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web|"
+    # an order's header row in office invoice templates
+    r"sales\s*person|salesperson|sales\s*rep|requisitioner|ship(?:ped)?\s*via|f\.?\s*o\.?\s*b\.?(?:\s*point)?|"
+    r"p\.?\s*o\.?\s*(?:number|no\.?|#)|payment\s*terms|terms|"
     r"(?:endere[çc]o|direcci[óo]n|indirizzo)(?:\s+d[eoa]l?\s+\w+)?|"   # "Endereço do Beneficiário"
     # where the goods go, in other languages (Odoo's Spanish "COBRAR A / ENVIE A" header)
     r"env[ií]e\s*a|enviar\s*a|cobrar\s*a|facturar\s*a|adresse\s*de\s*livraison|livr[ée]\s*[àa]|"
