@@ -885,17 +885,20 @@ def _document_currency(text: str, amounts: list[dict]) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
+# Where the goods go ("Ship to", "Shipping Address", Odoo's Spanish "ENVIE A"): a label, and the
+# customer's name when nothing names whom it is billed to.
+_SHIP_TO_LABEL = (r"ship(?:ping)?\s*(?:to|address)|deliver(?:y)?\s*(?:to|address)|lieferadresse|lieferanschrift|"
+                  r"adresse\s*de\s*livraison|livr[ée]\s*[àa]|env[ií]e\s*a|enviar\s*a|direcci[óo]n\s*de\s*env[ií]o|"
+                  r"indirizzo\s*di\s*spedizione|afleveradres|leveringsadres")
 # Words that are labels, not names, when they stand alone on a line ("Company" / "Contoso LLC").
 _LABEL_WORDS = re.compile(
-    r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|ship\s*to|nummer|number|"
+    r"^(?:company|name|address|from|to|date|seller|buyer|customer|client|bill\s*to|nummer|number|"
     r"firma|kunde|adresse|nom|naam|nombre|nome|page|seite|tel\.?|phone|fax|e-?mail|web|"
     # an order's header row in office invoice templates
-    r"sales\s*person|salesperson|sales\s*rep|requisitioner|ship(?:ped)?\s*via|f\.?\s*o\.?\s*b\.?(?:\s*point)?|"
+    r"sales\s*person|sales\s*rep|requisitioner|ship(?:ped)?\s*via|f\.?\s*o\.?\s*b\.?(?:\s*point)?|"
     r"p\.?\s*o\.?\s*(?:number|no\.?|#)|payment\s*terms|terms|"
     r"(?:endere[çc]o|direcci[óo]n|indirizzo)(?:\s+d[eoa]l?\s+\w+)?|"   # "Endereço do Beneficiário"
-    # where the goods go, in other languages (Odoo's Spanish "COBRAR A / ENVIE A" header)
-    r"env[ií]e\s*a|enviar\s*a|cobrar\s*a|facturar\s*a|adresse\s*de\s*livraison|livr[ée]\s*[àa]|"
-    r"lieferadresse|lieferanschrift|indirizzo\s*di\s*spedizione|afleveradres)\s*:?$", re.IGNORECASE)
+    r"cobrar\s*a|facturar\s*a|" + _SHIP_TO_LABEL + r")\s*:?$", re.IGNORECASE)
 # The words of an item table's header row ("Description", "Unit Price Taxes"): not a name.
 _COLUMN_WORDS = frozenset(
     "description item items article qty quantity unit units price prices rate amount amounts total totals tax "
@@ -1048,10 +1051,6 @@ _BUYER_LABEL = (r"customer\s*name|buyer|bill(?:ed)?\s*to|invoice\s*to|sold\s*to|
                 r"destinataire|klant|afnemer|cliente|comprador|destinatario|acquirente|committente|nabywca|"
                 r"odbiorca|odb[ěe]ratel|kupuj[íi]c[íi]|k[öo]pare|kund|ostaja|покупатель|плательщик|購入者|ご?請求先|宛先|购买方(?:名称)?|购货单位|"
                 r"공급받는자")
-
-_SHIP_TO_LABEL = (r"ship(?:ping)?\s*(?:to|address)|deliver(?:y)?\s*(?:to|address)|lieferadresse|lieferanschrift|"
-                  r"adresse\s*de\s*livraison|livr[ée]\s*[àa]|env[ií]e\s*a|enviar\s*a|direcci[óo]n\s*de\s*env[ií]o|"
-                  r"indirizzo\s*di\s*spedizione|afleveradres|leveringsadres")
 
 
 # Brazil's printed e-invoice (DANFE, a layout the law sets) opens with the receipt stub the carrier has

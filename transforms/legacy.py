@@ -113,10 +113,8 @@ def _cell_text(book, cell) -> str:
 
 # LibreOffice is packaged in parts: each kind of document needs its application's library beside
 # soffice (Debian's libreoffice-writer-nogui alone converts a .doc but "could not load" a .pptx).
-_COMPONENTS = {"doc": ("Writer", "libswlo.so", "writer"), "docx": ("Writer", "libswlo.so", "writer"),
-               "rtf": ("Writer", "libswlo.so", "writer"), "odt": ("Writer", "libswlo.so", "writer"),
-               "ppt": ("Impress", "libsdlo.so", "impress"), "pptx": ("Impress", "libsdlo.so", "impress"),
-               "odp": ("Impress", "libsdlo.so", "impress")}
+_WRITER, _IMPRESS = ("Writer", "libswlo.so", "writer"), ("Impress", "libsdlo.so", "impress")
+_COMPONENTS = {**dict.fromkeys(("doc", "docx", "rtf", "odt"), _WRITER), **dict.fromkeys(("ppt", "pptx", "odp"), _IMPRESS)}
 
 
 def missing_component(ext: str) -> str | None:
