@@ -284,13 +284,16 @@ def test_a_many_page_pdf_with_little_text_per_page_is_its_own_format():
 
 
 def test_a_pdf_of_landscape_pages_is_its_own_format():
-    """Slides exported to PDF are landscape however short or dense; a scanner's sideways page is a scan."""
+    """Slides exported to PDF are landscape pages of little text; a wide page full of text (a table, an
+    A3 spread of a report) is grouped as any PDF of its pages; a scanner's sideways page is a scan."""
     from transforms.classify_model import format_group
 
     assert format_group("talk.pdf", "application/pdf", 4, "docling-native", 800, landscape=True) == "pdf_landscape"
     assert format_group("talk.pdf", "application/pdf", 59, "docling-native+ocr", 17000, True) == "pdf_landscape"
     assert format_group("scan.pdf", "application/pdf", 1, "ocr", 900, landscape=True) == "pdf_scan"
     assert format_group("memo.pdf", "application/pdf", 4, "docling-native", 800, landscape=False) == "pdf_multi"
+    assert format_group("spreads.pdf", "application/pdf", 13, "docling-native", 94_000, landscape=True) == "pdf_multi"
+    assert format_group("table.pdf", "application/pdf", 1, "docling-native", 3_700, landscape=True) == "pdf_1p"
 
 
 def test_a_long_text_is_read_at_its_start_and_further_in():
@@ -376,6 +379,16 @@ def test_title_and_cue_words_are_found_in_languages_written_without_spaces():
     assert words.found("株式会社サンプル御請求書2024年") == ["請求書"]      # among other characters
     assert words.found("rechnungsdatum fakturanummer") == []             # not inside a longer word
     assert words.found("faktura vat nr 12") == ["faktura"]
+
+
+def test_greek_capitals_without_accents_and_romanian_cedillas_are_found():
+    from transforms.classify import WordList, fold
+
+    words = WordList(["τιμολόγιο", "λογαριασμός", "chitanță", "level"])
+    assert words.found(fold("ΤΙΜΟΛΟΓΙΟ ΠΑΡΟΧΗΣ ΥΠΗΡΕΣΙΩΝ")) == ["τιμολογιο"]
+    assert words.found(fold("ΛΟΓΑΡΙΑΣΜΟΣ ΗΛΕΚΤΡΙΚΟΥ ΡΕΥΜΑΤΟΣ")) == ["λογαριασμος"]   # final sigma
+    assert words.found(fold("Chitanţă nr. 12")) == ["chitanță"]                       # ţ with a cedilla
+    assert words.found(fold("Levél")) == []        # other languages keep their accents: not "level"
 
 
 def test_a_word_written_with_a_dash_is_also_the_last_part_of_a_compound():

@@ -49,6 +49,19 @@ def _word_char(ch: str) -> bool:
                                  or "\uf900" <= ch <= "\ufaff")
 
 
+# Greek drops its accents in capitals ("ΤΙΜΟΛΟΓΙΟ" is "Τιμολόγιο"), and titles are often in capitals:
+# words and text are both compared without them. Only Greek's: elsewhere a capital keeps its accent,
+# and dropping accents would make words of two languages one ("levél", a Hungarian letter, "level").
+# Romanian's ș and ț are also written with a cedilla (ş, ţ: older fonts and keyboards): one spelling.
+_FOLDED = str.maketrans("άέήίόύώϊϋΐΰşţ", "αεηιουωιυιυșț")
+
+
+def fold(text: str) -> str:
+    """`text` as words are looked for in it: lower-cased, Greek without accents, Romanian's
+    cedillas as commas."""
+    return text.lower().translate(_FOLDED)
+
+
 class WordList:
     """Words and phrases looked for in lower-cased text, as whole words where they start or end with
     a word character ("rechnung" is not found inside "rechnungsdatum"; "[ ]" has no such edge). A word
@@ -58,7 +71,7 @@ class WordList:
     invoice). str.find per word: ~50x faster than one regular expression of alternatives."""
 
     def __init__(self, words: list[str]):
-        words = {w.lower().strip() for w in words if w.strip()}
+        words = {fold(w).strip() for w in words if w.strip()}
         self.heads = {w[1:] for w in words if w.startswith("-") and len(w) > 1}
         self.words = sorted({w.lstrip("-") if w.startswith("-") and len(w) > 1 else w for w in words})
 
@@ -71,7 +84,7 @@ class WordList:
         return starts and not (_word_char(word[-1]) and end < len(text) and _word_char(text[end]))
 
     def first(self, text: str) -> int | None:
-        """Where the earliest of the words starts in `text` (already lower-cased), or None."""
+        """Where the earliest of the words starts in `text` (already `fold`ed), or None."""
         best = None
         for word in self.words:
             at = text.find(word)
@@ -83,7 +96,7 @@ class WordList:
         return best
 
     def found(self, text: str) -> list[str]:
-        """The distinct words present in `text` (already lower-cased)."""
+        """The distinct words present in `text` (already `fold`ed)."""
         hits = []
         for word in self.words:
             at = text.find(word)
@@ -100,8 +113,8 @@ OPENING_LINE_MAX = 80   # a salutation is a short line ("Dear Ms Smith," / "Sehr
 
 
 def opening_lines(text: str) -> list[str]:
-    """The short lines of the start of a text, lower-cased, Markdown marks and quotes stripped."""
-    lines = (line.strip().lstrip("#*>-_ ").lower() for line in text[:OPENING_WINDOW].splitlines())
+    """The short lines of the start of a text, folded, Markdown marks and quotes stripped."""
+    lines = (fold(line.strip().lstrip("#*>-_ ")) for line in text[:OPENING_WINDOW].splitlines())
     return [line for line in lines if line and len(line) <= OPENING_LINE_MAX]
 
 
@@ -132,7 +145,7 @@ class Category:
         self.cue_words = WordList(self.cues)
         # `formats: [pptx]` of older files, as the format groups the model's prior is kept by
         self.format_groups = {GROUP_BY_EXTENSION.get(f.lower().lstrip("."), f) for f in self.formats}
-        self.opening_words = sorted({w.lower().strip() for w in self.openings if w.strip()})
+        self.opening_words = sorted({fold(w).strip() for w in self.openings if w.strip()})
 
 
 def load_categories(path: str | None = None) -> list[Category]:
@@ -296,7 +309,7 @@ class EmbeddingClassifier:
         """(categories, len(EVIDENCE)): the model's inputs for one document."""
         ev = np.zeros((len(self.categories), len(EVIDENCE)))
         ev[:, 0] = SIMILARITY_SCALE * self._nearest(vector, self.prototypes, self.owners)
-        lowered = " ".join(join_letter_spaced(text[:CUE_WINDOW * 2]).split()).lower()
+        lowered = fold(" ".join(join_letter_spaced(text[:CUE_WINDOW * 2]).split()))
         head, window = lowered[:TITLE_WINDOW], lowered[:CUE_WINDOW]
         lines = opening_lines(text)
         # The kind a document names first is its own; one it names later is more often a reference
