@@ -116,3 +116,26 @@ def test_landscape_pages_are_told_from_portrait_ones(converter):
     assert not is_landscape(pdfium.PdfDocument(pdf_of("PPL")))   # a report with one wide table
     assert convert(converter, "talk.pdf", pdf_of("LLL")).landscape is True
     assert convert(converter, "memo.pdf", pdf_of("P")).landscape is False
+
+
+def test_a_text_layer_docling_read_a_fraction_of_is_read_by_pdfium(monkeypatch):
+    """docling's parser read an R vignette's 17 pages (a Debian package's, not in ../shared) as 8,202
+    characters of glyph names and dingbats where pdfium reads 32,195 of words: too few symbols for
+    text_layer.unreadable. Here docling's reading is cut to a tenth of the page (its parser cannot be
+    made to misread a font we can generate): the text layer, read anyway to find pages to OCR, holds
+    far more, and pdfium's reading replaces it. A page docling reads whole keeps docling's text."""
+    words = "Structural change tests for linear regression models. " * 12
+    converter = Converter(StageConfig())
+    kept = convert(converter, "vignette.pdf", docs.pdf_bytes(words))
+    assert kept.converter == "docling-native" and "Structural change" in kept.text
+
+    real = converter._docling_convert
+
+    def docling_reads_a_tenth(name, fmt, data):
+        text, pages = real(name, fmt, data)
+        return text[:len(text) // 10], pages
+
+    monkeypatch.setattr(converter, "_docling_convert", docling_reads_a_tenth)
+    doc = convert(converter, "vignette.pdf", docs.pdf_bytes(words))
+    assert doc.converter == "pdfium-text"
+    assert doc.text.count("Structural change") >= 10
