@@ -1133,7 +1133,9 @@ _RECEIPT_NUMBER_LABEL = (
     r"trans(?:action|\.)?\s*(?:no\.?|number|#|id)|ticket\s*(?:no\.?|#)|bon[\s-]*(?:no\.?|nr\.?|#)|"
     r"beleg[\s-]*(?:nr\.?|#)|belegnummer|inv(?:oice)?\.?\s*(?:no\.?|#)|bill\s*(?:no\.?|number|#)|"
     # an order confirmation's number is its receipt's
-    r"(?:[\w.]+\s+)?order\s*(?:no\.?|number|nr\.?|#|id)|bestell(?:nummer|nr\.?)|num[ée]ro\s*de\s*commande|"
+    r"(?:[\w.]+\s+)?order\s*(?:no\.?|number|nr\.?|#|id)|bestell(?:nummer|nr\.?)|"
+    # a till's "Order 00001-001-0002" (a point-of-sale's session-till-sequence reference)
+    r"order(?=\s+\d{3,}[-/]\d+[-/]\d+\b)|num[ée]ro\s*de\s*commande|"
     r"n[°º]\s*de\s*commande|n[úu]mero\s*de\s*pedido|paragon\s*(?:fiskalny\s*)?nr\.?|kvitto\s*nr\.?")
 # Dates an order confirmation is issued on.
 _ORDER_DATE_LABEL = (r"order\s*(?:date|placed(?:\s*on)?)|ordered\s*on|date\s*ordered|bestelldatum|bestellt\s*am|"
