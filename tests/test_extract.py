@@ -302,6 +302,18 @@ VISA ****1234        $15.89"""
                                                   "issuer": "Corner Books"}
 
 
+def test_a_point_of_sale_order_reference_is_the_receipts_number():
+    """A point-of-sale till prints "Order <session>-<till>-<sequence>" where others print "Receipt
+    No."; "Order 2 items" is no reference."""
+    text = """03/28/2022 18:06:20 Order 00001-001-0002
+Corner Books
+Office Chair Black 1.000 $ 12.50
+Total: $12.50
+Cash (USD) $ 12.50"""
+    assert extract(text, "receipt")["fields"]["number"] == "00001-001-0002"
+    assert extract(text.replace("Order 00001-001-0002", "Order 2 items"), "receipt")["fields"].get("number") is None
+
+
 def test_till_receipt_with_its_date_at_the_foot():
     """Many till receipts print the date under the totals; when it is the only date below the head,
     it is the date of issue. Two different dates there say nothing certain."""
