@@ -86,7 +86,7 @@ FORMAT_GROUPS = ("email", "slides", "sheet", "wordproc", "html", "plain", "image
 # A PDF of many pages with little text on each is how slides look exported (beamer, Keynote,
 # PowerPoint "save as PDF"); papers, reports and forms of that many pages are dense. A PDF of
 # landscape pages (`pdf_landscape`, transforms/convert.py: is_landscape) is even likelier a deck,
-# however short or dense; wide tables are the other kind.
+# however short, as long as its pages hold little text (below).
 SPARSE_MIN_PAGES = 8
 SPARSE_MAX_CHARS_PER_PAGE = 1000
 # A slide holds little text: the 36 decks among the landscape PDFs of the 541 labelled documents
