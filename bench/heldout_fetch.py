@@ -164,7 +164,7 @@ def fetch_file(row: dict, cache: str) -> bytes:
     """The bytes of one manifest line's document."""
     repo, path = row["source_repo"].strip(), row["source_path"].strip()
     if _GITHUB.match(repo):
-        url = f"https://raw.githubusercontent.com/{repo}/{row['source_commit']}/{urllib.request.quote(path)}"
+        url = f"https://raw.githubusercontent.com/{repo}/{row['source_commit']}/{urllib.parse.quote(path)}"
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
                 return response.read()
