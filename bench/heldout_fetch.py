@@ -93,7 +93,7 @@ def _debian_archive(package: str, version: str, cache: str) -> str:
     raise NotRebuilt(f"apt-get download {package}: {done.stderr.strip()[-300:]}")
 
 
-def _unpack(archive: str, cache: str) -> str:
+def _unpack(archive: str) -> str:
     """The folder the archive is unpacked in (once)."""
     folder = archive + ".d"
     if os.path.isdir(folder):
@@ -151,12 +151,12 @@ def _package_folder(row: dict, cache: str) -> str:
     if repo.startswith("pypi:") or pypi_in_text:
         name, version = ((pypi_in_text["name"], pypi_in_text["version"]) if pypi_in_text
                          else repo[5:].split("==", 1))
-        return _unpack(_pypi_archive(name, version, commit, cache), cache)
+        return _unpack(_pypi_archive(name, version, commit, cache))
     if repo.startswith("npm:"):
-        return _unpack(_npm_archive(repo[4:], cache), cache)
+        return _unpack(_npm_archive(repo[4:], cache))
     if repo.startswith("debian:"):
         package, _, version = repo[7:].split("/", 1)[0].partition("=")
-        return _unpack(_debian_archive(package, version, cache), cache)
+        return _unpack(_debian_archive(package, version, cache))
     raise NotRebuilt(f"unknown source {repo!r}")
 
 

@@ -34,6 +34,7 @@ import zipfile
 from transforms import (edifact, einvoice, email_parse, flat_markdown, gnumeric, html_layout, legacy,
                         ocr_lines, reading_order, text_layer, xml_text)
 from transforms.config import StageConfig
+from transforms.embed import MARKUP
 from transforms.records import Document, valid_unicode
 
 log = logging.getLogger(__name__)
@@ -576,7 +577,7 @@ class Converter:
             if ocr:
                 if ocr_text is None:
                     ocr_text, layer_chars = self._ocr_textless_pages(pdf, doc)
-                    if layer_chars > LAYER_LOST_RATIO * _content_chars(_PICTURE_MARKS.sub(" ", doc.text or "")):
+                    if layer_chars > LAYER_LOST_RATIO * _own_chars(doc.text or ""):
                         self._use_text_layer_if_readable(pdf, doc)
                 if ocr_text:
                     doc.text = "\n\n".join(t for t in (doc.text.strip(), ocr_text) if t)
@@ -647,7 +648,7 @@ class Converter:
                 if not every_page:
                     layer = text_layer.page_text(page).strip()
                     if len(layer) >= self.config.ocr_min_chars_per_page:
-                        layer_chars += _content_chars(layer)
+                        layer_chars += _own_chars(layer)
                         continue
                 if ocred >= self.config.ocr_max_pages:
                     log.info("OCR page limit (%d) reached", self.config.ocr_max_pages)
@@ -662,11 +663,9 @@ class Converter:
 
     def _ocr_office_pictures(self, doc: Document, fmt: str, data: bytes) -> None:
         """OCR the pictures of an office document that has (nearly) no text of its own."""
-        from transforms.embed import MARKUP
-
         if self.config.ocr == "off":
             return
-        own_chars = len("".join(MARKUP.sub(" ", doc.text or "").split()))
+        own_chars = _own_chars(doc.text or "")
         if own_chars >= self.config.ocr_min_chars_per_page * max(1, doc.pages or 1):
             return
         try:
@@ -1021,11 +1020,11 @@ def is_landscape(pdf) -> bool:
 # among 345 text PDFs of the labelled sets (2026-12-03) docling's parser gave 0.85-1.14 of pdfium's
 # count but for one, at 0.25, whose text it read as glyph names.
 LAYER_LOST_RATIO = 2.0
-_PICTURE_MARKS = re.compile(r"<!--.*?-->", re.S)
 
 
-def _content_chars(text: str) -> int:
-    return len("".join(text.split()))
+def _own_chars(text: str) -> int:
+    """Characters of a text's own, spaces and markup aside (picture markers, table rules)."""
+    return len("".join(MARKUP.sub(" ", text).split()))
 
 
 def text_layer_chars(page) -> int:
